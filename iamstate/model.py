@@ -94,6 +94,8 @@ class ManagedPolicy:
     description: str = ""
     # Live only: non-default version ids, oldest first (IAM keeps at most 5 versions).
     old_versions: tuple[str, ...] = field(default=(), compare=False)
+    # Live only, read for undeclared policies: roles attached to it (not ours to break).
+    used_by_roles: tuple[str, ...] = field(default=(), compare=False)
     source: Location | None = field(default=None, compare=False)
 
 

@@ -68,13 +68,13 @@ def _normalise_condition(condition: Any) -> Any:
     }
 
 
-def _normalise_statement(statement: Any) -> Any:
+def _normalise_statement(statement: Any, fold_case: bool) -> Any:
     if not isinstance(statement, Mapping):
         return statement
     out: dict[str, Any] = {}
     for key, value in statement.items():
         if key in ("Action", "NotAction"):
-            out[key] = _as_sorted_list(value, fold_case=True)  # action names ignore case
+            out[key] = _as_sorted_list(value, fold_case)  # IAM reads action names caseless
         elif key in ("Resource", "NotResource"):
             out[key] = _as_sorted_list(value)
         elif key == "Condition":
@@ -84,15 +84,17 @@ def _normalise_statement(statement: Any) -> Any:
     return out
 
 
-def normalise(document: Mapping[str, Any]) -> dict[str, Any]:
-    """The canonical shape of a document: what IAM means, not how it was written."""
+def normalise(document: Mapping[str, Any], fold_case: bool = True) -> dict[str, Any]:
+    """The canonical shape of a document: what IAM means, not how it was written.
+
+    `fold_case=False` keeps action names as written, for showing a document to people."""
     out: dict[str, Any] = dict(document)
     out.setdefault("Version", "2008-10-17")  # IAM's default when Version is left out
     statements = document.get("Statement", [])
     if isinstance(statements, Mapping):
         statements = [statements]
     if isinstance(statements, list):
-        normalised = [_normalise_statement(s) for s in statements]
+        normalised = [_normalise_statement(s, fold_case) for s in statements]
         # Statement order never changes what a policy grants: compare them as a set.
         out["Statement"] = sorted(normalised, key=lambda s: json.dumps(s, sort_keys=True))
     return out
@@ -126,7 +128,8 @@ class PolicyDocument:
         return compact_json(self.document)
 
     def pretty(self) -> str:
-        return json.dumps(normalise(self.document), indent=2, sort_keys=True, default=str)
+        return json.dumps(normalise(self.document, fold_case=False), indent=2, sort_keys=True,
+                          default=str)
 
 
 def lint(document: Any) -> list[str]:

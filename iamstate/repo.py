@@ -9,7 +9,7 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -289,14 +289,13 @@ class _StateBuilder:
                     f"{label}: no policy document {ref!r}: {hint}create policies/{ref}.json "
                     "or write the document in place"))
                 return None
-            data, file, text_line = raw.data, raw.file, raw.line_of_text
+            data, file = raw.data, raw.file
+            text_line: Callable[[str], int] = raw.line_of_text
         else:
             data, file = ref, where
             for message in lint(ref):
                 self.problems.add(where, line, f"{label}: {message}")
-
-            def text_line(_: str) -> int:
-                return line
+            text_line = lambda _: line  # noqa: E731  (a document in place has one line)
 
         if lint(data):
             return None  # already reported (for files, once per file)

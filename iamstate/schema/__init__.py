@@ -48,7 +48,7 @@ def _where(path: list[Any]) -> str:
 
 def _type_names(expected: Any) -> str:
     names = expected if isinstance(expected, list) else [expected]
-    return " or ".join(TYPE_NAMES.get(n, n) for n in names if n != "null") or "empty"
+    return " or ".join(TYPE_NAMES.get(n, str(n)) for n in names if n != "null") or "empty"
 
 
 def _got(value: Any) -> str:
@@ -81,10 +81,11 @@ def _describe(error: ValidationError, data: Any, file: Path) -> Problem:
     parent = _node_at(data, path)
     if isinstance(error.instance, str) and isinstance(parent, dict) and error.instance in parent:
         line = line_of(data, [*path, error.instance])  # a bad key: point at the key itself
-    hint = error.schema.get("x-hint") if isinstance(error.schema, dict) else None
+    node_schema: dict[str, Any] = error.schema if isinstance(error.schema, dict) else {}
+    hint = node_schema.get("x-hint")
     where = _where(path)
     if error.validator == "additionalProperties" and isinstance(error.instance, dict):
-        allowed = sorted(error.schema.get("properties", {}))
+        allowed = sorted(node_schema.get("properties", {}))
         extras = [k for k in error.instance if k not in allowed]
         key = extras[0] if extras else "?"
         line = line_of(data, [*path, key])
@@ -99,7 +100,7 @@ def _describe(error: ValidationError, data: Any, file: Path) -> Problem:
                    f"not {_got(error.instance)}")
     elif error.validator == "required":
         message = f"{where}: {error.message}"
-    elif error.validator == "pattern" and error.schema.get("pattern", "").startswith("^(?!"):
+    elif error.validator == "pattern" and node_schema.get("pattern", "").startswith("^(?!"):
         message = f"{where}: {error.instance!r} uses the reserved aws: prefix"
     elif error.validator in ("pattern", "propertyNames") or error.validator == "enum":
         message = f"{where}: {_got(error.instance)} is not valid"

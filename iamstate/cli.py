@@ -1,0 +1,193 @@
+"""The `iamstate` command: parse, call the workflow, map errors to exit codes. Nothing else."""
+
+from __future__ import annotations
+
+import os
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from iamstate import render, sandbox, workflow
+from iamstate.errors import IamStateError, RepoError
+from iamstate.plan import Change
+from iamstate.repo import load_repository
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  help="AWS IAM users, groups and group policies as YAML in git.")
+sandbox_app = typer.Typer(no_args_is_help=True, help="A local IAM endpoint (moto) to try "
+                          "iamstate without an AWS account.")
+app.add_typer(sandbox_app, name="sandbox")
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False, soft_wrap=True)
+
+
+class Format(StrEnum):
+    text = "text"
+    markdown = "markdown"
+    json = "json"
+
+
+class Options:
+    repo: Path = Path(".")
+
+
+RepoOption = Annotated[Path, typer.Option("--repo", help="The repository (default: here).",
+                                          file_okay=False)]
+AccountOption = Annotated[str | None, typer.Option("--account", "-a",
+                                                   help="Only this account (a folder name).")]
+
+
+@app.callback()
+def options(repo: RepoOption = Path(".")) -> None:
+    Options.repo = repo
+
+
+def fail(error: IamStateError) -> typer.Exit:
+    if isinstance(error, RepoError):
+        for problem in error.problems:
+            err.print(f"[red]error[/red] {problem}", markup=True)
+        err.print(f"{len(error.problems)} error(s); nothing was read from or changed in AWS.")
+    else:
+        err.print(f"[red]error[/red] {error}")
+    return typer.Exit(1)
+
+
+@app.command()
+def validate() -> None:
+    """Check the repository offline (no AWS call): exit 0 if valid, 1 with every error."""
+    try:
+        accounts = load_repository(Options.repo)
+    except IamStateError as error:
+        raise fail(error) from None
+    users = sum(len(a.desired.users) for a in accounts)
+    out.print(f"Valid: {len(accounts)} account(s), {users} user(s).")
+
+
+@app.command()
+def plan(
+    account: AccountOption = None,
+    out_file: Annotated[Path | None, typer.Option(
+        "--out", help="Where to write the plan file [default: .iamstate/plan.json].")] = None,
+    fmt: Annotated[Format, typer.Option("--format", help="text, markdown or json.")] = (
+        Format.text),
+    detailed_exitcode: Annotated[bool, typer.Option(
+        "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes.")] = False,
+) -> None:
+    """Read live state, print the plan and write it to a plan file for `apply`."""
+    try:
+        planned = workflow.plan_all(Options.repo, account)
+    except IamStateError as error:
+        raise fail(error) from None
+    plans = [p.plan for p in planned]
+    target = out_file or Options.repo / ".iamstate" / "plan.json"
+    workflow.write_plan_file(target, plans)
+    if fmt is Format.json:
+        print(render.render_json(plans))
+    elif fmt is Format.markdown:
+        print(render.render_markdown(plans))
+    else:
+        render.render_text(plans, out)
+        if any(p.changes for p in plans):
+            out.print(f"Saved to {target}. Apply exactly this plan with: "
+                      f"iamstate apply {target}")
+    if detailed_exitcode and any(p.changes for p in plans):
+        raise typer.Exit(2)
+
+
+@app.command()
+def apply(
+    plan_file: Annotated[Path | None, typer.Argument(
+        help="A plan file from `iamstate plan --out`; without one, plan and ask.")] = None,
+    account: AccountOption = None,
+    allow_deletions: Annotated[int | None, typer.Option(
+        "--allow-deletions", help="Allow up to N deletions (overrides safety.max_deletions).")
+    ] = None,
+    auto_approve: Annotated[bool, typer.Option(
+        "--auto-approve", help="Do not ask (without a plan file).")] = False,
+    workers: Annotated[int, typer.Option(help="Changes applied at once within a phase.",
+                                         min=1, max=64)] = 4,
+) -> None:
+    """Apply a saved plan (refused if stale), or plan, show and ask y/N."""
+    try:
+        if plan_file is not None:
+            saved = workflow.read_plan_file(plan_file)
+            planned = workflow.check_current(saved, Options.repo)
+        else:
+            planned = workflow.plan_all(Options.repo, account)
+            render.render_text([p.plan for p in planned], out)
+            if not any(p.plan.changes for p in planned):
+                return
+            if not auto_approve and not _confirm():
+                err.print("Not applied.")
+                raise typer.Exit(1)
+        if not any(p.plan.changes for p in planned):
+            out.print("No changes to apply.")
+            return
+        reports = workflow.apply_planned(planned, Options.repo, allow_deletions,
+                                         workers=workers, on_done=_progress)
+    except IamStateError as error:
+        raise fail(error) from None
+    for report in reports:
+        for note in report.notes:
+            out.print(f"  note: {note}")
+    done = sum(len(r.done) for r in reports)
+    out.print(f"Apply complete: {done} change(s) made.")
+
+
+def _progress(change: Change) -> None:
+    out.print(f"  done: {render.headline(change)}", markup=False)
+
+
+def _confirm() -> bool:
+    if not sys.stdin.isatty():
+        err.print("Not a terminal: refusing to apply without --auto-approve or a plan file.")
+        return False
+    answer = typer.prompt("Apply these changes? [y/N]", default="", show_default=False)
+    return answer.strip().lower() in ("y", "yes")
+
+
+PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]
+
+
+@sandbox_app.command("run")
+def sandbox_run(port: PortOption = sandbox.DEFAULT_PORT) -> None:
+    """Run the sandbox in this terminal until Ctrl-C."""
+    out.print("Point iamstate at it from another shell with:\n" + sandbox.exports(port))
+    raise typer.Exit(sandbox.run_foreground(port))
+
+
+@sandbox_app.command("start")
+def sandbox_start(port: PortOption = sandbox.DEFAULT_PORT) -> None:
+    """Start the sandbox in the background and print the variables that point at it."""
+    try:
+        running = sandbox.start(Options.repo, port)
+    except sandbox.SandboxError as error:
+        err.print(f"[red]error[/red] {error}")
+        raise typer.Exit(1) from None
+    print(sandbox.exports(running))
+
+
+@sandbox_app.command("stop")
+def sandbox_stop() -> None:
+    """Stop the background sandbox (its data goes with it)."""
+    out.print("Stopped." if sandbox.stop(Options.repo) else "No sandbox was running.")
+
+
+@sandbox_app.command("env")
+def sandbox_env(port: PortOption = sandbox.DEFAULT_PORT) -> None:
+    """Print the variables that point boto3 and iamstate at the sandbox."""
+    print(sandbox.exports(port))
+
+
+def main() -> None:
+    os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("Interrupted.")
+        sys.exit(130)

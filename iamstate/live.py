@@ -1,0 +1,250 @@
+"""AWS -> the model. Reads in bulk so the cost grows with account size / 1,000, not users.
+
+Sources: GetAccountAuthorizationDetails (users, groups, customer managed policies, in pages
+of 1,000), the password policy, and the credential report for login profiles. The report can
+be up to 4 hours old on AWS, so it is only a hint: wherever it disagrees with the repository
+(a change would be planned) or lacks a user, GetLoginProfile gives the exact answer. Users and
+policies about to be deleted are read exactly too, so the plan lists what their teardown
+removes. Everything per-resource is therefore bounded by the size of the change.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import time
+from typing import Any
+from urllib.parse import unquote
+
+from botocore.exceptions import BotoCoreError, ClientError
+
+from iamstate.aws import Connection, error_code
+from iamstate.errors import AwsError
+from iamstate.model import (
+    AccountConfig,
+    Credentials,
+    Group,
+    ManagedPolicy,
+    PasswordPolicy,
+    State,
+    User,
+)
+from iamstate.policy import PolicyDocument
+from iamstate.repo import ignored
+
+PAGE_SIZE = 1000
+PROTECTED_PATHS = ("/aws-service-role/", "/service-role/")
+REPORT_WAIT_SECONDS = 60.0
+
+
+def read_live(conn: Connection, config: AccountConfig, desired: State) -> State:
+    """Live state of the account, restricted to what iamstate manages (ignores applied)."""
+    try:
+        return _read(conn, config, desired)
+    except ClientError as error:
+        raise AwsError(f"account {config.name}: reading IAM failed: {error}") from None
+    except BotoCoreError as error:
+        raise AwsError(f"account {config.name}: cannot reach AWS: {error}") from None
+
+
+def _read(conn: Connection, config: AccountConfig, desired: State) -> State:
+    users_raw, groups_raw, policies_raw = _authorization_details(conn.iam)
+    ignore = config.ignore
+    groups = {
+        g["GroupName"]: _group(g) for g in groups_raw if not ignored(g["GroupName"], ignore.groups)
+    }
+    policies = {}
+    for raw in policies_raw:
+        policy = _policy(raw)
+        if policy is not None and not ignored(policy.name, ignore.policies):
+            policies[policy.name] = policy
+    report = _password_enabled(conn.iam)
+    users = {}
+    for raw in users_raw:
+        name = raw["UserName"]
+        if ignored(name, ignore.users):
+            continue
+        wanted = desired.users.get(name)
+        if wanted is None:
+            credentials = read_credentials(conn, name)
+            has_password = credentials.login_profile
+        else:
+            credentials = Credentials()
+            hint = report.get(name)
+            has_password = (hint if hint is not None and hint == wanted.console_access
+                            else has_login_profile(conn.iam, name))
+        users[name] = _user(raw, set(groups), has_password, credentials)
+    for name, policy in policies.items():
+        if name not in desired.policies:
+            policies[name] = _with_role_attachments(conn.iam, config, policy)
+    return State(users, groups, policies, password_policy(conn.iam))
+
+
+def _authorization_details(iam: Any) -> tuple[list[Any], list[Any], list[Any]]:
+    users: list[Any] = []
+    groups: list[Any] = []
+    policies: list[Any] = []
+    # Always follow IsTruncated/Marker: GAAD may return fewer than MaxItems in a page.
+    pages = iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=["User", "Group", "LocalManagedPolicy"], PaginationConfig={"PageSize": PAGE_SIZE})
+    for page in pages:
+        users.extend(page.get("UserDetailList", []))
+        groups.extend(page.get("GroupDetailList", []))
+        policies.extend(page.get("Policies", []))
+    return users, groups, policies
+
+
+def _document(raw: Any) -> PolicyDocument:
+    if isinstance(raw, str):  # boto3 decodes these; be safe with a raw URL-encoded string
+        raw = json.loads(unquote(raw))
+    return PolicyDocument(raw)
+
+
+def _user(raw: Any, known_groups: set[str], has_password: bool, creds: Credentials) -> User:
+    return User(
+        name=raw["UserName"],
+        path=raw.get("Path", "/"),
+        # Memberships in ignored groups are not ours to manage.
+        groups=frozenset(g for g in raw.get("GroupList", []) if g in known_groups),
+        tags=tuple(sorted((t["Key"], t["Value"]) for t in raw.get("Tags", []))),
+        console_access=has_password,
+        inline_policies=tuple(sorted(
+            (p["PolicyName"], _document(p["PolicyDocument"]))
+            for p in raw.get("UserPolicyList", []))),
+        attached_policies=frozenset(
+            p["PolicyArn"] for p in raw.get("AttachedManagedPolicies", [])),
+        credentials=creds,
+    )
+
+
+def _group(raw: Any) -> Group:
+    return Group(
+        name=raw["GroupName"],
+        path=raw.get("Path", "/"),
+        inline_policies=tuple(sorted(
+            (p["PolicyName"], _document(p["PolicyDocument"]))
+            for p in raw.get("GroupPolicyList", []))),
+        managed_policies=frozenset(
+            p["PolicyArn"] for p in raw.get("AttachedManagedPolicies", [])),
+    )
+
+
+def _policy(raw: Any) -> ManagedPolicy | None:
+    # moto leaves PolicyName out of GAAD: derive name and path from the ARN.
+    arn = raw["Arn"]
+    resource = arn.split(":", 5)[5]  # policy/path/name
+    path, _, name = resource[len("policy"):].rpartition("/")
+    path = path + "/"
+    if path.startswith(PROTECTED_PATHS):
+        return None
+    versions = raw.get("PolicyVersionList", [])
+    default = next((v for v in versions if v.get("IsDefaultVersion")), None)
+    if default is None:
+        return None
+    old = [v for v in versions if not v.get("IsDefaultVersion")]
+    old.sort(key=lambda v: (v.get("CreateDate") or 0, _version_number(v["VersionId"])))
+    return ManagedPolicy(
+        name=name, path=path, description=raw.get("Description", "") or "",
+        document=_document(default["Document"]),
+        old_versions=tuple(v["VersionId"] for v in old),
+    )
+
+
+def _version_number(version_id: str) -> int:
+    return int(version_id.lstrip("v") or 0)
+
+
+def _with_role_attachments(
+    iam: Any, config: AccountConfig, policy: ManagedPolicy
+) -> ManagedPolicy:
+    """Mark an undeclared policy that roles use: iamstate manages users and groups, not
+    roles, so deleting it would break something outside its authority."""
+    pages = iam.get_paginator("list_entities_for_policy").paginate(
+        PolicyArn=config.policy_arn(policy.path, policy.name), EntityFilter="Role")
+    roles = tuple(sorted(r["RoleName"] for page in pages for r in page.get("PolicyRoles", [])))
+    return dataclasses.replace(policy, used_by_roles=roles) if roles else policy
+
+
+def password_policy(iam: Any) -> PasswordPolicy | None:
+    try:
+        raw = iam.get_account_password_policy()["PasswordPolicy"]
+    except ClientError as error:
+        if error_code(error) == "NoSuchEntity":
+            return None
+        raise
+    return PasswordPolicy.from_fields(raw)
+
+
+def _password_enabled(iam: Any) -> dict[str, bool]:
+    """user -> has a console password, from the credential report (a hint: may be stale)."""
+    deadline = time.monotonic() + REPORT_WAIT_SECONDS
+    delay = 0.2
+    while True:
+        try:
+            if iam.generate_credential_report()["State"] == "COMPLETE":
+                content = iam.get_credential_report()["Content"]
+                break
+        except ClientError as error:
+            if error_code(error) not in ("ReportInProgress", "ReportNotPresent",
+                                         "ReportExpired", "LimitExceeded"):
+                raise
+        if time.monotonic() > deadline:
+            return {}  # no hint: every user is then checked exactly
+        time.sleep(delay)
+        delay = min(delay * 2, 5.0)
+    text = content.decode() if isinstance(content, bytes) else str(content)
+    return {
+        row["user"]: row.get("password_enabled") == "true"
+        for row in csv.DictReader(io.StringIO(text))
+        if row.get("user") and row["user"] != "<root_account>"
+    }
+
+
+def has_login_profile(iam: Any, user: str) -> bool:
+    try:
+        iam.get_login_profile(UserName=user)
+        return True
+    except ClientError as error:
+        if error_code(error) == "NoSuchEntity":
+            return False
+        raise
+
+
+def read_credentials(conn: Connection, user: str) -> Credentials:
+    """Exactly what a user holds, for a teardown (one call per credential type)."""
+    iam = conn.iam
+
+    def listed(operation: str, result_key: str, id_key: str) -> tuple[str, ...]:
+        pages = iam.get_paginator(operation).paginate(UserName=user)
+        return tuple(item[id_key] for page in pages for item in page.get(result_key, []))
+
+    return Credentials(
+        login_profile=has_login_profile(iam, user),
+        access_keys=listed("list_access_keys", "AccessKeyMetadata", "AccessKeyId"),
+        signing_certificates=listed("list_signing_certificates", "Certificates",
+                                    "CertificateId"),
+        ssh_public_keys=listed("list_ssh_public_keys", "SSHPublicKeys", "SSHPublicKeyId"),
+        service_credentials=service_credentials(conn, user),
+        mfa_devices=listed("list_mfa_devices", "MFADevices", "SerialNumber"),
+    )
+
+
+def service_credentials(conn: Connection, user: str) -> tuple[str, ...]:
+    try:
+        items = conn.iam.list_service_specific_credentials(UserName=user)
+    except (ClientError, BotoCoreError, NotImplementedError) as error:
+        # moto does not implement service-specific credentials (an HTML error page in server
+        # mode). Only against a local endpoint does that mean "none exist"; on AWS it is real.
+        if conn.is_local and not _is_access_error(error):
+            return ()
+        raise
+    return tuple(c["ServiceSpecificCredentialId"]
+                 for c in items.get("ServiceSpecificCredentials", []))
+
+
+def _is_access_error(error: Exception) -> bool:
+    return isinstance(error, ClientError) and error_code(error) in (
+        "AccessDenied", "AccessDeniedException", "NoSuchEntity")
+

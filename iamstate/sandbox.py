@@ -1,0 +1,101 @@
+"""The local sandbox: a moto IAM/STS endpoint on 127.0.0.1, so the whole loop runs offline.
+
+AWS managed policies are loaded (as AWS has them), and the account id is moto's default,
+123456789012, the one the example repository declares.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+DEFAULT_PORT = 5055
+STATE_FILE = Path(".iamstate") / "sandbox.json"
+LOG_FILE = Path(".iamstate") / "sandbox.log"
+CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
+               "AWS_DEFAULT_REGION": "us-east-1"}
+
+
+class SandboxError(Exception):
+    pass
+
+
+def environment(port: int) -> dict[str, str]:
+    """The variables that point boto3 (and so iamstate) at the sandbox."""
+    return {**CREDENTIALS, "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+
+
+def exports(port: int) -> str:
+    return "\n".join(f"export {k}={v}" for k, v in environment(port).items())
+
+
+def server_command(port: int) -> list[str]:
+    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+
+
+def server_environment() -> dict[str, str]:
+    return {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+
+
+def wait_until_up(port: int, seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise SandboxError(f"the sandbox did not answer on 127.0.0.1:{port} within {seconds:.0f} s")
+
+
+def run_foreground(port: int) -> int:
+    """Run the endpoint in this terminal until Ctrl-C."""
+    return subprocess.call(server_command(port), env=server_environment())
+
+
+def start(repo: Path, port: int) -> int:
+    """Start the endpoint in the background; remember its pid under .iamstate/."""
+    state = repo / STATE_FILE
+    if state.exists():
+        running = json.loads(state.read_text())
+        if _alive(running["pid"]):
+            return int(running["port"])
+    state.parent.mkdir(parents=True, exist_ok=True)
+    with open(repo / LOG_FILE, "ab") as log:
+        process = subprocess.Popen(server_command(port), env=server_environment(),
+                                   stdout=log, stderr=subprocess.STDOUT,
+                                   stdin=subprocess.DEVNULL, start_new_session=True)
+    try:
+        wait_until_up(port)
+    except SandboxError:
+        process.kill()
+        raise SandboxError(f"the sandbox did not start on port {port} (is the port in use? "
+                           f"see {repo / LOG_FILE})") from None
+    state.write_text(json.dumps({"pid": process.pid, "port": port}))
+    return port
+
+
+def stop(repo: Path) -> bool:
+    state = repo / STATE_FILE
+    if not state.exists():
+        return False
+    running = json.loads(state.read_text())
+    state.unlink()
+    if _alive(running["pid"]):
+        os.kill(running["pid"], signal.SIGTERM)
+        return True
+    return False
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    return True

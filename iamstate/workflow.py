@@ -1,0 +1,110 @@
+"""The steps the commands share: load, connect, read, plan, check a saved plan, apply."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from iamstate.apply import Applier, ApplyReport, RetryPolicy
+from iamstate.aws import CallCounter, Connection, connect
+from iamstate.errors import PlanFileError, StalePlan
+from iamstate.live import read_live
+from iamstate.model import Account
+from iamstate.plan import AccountPlan, Change, plan_account
+from iamstate.render import FORMAT_VERSION, plan_document
+from iamstate.repo import load_repository
+
+OUT_DIR = Path(".iamstate") / "out"
+
+
+@dataclass
+class Planned:
+    account: Account
+    conn: Connection
+    plan: AccountPlan
+
+
+def plan_one(account: Account, counter: CallCounter | None = None) -> Planned:
+    conn = connect(account.config, counter)
+    live = read_live(conn, account.config, account.desired)
+    return Planned(account, conn, plan_account(account.config, account.desired, live))
+
+
+def plan_all(
+    repo: Path, only: str | None = None, counter: CallCounter | None = None
+) -> list[Planned]:
+    """Validate the repository, then read and plan every account (concurrently)."""
+    accounts = load_repository(repo, only)
+    if len(accounts) <= 1:
+        return [plan_one(a, counter) for a in accounts]
+    with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
+        return list(pool.map(lambda a: plan_one(a, counter), accounts))
+
+
+def write_plan_file(path: Path, plans: list[AccountPlan]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(plan_document(plans), indent=2) + "\n", encoding="utf-8")
+
+
+def read_plan_file(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise PlanFileError(f"{path}: no such plan file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
+        raise PlanFileError(f"{path}: not a plan file ({error})") from None
+    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION or not \
+            isinstance(data.get("accounts"), list):
+        raise PlanFileError(f"{path}: not an iamstate plan file of format_version "
+                            f"{FORMAT_VERSION}: make one with `iamstate plan --out {path}`")
+    return data
+
+
+def check_current(saved: dict[str, Any], repo: Path,
+                  counter: CallCounter | None = None) -> list[Planned]:
+    """Re-plan every account of a saved plan; refuse unless it gives exactly the same plan."""
+    fresh: list[Planned] = []
+    for entry in saved["accounts"]:
+        name = entry.get("account") if isinstance(entry, dict) else None
+        if not isinstance(name, str):
+            raise PlanFileError("plan file: an account entry has no name")
+        planned = plan_all(repo, name, counter)[0]
+        now = planned.plan.as_dict()
+        if now != entry:
+            raise StalePlan(_stale_reason(name, entry, now))
+        fresh.append(planned)
+    return fresh
+
+
+def _stale_reason(name: str, saved: dict[str, Any], now: dict[str, Any]) -> str:
+    reasons = []
+    if saved.get("live_digest") != now["live_digest"]:
+        reasons.append("live state changed")
+    if saved.get("desired_digest") != now["desired_digest"]:
+        reasons.append("the repository changed")
+    if not reasons:
+        reasons.append("the plan file does not match what iamstate plans (edited by hand?)")
+    return (f"account {name}: the plan is stale: {' and '.join(reasons)} since it was made. "
+            "Nothing was changed. Run `iamstate plan --out FILE` again, review it, apply that.")
+
+
+def apply_planned(
+    planned: list[Planned],
+    repo: Path,
+    allow_deletions: int | None,
+    workers: int = 4,
+    retry: RetryPolicy | None = None,
+    on_done: Callable[[Change], None] | None = None,
+) -> list[ApplyReport]:
+    for item in planned:  # every account's safety check passes before anything changes
+        item.plan.check_safety(allow_deletions)
+    reports = []
+    for item in planned:
+        applier = Applier(item.conn, item.account.config, item.account.desired,
+                          repo / OUT_DIR, workers=workers, retry=retry, on_done=on_done)
+        reports.append(applier.apply(item.plan.changes))
+    return reports
