@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from botocore.exceptions import BotoCoreError, ClientError
+from botocore.parsers import ResponseParserError
 from rich.console import Console
 
 from iamstate import render, sandbox, workflow
@@ -191,3 +193,7 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("Interrupted.")
         sys.exit(130)
+    except (BotoCoreError, ClientError, ResponseParserError) as error:
+        # Whatever AWS answered that no step turned into a typed error: say it plainly.
+        err.print(f"[red]error[/red] AWS: {error}")
+        sys.exit(1)
