@@ -48,11 +48,13 @@ class Connection:
     iam: Any
     sts: Any
     account_id: str
+    # True against an emulator (the sandbox: moto on a local endpoint), whose known gaps
+    # (APIs it does not implement) may be read as "nothing of that kind exists".
+    emulated: bool = False
 
-    @property
-    def is_local(self) -> bool:
-        """True against a local endpoint (the sandbox, moto), where moto's gaps are known."""
-        return urlparse(self.iam.meta.endpoint_url).hostname in LOCAL_HOSTS
+
+def is_local_endpoint(client: Any) -> bool:
+    return urlparse(client.meta.endpoint_url).hostname in LOCAL_HOSTS
 
 
 def connect(config: AccountConfig, counter: CallCounter | None = None) -> Connection:
@@ -80,7 +82,7 @@ def connect(config: AccountConfig, counter: CallCounter | None = None) -> Connec
             f"account {config.name}: the credentials reach AWS account {actual}, but "
             f"accounts/{config.name}/account.yaml says account_id {config.account_id}: "
             "refusing to read or change anything; use the right profile or role_arn")
-    return Connection(iam, sts, actual)
+    return Connection(iam, sts, actual, emulated=is_local_endpoint(iam))
 
 
 def error_code(error: ClientError) -> str:

@@ -232,7 +232,7 @@ def read_credentials(conn: Connection, user: str) -> Credentials:
 
 
 def service_credentials(conn: Connection, user: str) -> tuple[str, ...]:
-    if conn.is_local:
+    if conn.emulated:
         # moto does not implement service-specific credentials (it answers with an HTML
         # error page), so none can exist there. Only against a local endpoint is that safe
         # to assume; on AWS the call is made and its errors are real.

@@ -29,8 +29,14 @@ MANAGED_POLICY_MAX = 6144
 GROUP_INLINE_TOTAL_MAX = 5120
 
 
-def substitute(value: Any, variables: Mapping[str, str], unknown: Callable[[str], None]) -> Any:
-    """Replace `${name}` for the names in `variables`; report any other non-IAM variable."""
+def substitute(
+    value: Any,
+    variables: Mapping[str, str],
+    unknown: Callable[[tuple[str | int, ...], str], None],
+    path: tuple[str | int, ...] = (),
+) -> Any:
+    """Replace `${name}` for the names in `variables`; report any other non-IAM variable
+    with the path where it was written."""
     if isinstance(value, str):
 
         def replace(match: re.Match[str]) -> str:
@@ -38,14 +44,14 @@ def substitute(value: Any, variables: Mapping[str, str], unknown: Callable[[str]
             if name in variables:
                 return variables[name]
             if name not in IAM_ESCAPES and ":" not in name:
-                unknown(name)
+                unknown(path, name)
             return match.group(0)
 
         return VARIABLE.sub(replace, value)
     if isinstance(value, Mapping):
-        return {k: substitute(v, variables, unknown) for k, v in value.items()}
+        return {k: substitute(v, variables, unknown, (*path, k)) for k, v in value.items()}
     if isinstance(value, list):
-        return [substitute(v, variables, unknown) for v in value]
+        return [substitute(v, variables, unknown, (*path, i)) for i, v in enumerate(value)]
     return value
 
 
@@ -132,82 +138,89 @@ class PolicyDocument:
                           default=str)
 
 
-def lint(document: Any) -> list[str]:
-    """Grammar errors AWS would reject (or silently accept and misread), each a sentence."""
+Path = tuple[str | int, ...]
+Finding = tuple[Path, str]
+
+
+def lint(document: Any) -> list[Finding]:
+    """Grammar errors AWS would reject (or silently accept and misread): (where, sentence)."""
     if not isinstance(document, Mapping):
-        return ["a policy document must be a mapping with Version and Statement"]
-    errors: list[str] = []
+        return [((), "a policy document must be a mapping with Version and Statement")]
+    errors: list[Finding] = []
     version = document.get("Version")
     if version is None:
-        errors.append('Version is missing: write Version: "2012-10-17" (quoted)')
+        errors.append(((), 'Version is missing: write Version: "2012-10-17" (quoted)'))
     elif not isinstance(version, str):
-        errors.append(
-            'Version must be a string: write Version: "2012-10-17" with quotes '
-            "(unquoted, YAML reads it as a date)"
-        )
+        errors.append((("Version",), 'Version must be a string: write Version: "2012-10-17" '
+                                     "with quotes (unquoted, YAML reads it as a date)"))
     elif version not in VERSIONS:
-        errors.append(f'Version {version!r} is not one IAM knows: write "2012-10-17"')
-    unknown = set(document) - {"Version", "Statement", "Id"}
-    if unknown:
-        errors.append(f"unknown top-level key(s) {sorted(unknown)}: only Version, Id, Statement")
+        errors.append((("Version",),
+                       f'Version {version!r} is not one IAM knows: write "2012-10-17"'))
+    for key in sorted(set(document) - {"Version", "Statement", "Id"}):
+        errors.append(((key,), f"unknown top-level key {key!r}: only Version, Id, Statement"))
     statements = document.get("Statement")
     if isinstance(statements, Mapping):
-        statements = [statements]
+        errors += [(("Statement", *p), m) for p, m in _lint_statement(statements, set())]
+        return errors
     if not isinstance(statements, list) or not statements:
-        errors.append("Statement is missing or empty: write a list of statements")
+        errors.append((("Statement",), "Statement is missing or empty: write a list of "
+                                       "statements"))
         return errors
     sids: set[str] = set()
-    for index, statement in enumerate(statements, start=1):
-        errors.extend(f"statement {index}: {e}" for e in _lint_statement(statement, sids))
+    for index, statement in enumerate(statements):
+        errors += [(("Statement", index, *p), f"statement {index + 1}: {m}")
+                   for p, m in _lint_statement(statement, sids)]
     return errors
 
 
-def _lint_statement(statement: Any, sids: set[str]) -> list[str]:
+def _lint_statement(statement: Any, sids: set[str]) -> list[Finding]:
     if not isinstance(statement, Mapping):
-        return ["must be a mapping with Effect, Action and Resource"]
-    errors: list[str] = []
-    unknown = set(statement) - STATEMENT_KEYS
-    if unknown:
-        errors.append(f"unknown key(s) {sorted(unknown)}: use {sorted(STATEMENT_KEYS)}")
-    if "Principal" in statement or "NotPrincipal" in statement:
-        errors.append("identity policies have no Principal: remove it")
+        return [((), "must be a mapping with Effect, Action and Resource")]
+    errors: list[Finding] = []
+    for key in sorted(set(statement) - STATEMENT_KEYS):
+        errors.append(((key,), f"unknown key {key!r}: use one of {sorted(STATEMENT_KEYS)}"))
+    for key in ("Principal", "NotPrincipal"):
+        if key in statement:
+            errors.append(((key,), "identity policies have no Principal: remove it"))
     if statement.get("Effect") not in ("Allow", "Deny"):
-        errors.append(f"Effect must be Allow or Deny, not {statement.get('Effect')!r}")
+        where: Path = ("Effect",) if "Effect" in statement else ()
+        errors.append((where, f"Effect must be Allow or Deny, not {statement.get('Effect')!r}"))
     sid = statement.get("Sid")
     if sid is not None:
         if not isinstance(sid, str) or not SID.match(sid):
-            errors.append(f"Sid {sid!r} must be letters and digits only")
+            errors.append((("Sid",), f"Sid {sid!r} must be letters and digits only"))
         elif sid in sids:
-            errors.append(f"Sid {sid!r} is used twice: Sids must be unique")
+            errors.append((("Sid",), f"Sid {sid!r} is used twice: Sids must be unique"))
         else:
             sids.add(sid)
-    errors.extend(_lint_pair(statement, "Action", "NotAction", _check_action))
-    errors.extend(_lint_pair(statement, "Resource", "NotResource", _check_resource))
+    errors += _lint_pair(statement, "Action", "NotAction", _check_action)
+    errors += _lint_pair(statement, "Resource", "NotResource", _check_resource)
     condition = statement.get("Condition")
     if condition is not None and not (
         isinstance(condition, Mapping) and all(isinstance(b, Mapping) for b in condition.values())
     ):
-        errors.append("Condition must map operators to {key: value} mappings")
+        errors.append((("Condition",), "Condition must map operators to {key: value} mappings"))
     return errors
 
 
 def _lint_pair(
     statement: Mapping[str, Any], key: str, not_key: str, check: Callable[[str], str | None]
-) -> list[str]:
+) -> list[Finding]:
     if key in statement and not_key in statement:
-        return [f"{key} and {not_key} cannot both be set: keep one"]
+        return [((not_key,), f"{key} and {not_key} cannot both be set: keep one")]
     present = key if key in statement else not_key if not_key in statement else None
     if present is None:
-        return [f"{key} (or {not_key}) is missing"]
-    values = statement[present]
-    values = values if isinstance(values, list) else [values]
+        return [((), f"{key} (or {not_key}) is missing")]
+    raw = statement[present]
+    values = raw if isinstance(raw, list) else [raw]
     if not values:
-        return [f"{present} is an empty list"]
-    errors = []
-    for value in values:
+        return [((present,), f"{present} is an empty list")]
+    errors: list[Finding] = []
+    for index, value in enumerate(values):
         problem = check(value) if isinstance(value, str) else f"{value!r} is not a string"
         if problem:
-            errors.append(f"{present}: {problem}")
+            where: Path = (present, index) if isinstance(raw, list) else (present,)
+            errors.append((where, f"{present}: {problem}"))
     return errors
 
 

@@ -37,7 +37,7 @@ from iamstate.policy import (
     substitute,
 )
 from iamstate.strategy import infer_category
-from iamstate.yamlio import Unreadable, line_of, read_json, read_yaml, to_plain
+from iamstate.yamlio import Unreadable, json_lines, line_of, read_json, read_yaml, to_plain
 
 ACCOUNT_FILE = "account.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
@@ -70,16 +70,21 @@ class Declared:
     def line(self, *steps: Any) -> int:
         return line_of(self.tree, [*self.path, *steps])
 
+    def lines_under(self, *prefix: Any) -> Callable[[tuple[Any, ...]], int]:
+        """Line numbers of paths inside the value at `prefix` (e.g. a document in place)."""
+        return lambda path: self.line(*prefix, *path)
+
 
 @dataclass(frozen=True)
 class RawDocument:
+    """A file in policies/: its plain data, and a round-trip tree for line numbers."""
+
     file: Path
     data: Any
-    text: str
+    tree: Any
 
-    def line_of_text(self, needle: str) -> int:
-        index = self.text.find(needle)
-        return self.text.count("\n", 0, index) + 1 if index >= 0 else 1
+    def line(self, path: tuple[Any, ...]) -> int:
+        return line_of(self.tree, path)
 
 
 def load_repository(root: Path, only: str | None = None) -> list[Account]:
@@ -111,7 +116,12 @@ def _load_policy_files(folder: Path, problems: Problems) -> dict[str, RawDocumen
         if path.suffix not in POLICY_SUFFIXES or not path.is_file():
             continue
         try:
-            data = read_json(path) if path.suffix == ".json" else to_plain(read_yaml(path))
+            if path.suffix == ".json":
+                data = read_json(path)
+                tree = json_lines(path)
+            else:
+                tree = read_yaml(path)
+                data = to_plain(tree)
         except Unreadable as error:
             problems.items.append(error.problem)
             continue
@@ -119,21 +129,11 @@ def _load_policy_files(folder: Path, problems: Problems) -> dict[str, RawDocumen
             problems.add(path, 1, (f"policy {path.stem!r} is also defined in "
                                    f"{documents[path.stem].file}: keep one file per name"))
             continue
-        raw = RawDocument(path, data, path.read_text(encoding="utf-8"))
+        raw = RawDocument(path, data, tree)
         documents[path.stem] = raw
-        for message in lint(data):
-            problems.add(path, _lint_line(raw, message), message)
+        for where, message in lint(data):
+            problems.add(path, raw.line(where), message)
     return documents
-
-
-def _lint_line(raw: RawDocument, message: str) -> int:
-    match = re.match(r"statement (\d+)", message)
-    if match:  # point at the n-th "Effect" or "Sid", a fair stand-in for the statement start
-        starts = [m.start() for m in re.finditer(r'"?(Effect|Sid)"?\s*:', raw.text)]
-        index = int(match.group(1)) - 1
-        if index < len(starts):
-            return raw.text.count("\n", 0, starts[index]) + 1
-    return 1
 
 
 def _load_account(
@@ -278,31 +278,32 @@ class _StateBuilder:
                         f"{kind[:-1]} {name!r} is declared but matches ignore glob {hit!r} in "
                         "account.yaml: remove the declaration or narrow the glob"))
 
-    def _document(self, ref: Any, where: Path, line: int, label: str) -> PolicyDocument | None:
+    def _document(
+        self, ref: Any, where: Path, line_in: Callable[[tuple[Any, ...]], int], label: str
+    ) -> PolicyDocument | None:
         """Resolve a document reference (a policies/ name or a document in place)."""
         if isinstance(ref, str):
             raw = self.documents.get(ref)
             if raw is None:
                 close = difflib.get_close_matches(ref, list(self.documents), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
-                self.problems.add(where, line, (
+                self.problems.add(where, line_in(()), (
                     f"{label}: no policy document {ref!r}: {hint}create policies/{ref}.json "
                     "or write the document in place"))
                 return None
-            data, file = raw.data, raw.file
-            text_line: Callable[[str], int] = raw.line_of_text
+            data, file, line_in = raw.data, raw.file, raw.line
         else:
             data, file = ref, where
-            for message in lint(ref):
-                self.problems.add(where, line, f"{label}: {message}")
-            text_line = lambda _: line  # noqa: E731  (a document in place has one line)
+            for path, message in lint(data):
+                self.problems.add(where, line_in(path), f"{label}: {message}")
 
         if lint(data):
             return None  # already reported (for files, once per file)
-        unknown: list[str] = []
-        substituted = substitute(data, self.variables, unknown.append)
-        for name in sorted(set(unknown)):
-            self.problems.add(file, text_line("${" + name + "}"), (
+        unknown: list[tuple[tuple[Any, ...], str]] = []
+        substituted = substitute(data, self.variables, lambda path, name: unknown.append(
+            (path, name)))
+        for path, name in unknown:
+            self.problems.add(file, line_in(path), (
                 f"unknown variable ${{{name}}}: iamstate substitutes ${{account_id}} and "
                 "${partition}; IAM variables look like ${aws:username}"))
         return None if unknown else PolicyDocument(substituted)
@@ -310,7 +311,8 @@ class _StateBuilder:
     def _policy(self, entry: Declared) -> ManagedPolicy | None:
         data = entry.data
         document = self._document(data["document"], entry.location.file,
-                                  entry.line("document"), f"policy {entry.name}")
+                                  entry.lines_under("document"),
+                                  f"policy {entry.name}")
         if document is None:
             return None
         size = quota_length(document.document)
@@ -326,8 +328,9 @@ class _StateBuilder:
         file = entry.location.file
         inline: list[tuple[str, PolicyDocument]] = []
         for name, ref in (data.get("inline_policies") or {}).items():
-            document = self._document(ref, file, entry.line("inline_policies", name),
-                                      f"group {entry.name} > inline policy {name}")
+            document = self._document(
+                ref, file, entry.lines_under("inline_policies", name),
+                f"group {entry.name} > inline policy {name}")
             if document is not None:
                 inline.append((name, document))
         total = sum(quota_length(d.document) for _, d in inline)

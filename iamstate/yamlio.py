@@ -93,6 +93,15 @@ def read_json(path: Path) -> Any:
     return data
 
 
+def json_lines(path: Path) -> Any:
+    """A JSON file read as YAML (its superset) only for line numbers; None if it will not."""
+    yaml = YAML(typ="rt")
+    try:
+        return yaml.load(path.read_text(encoding="utf-8"))
+    except (YAMLError, ValueError):
+        return None
+
+
 def line_of(root: Any, path: Iterable[Any]) -> int:
     """The line (1-based) where the value at `path` inside a round-trip tree is written."""
     line = 1

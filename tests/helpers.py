@@ -1,0 +1,102 @@
+"""Test helpers that talk to IAM with plain boto3, independent of the code under test."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import textwrap
+from pathlib import Path
+from typing import Any
+
+from iamstate.model import State
+
+ROOT = Path(__file__).resolve().parent.parent
+ACCOUNT_ID = "123456789012"
+
+
+def copy_example(target: Path) -> Path:
+    shutil.copytree(ROOT / "accounts", target / "accounts")
+    shutil.copytree(ROOT / "policies", target / "policies")
+    return target
+
+
+def write(root: Path, relative: str, text: str) -> Path:
+    path = root / relative
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(textwrap.dedent(text).lstrip("\n"), encoding="utf-8")
+    return path
+
+
+def minimal_repo(
+    root: Path, account_yaml: str | None = None, files: dict[str, str] | None = None
+) -> Path:
+    """An account `acme` with a common group and two categories, plus `files` (path: text)."""
+    write(root, "accounts/acme/account.yaml", account_yaml or f"""
+        account_id: "{ACCOUNT_ID}"
+        common_groups: [AllUsers]
+        categories:
+          AllHumans: {{}}
+          AllHeadlessUsers: {{match: "^HeadlessUser-"}}
+        """)
+    for relative, text in (files or {}).items():
+        write(root, relative, text)
+    return root
+
+
+def seed(iam: Any, state: State, account_id: str = ACCOUNT_ID) -> None:
+    """Create `state` in IAM directly (user policies included, which iamstate never makes)."""
+    for policy in state.policies.values():
+        iam.create_policy(PolicyName=policy.name, Path=policy.path,
+                          PolicyDocument=policy.document.to_json(),
+                          **({"Description": policy.description} if policy.description else {}))
+    for group in state.groups.values():
+        iam.create_group(GroupName=group.name, Path=group.path)
+        for name, document in group.inline_policies:
+            iam.put_group_policy(GroupName=group.name, PolicyName=name,
+                                 PolicyDocument=document.to_json())
+        for arn in group.managed_policies:
+            iam.attach_group_policy(GroupName=group.name, PolicyArn=arn)
+    for user in state.users.values():
+        tags = [{"Key": k, "Value": v} for k, v in user.tags]
+        iam.create_user(UserName=user.name, Path=user.path, **({"Tags": tags} if tags else {}))
+        for group_name in user.groups:
+            iam.add_user_to_group(UserName=user.name, GroupName=group_name)
+        for name, document in user.inline_policies:
+            iam.put_user_policy(UserName=user.name, PolicyName=name,
+                                PolicyDocument=document.to_json())
+        for arn in user.attached_policies:
+            iam.attach_user_policy(UserName=user.name, PolicyArn=arn)
+        if user.console_access:
+            iam.create_login_profile(UserName=user.name, Password="Seeded-Passw0rd!")
+    if state.password_policy is not None:
+        settings = {k: v for k, v in state.password_policy.as_dict().items()
+                    if not (k in ("MaxPasswordAge", "PasswordReusePrevention") and v == 0)}
+        iam.update_account_password_policy(**settings)
+
+
+def snapshot(iam: Any) -> str:
+    """Everything an apply could change, as one comparable string."""
+    details: dict[str, Any] = {"UserDetailList": [], "GroupDetailList": [], "Policies": []}
+    pages = iam.get_paginator("get_account_authorization_details").paginate(
+        Filter=["User", "Group", "LocalManagedPolicy"])
+    for page in pages:
+        for key in details:
+            details[key] += page.get(key, [])
+    extra = {}
+    for user in details["UserDetailList"]:
+        name = user["UserName"]
+        keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
+        try:
+            iam.get_login_profile(UserName=name)
+            profile = True
+        except iam.exceptions.NoSuchEntityException:
+            profile = False
+        extra[name] = {"keys": sorted(k["AccessKeyId"] for k in keys), "profile": profile,
+                       "mfa": [m["SerialNumber"] for m in
+                               iam.list_mfa_devices(UserName=name)["MFADevices"]]}
+    try:
+        password_policy = iam.get_account_password_policy()["PasswordPolicy"]
+    except iam.exceptions.NoSuchEntityException:
+        password_policy = None
+    return json.dumps({"details": details, "credentials": extra,
+                       "password_policy": password_policy}, sort_keys=True, default=str)
