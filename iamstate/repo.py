@@ -203,9 +203,15 @@ def _password_policy(fields: dict[str, Any] | None) -> PasswordPolicy | None:
     return PasswordPolicy.from_fields(api)
 
 
-def _load_declarations(folder: Path, problems: Problems) -> dict[str, dict[str, Declared]]:
+BROKEN = None  # a declaration whose errors are already reported: known, but not built
+
+
+def _load_declarations(
+    folder: Path, problems: Problems
+) -> dict[str, dict[str, Declared | None]]:
     """users/groups/policies by name, across every resource file; duplicates name both places."""
-    declared: dict[str, dict[str, Declared]] = {"users": {}, "groups": {}, "policies": {}}
+    declared: dict[str, dict[str, Declared | None]] = {"users": {}, "groups": {},
+                                                         "policies": {}}
     folded: dict[str, dict[str, Declared]] = {"users": {}, "groups": {}, "policies": {}}
     files = sorted(p for p in folder.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
     for path in files:
@@ -216,12 +222,18 @@ def _load_declarations(folder: Path, problems: Problems) -> dict[str, dict[str, 
         except Unreadable as error:
             problems.items.append(error.problem)
             continue
-        found = schema.check(schema.RESOURCES, tree, path)
-        problems.items.extend(found)
-        if found or tree is None:
+        found = schema.check_paths(schema.RESOURCES, tree, path)
+        problems.items.extend(problem for _, problem in found)
+        # A broken entry is skipped; the rest of the file is still checked, so one run
+        # reports every error, not only the structural ones.
+        broken = {where[:2] for where, _ in found}
+        if tree is None or any(len(where) < 2 for where in broken):
             continue
         for kind in ("users", "groups", "policies"):
             for name, data in (tree.get(kind) or {}).items():
+                if (kind, name) in broken:
+                    declared[kind].setdefault(str(name), BROKEN)
+                    continue
                 location = Location(path, line_of(tree, [kind, name]))
                 entry = Declared(str(name), to_plain(data) or {}, location, tree, (kind, name))
                 # IAM names are unique case-insensitively: Alice and alice cannot coexist.
@@ -246,32 +258,40 @@ class _StateBuilder:
         self.documents = documents
         self.problems = problems
         self.variables = {"account_id": config.account_id, "partition": config.partition}
+        self.declared_policies: set[str] = set()
 
     def build(
-        self, declared: dict[str, dict[str, Declared]], password_policy: PasswordPolicy | None
+        self, declared: dict[str, dict[str, Declared | None]],
+        password_policy: PasswordPolicy | None,
     ) -> State:
         self._check_not_ignored(declared)
+        # Names declared but broken still count as declared, so references to them do not
+        # raise a second, misleading "not declared" error.
+        self.declared_policies = set(declared["policies"])
         policies = {
             name: policy for name, entry in declared["policies"].items()
-            if (policy := self._policy(entry)) is not None
+            if entry is not None and (policy := self._policy(entry)) is not None
         }
         groups = {
             name: group for name, entry in declared["groups"].items()
-            if (group := self._group(entry, policies)) is not None
+            if entry is not None and (group := self._group(entry, policies)) is not None
         }
         for implicit in (*self.config.common_groups, *(c.group for c in self.config.categories)):
             groups.setdefault(implicit, Group(implicit))
+        known_groups = set(groups) | set(declared["groups"])
         users = {
             name: user for name, entry in declared["users"].items()
-            if (user := self._user(entry, set(groups))) is not None
+            if entry is not None and (user := self._user(entry, known_groups)) is not None
         }
         return State(users, groups, policies, password_policy)
 
-    def _check_not_ignored(self, declared: dict[str, dict[str, Declared]]) -> None:
+    def _check_not_ignored(self, declared: dict[str, dict[str, Declared | None]]) -> None:
         globs = {"users": self.config.ignore.users, "groups": self.config.ignore.groups,
                  "policies": self.config.ignore.policies}
         for kind, entries in declared.items():
             for name, entry in entries.items():
+                if entry is None:
+                    continue
                 hit = next((g for g in globs[kind] if fnmatch.fnmatchcase(name, g)), None)
                 if hit is not None:
                     self.problems.add(entry.location.file, entry.location.line, (
@@ -359,6 +379,8 @@ class _StateBuilder:
         if ref.startswith("arn:"):
             return ref
         policy = policies.get(ref)
+        if policy is None and ref in self.declared_policies:
+            return None  # declared but invalid: its own error is already reported
         if policy is None:
             close = difflib.get_close_matches(ref, list(policies), n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""

@@ -36,8 +36,14 @@ def _validator(name: str) -> Draft202012Validator:
 
 def check(name: str, data: Any, file: Path) -> list[Problem]:
     """Every schema violation in `data`, each at its file:line with what to write instead."""
+    return [problem for _, problem in check_paths(name, data, file)]
+
+
+def check_paths(name: str, data: Any, file: Path) -> list[tuple[tuple[Any, ...], Problem]]:
+    """Like `check`, with the path of each violation (so callers can skip just that part)."""
     validator = _validator(name)
-    return [_describe(error, data, file) for error in validator.iter_errors(data)]
+    return [(tuple(error.absolute_path), _describe(error, data, file))
+            for error in validator.iter_errors(data)]
 
 
 def _where(path: list[Any]) -> str:
