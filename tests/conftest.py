@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -9,6 +10,10 @@ from moto import mock_aws
 
 from iamstate.aws import Connection
 from tests.helpers import ACCOUNT_ID, copy_example
+
+# AWS managed policies exist on AWS; moto loads them only when asked (the example repository
+# attaches ReadOnlyAccess). Set before any mock starts, for the in-process backends.
+os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
 
 
 @pytest.fixture
