@@ -1,0 +1,3 @@
+from iamstate.cli import main
+
+main()

@@ -1,0 +1,104 @@
+"""A real moto server on 127.0.0.1, in its own process, and the installed CLI against it."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from tests.helpers import copy_example, snapshot
+
+BIN = Path(sys.executable).parent
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    port = _free_port()
+    exe = shutil.which("moto_server", path=str(BIN)) or shutil.which("moto_server")
+    command = ([exe] if exe else [sys.executable, "-m", "moto.server"]) + [
+        "-H", "127.0.0.1", "-p", str(port)]
+    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
+    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
+            break
+        except OSError:
+            if time.monotonic() > deadline or process.poll() is not None:
+                process.kill()
+                raise RuntimeError("moto_server did not start") from None
+            time.sleep(0.1)
+    yield url
+    process.terminate()
+    process.wait(timeout=10)
+
+
+@pytest.fixture
+def endpoint(moto_server: str) -> str:
+    request = urllib.request.Request(f"{moto_server}/moto-api/reset", method="POST")
+    urllib.request.urlopen(request, timeout=10).close()
+    return moto_server
+
+
+@dataclass
+class Result:
+    code: int
+    out: str
+    err: str
+
+    @property
+    def both(self) -> str:
+        return self.out + self.err
+
+
+@dataclass
+class Cli:
+    repo: Path
+    env: dict[str, str]
+    iam: Any
+
+    def __call__(self, *args: str, stdin: str | None = None) -> Result:
+        exe = shutil.which("iamstate", path=str(BIN))
+        command = [exe] if exe else [sys.executable, "-m", "iamstate"]
+        done = subprocess.run([*command, "--repo", str(self.repo), *args], env=self.env,
+                              capture_output=True, text=True, timeout=300, input=stdin,
+                              cwd=self.repo)
+        return Result(done.returncode, done.stdout, done.stderr)
+
+    def snapshot(self) -> str:
+        return snapshot(self.iam)
+
+
+@pytest.fixture
+def cli(endpoint: str, tmp_path: Path) -> Cli:
+    repo = copy_example(tmp_path / "repo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
+                "NO_COLOR": "1", "COLUMNS": "200"})
+    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    return Cli(repo, env, iam)
+
+
+Factory = Callable[..., Cli]

@@ -1,0 +1,187 @@
+"""The installed `iamstate` CLI against a moto server, as a user runs it."""
+
+from __future__ import annotations
+
+import json
+import re
+
+import pyrage
+
+from tests.e2e.conftest import Cli
+from tests.helpers import write
+
+ADMIN = json.dumps({"Version": "2012-10-17",
+                    "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+
+
+def apply_example(cli: Cli) -> None:
+    assert cli("plan", "--out", "p.json").code == 0
+    result = cli("apply", "p.json")
+    assert result.code == 0, result.both
+
+
+def test_first_apply_then_plan_shows_no_changes(cli: Cli) -> None:
+    first = cli("plan", "--detailed-exitcode", "--out", str(cli.repo / "plan.json"))
+    assert first.code == 2, first.both
+    assert "+ create user jdoe" in first.out
+    assert first.out.strip().splitlines()[-2].startswith("Plan: 28 to add, 0 to change")
+    applied = cli("apply", str(cli.repo / "plan.json"))
+    assert applied.code == 0, applied.both
+    assert "Apply complete: 28 change(s) made." in applied.out
+    again = cli("plan", "--detailed-exitcode")
+    assert again.code == 0, again.both
+    assert "Plan: 0 to add, 0 to change, 0 to destroy." in again.out
+    for user in ("jdoe", "asmith", "HeadlessUser-backup", "HeadlessUser-ci"):
+        groups = {g["GroupName"] for g in cli.iam.list_groups_for_user(UserName=user)["Groups"]}
+        assert "AllUsers" in groups
+        assert len(groups & {"AllHumans", "AllHeadlessUsers", "AllMisconfiguredUsers"}) == 1
+
+
+def test_drift_is_planned_away_and_ignored_users_are_untouched(cli: Cli) -> None:
+    assert cli("apply", "--auto-approve").code == 0
+    iam = cli.iam
+    iam.create_user(UserName="intruder")
+    key = iam.create_access_key(UserName="intruder")["AccessKey"]["AccessKeyId"]
+    iam.create_login_profile(UserName="intruder", Password="Aa1!aaaaaaaaaaaaaa")
+    serial = iam.create_virtual_mfa_device(
+        VirtualMFADeviceName="intruder")["VirtualMFADevice"]["SerialNumber"]
+    iam.enable_mfa_device(UserName="intruder", SerialNumber=serial,
+                          AuthenticationCode1="123456", AuthenticationCode2="654321")
+    iam.put_user_policy(UserName="intruder", PolicyName="admin", PolicyDocument=ADMIN)
+    iam.attach_user_policy(UserName="jdoe",
+                           PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+    iam.create_user(UserName="break-glass-1")
+    iam.create_access_key(UserName="break-glass-1")
+    plan = cli("plan", "--detailed-exitcode")
+    assert plan.code == 2
+    assert "- destroy user intruder" in plan.out
+    assert (f"teardown removes: login profile, access key {key}, MFA device {serial}, "
+            "inline policy admin") in plan.out
+    assert "- destroy user policy attachment jdoe arn:aws:iam::aws:policy/AdministratorAccess" \
+        in plan.out
+    assert "break-glass" not in plan.out
+    applied = cli("apply", ".iamstate/plan.json")
+    assert applied.code == 0, applied.both
+    assert cli("plan", "--detailed-exitcode").code == 0
+    users = {u["UserName"] for u in iam.list_users()["Users"]}
+    assert "intruder" not in users and "break-glass-1" in users
+    assert len(iam.list_access_keys(UserName="break-glass-1")["AccessKeyMetadata"]) == 1
+
+
+def test_a_stale_plan_is_refused_with_no_change(cli: Cli) -> None:
+    assert cli("plan", "--out", "stale.json").code == 0
+    cli.iam.create_group(GroupName="Developers")  # someone moved live state on
+    before = cli.snapshot()
+    result = cli("apply", "stale.json")
+    assert result.code == 1
+    assert "stale" in result.err and "live state changed" in result.err
+    assert "Traceback" not in result.both
+    assert cli.snapshot() == before
+
+
+def test_a_plan_edited_by_hand_is_refused_with_no_change(cli: Cli) -> None:
+    assert cli("plan", "--out", "p.json").code == 0
+    path = cli.repo / "p.json"
+    data = json.loads(path.read_text())
+    data["accounts"][0]["changes"][-1]["name"] = "mallory"
+    path.write_text(json.dumps(data))
+    before = cli.snapshot()
+    result = cli("apply", "p.json")
+    assert result.code == 1 and "edited by hand" in result.err
+    assert cli.snapshot() == before
+
+
+def test_mass_deletion_needs_allow_deletions(cli: Cli) -> None:
+    assert cli("apply", "--auto-approve").code == 0
+    for i in range(6):
+        cli.iam.create_user(UserName=f"stray{i}")
+    assert cli("plan", "--out", "p.json").code == 0
+    before = cli.snapshot()
+    refused = cli("apply", "p.json")
+    assert refused.code == 1
+    assert "deletes 6 users, groups and policies, more than the 5 allowed" in refused.err
+    assert "--allow-deletions 6" in refused.err
+    assert cli.snapshot() == before
+    assert cli("apply", "p.json", "--allow-deletions", "6").code == 0
+    assert cli("plan", "--detailed-exitcode").code == 0
+
+
+def test_the_wrong_account_is_refused_naming_both(cli: Cli) -> None:
+    account = cli.repo / "accounts/sandbox/account.yaml"
+    account.write_text(account.read_text().replace("123456789012", "999999999999"))
+    before = cli.snapshot()
+    for args in (("plan",), ("apply", "--auto-approve")):
+        result = cli(*args)
+        assert result.code == 1
+        assert "123456789012" in result.err and "999999999999" in result.err
+        assert "Traceback" not in result.both
+    assert cli.snapshot() == before
+
+
+BAD_INPUTS = {
+    "broken yaml": ("accounts/sandbox/users.yaml", "users:\n  jdoe: [\n", "users.yaml:"),
+    "wrong type": ("accounts/sandbox/users.yaml",
+                   "users:\n  jdoe:\n    category: AllHumans\n    groups: Developers\n",
+                   "users.yaml:4"),
+    "unknown key": ("accounts/sandbox/users.yaml", "users:\n  jdoe:\n    categry: AllHumans\n",
+                    "users.yaml:3"),
+    "duplicate name": ("accounts/sandbox/more.yaml", "users:\n  JDOE: {category: AllHumans}\n",
+                       "more.yaml:2"),
+    "bad regex": ("accounts/sandbox/account.yaml",
+                  'account_id: "123456789012"\ncategories:\n  X: {match: "[a"}\n',
+                  "account.yaml:3"),
+    "bad policy json": ("policies/require-mfa.json", '{"Version": "2012-10-17",\n,}',
+                        "require-mfa.json:2"),
+    "unknown variable": ("policies/assume-readonly-role.json",
+                         '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",\n'
+                         '"Action": "sts:AssumeRole",\n"Resource": "${role}"}]}',
+                         "assume-readonly-role.json:3"),
+}
+
+
+def test_bad_input_exits_1_with_file_line_and_changes_nothing(cli: Cli) -> None:
+    assert cli("apply", "--auto-approve").code == 0
+    cli.iam.create_user(UserName="stray")  # a pending deletion that must not happen
+    before = cli.snapshot()
+    pristine = {p: p.read_bytes() for p in cli.repo.rglob("*") if p.is_file()}
+    for name, (relative, text, where) in BAD_INPUTS.items():
+        for path, content in pristine.items():
+            path.write_bytes(content)
+        write(cli.repo, relative, text)
+        for args in (("validate",), ("plan",), ("apply", "--auto-approve")):
+            result = cli(*args)
+            assert result.code == 1, (name, args, result.both)
+            assert where in result.err, (name, args, result.err)
+            assert "Traceback" not in result.both, (name, result.both)
+    assert cli.snapshot() == before
+
+
+def test_formats_and_the_prompt(cli: Cli) -> None:
+    as_json = json.loads(cli("plan", "--format", "json").out)
+    assert as_json["format_version"] == 1
+    assert as_json["accounts"][0]["summary"]["create"] == 28
+    markdown = cli("plan", "--format", "markdown").out
+    assert markdown.startswith("**Plan: 28 to add") and "```diff" in markdown
+    before = cli.snapshot()
+    refused = cli("apply", stdin="y\n")  # not a terminal: never applies without approval
+    assert refused.code == 1 and "--auto-approve" in refused.err
+    assert cli.snapshot() == before
+
+
+def test_console_password_never_reaches_output(cli: Cli) -> None:
+    identity = pyrage.x25519.Identity.generate()
+    write(cli.repo, "accounts/sandbox/console.yaml", f"""
+        users:
+          alice:
+            category: AllHumans
+            console_access: true
+            public_key: {identity.to_public()}
+        """)
+    plan = cli("plan", "--out", "p.json")
+    applied = cli("apply", "p.json")
+    assert applied.code == 0, applied.both
+    secret = (cli.repo / ".iamstate/out/sandbox/alice.age").read_bytes()
+    password = pyrage.decrypt(secret, [identity]).decode()
+    for text in (plan.both, applied.both, (cli.repo / "p.json").read_text()):
+        assert password not in text
+    assert re.search(r"encrypted to its public_key in .*alice\.age", applied.out)
