@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -59,13 +60,21 @@ def run_foreground(port: int) -> int:
     return subprocess.call(server_command(port), env=server_environment())
 
 
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
 def start(repo: Path, port: int) -> int:
-    """Start the endpoint in the background; remember its pid under .iamstate/."""
+    """Start the endpoint in the background (port 0: any free one); remember it under
+    .iamstate/. A sandbox already running for this repository is reused."""
     state = repo / STATE_FILE
     if state.exists():
         running = json.loads(state.read_text())
         if _alive(running["pid"]):
             return int(running["port"])
+    port = port or free_port()
     state.parent.mkdir(parents=True, exist_ok=True)
     with open(repo / LOG_FILE, "ab") as log:
         process = subprocess.Popen(server_command(port), env=server_environment(),

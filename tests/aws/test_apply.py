@@ -22,7 +22,7 @@ from iamstate.model import Account, State
 from iamstate.plan import CREATE, DELETE, Change, plan_account, plan_changes
 from iamstate.render import render_json
 from iamstate.repo import load_repository
-from tests.helpers import ACCOUNT_ID, snapshot, write
+from tests.helpers import ACCOUNT_ID, write
 
 FAST = RetryPolicy(seconds=5, first_delay=0.001, max_delay=0.01)
 ADMIN = json.dumps({"Version": "2012-10-17",

@@ -97,7 +97,7 @@ def test_authorization_details_follows_every_page() -> None:
                       {"UserDetailList": [{**user, "UserName": "b"}], "IsTruncated": False},
                       {"Filter": filters, "MaxItems": 1000, "Marker": "m1"})
     with stub:
-        users, groups, policies = _authorization_details(iam)
+        users, _, _ = _authorization_details(iam)
     stub.assert_no_pending_responses()
     assert [u["UserName"] for u in users] == ["a", "b"]
 

@@ -16,7 +16,7 @@ from iamstate.model import (
     State,
     User,
 )
-from iamstate.plan import CREATE, DELETE, UPDATE, PHASES, plan_account, plan_changes
+from iamstate.plan import CREATE, DELETE, PHASES, UPDATE, plan_account, plan_changes
 from iamstate.policy import PolicyDocument
 
 CONFIG = AccountConfig("acme", "123456789012", Path("."), max_deletions=1)

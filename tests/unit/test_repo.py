@@ -64,8 +64,9 @@ CASES = {
                                    '[{"Effect": "Permit", "Action": "s3:GetObject"}]}'},
         "nogrant.json:1", "Effect must be Allow or Deny"),
     "unknown variable": (
-        {"policies/vars.json": '{"Version": "2012-10-17",\n "Statement": [{"Effect": "Allow",'
-                                '\n "Action": "s3:GetObject",\n "Resource": "arn:aws:s3:::${bucket}"}]}',
+        {"policies/vars.json": '{"Version": "2012-10-17",\n "Statement": [{"Effect": '
+                               '"Allow",\n "Action": "s3:GetObject",\n '
+                               '"Resource": "arn:aws:s3:::${bucket}"}]}',
          "accounts/acme/groups.yaml": "groups:\n  Readers:\n    inline_policies:\n"
                                         "      Read: vars\n"},
         "vars.json:4", "unknown variable ${bucket}"),

@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# The whole iamstate loop on a laptop, no AWS account: a local IAM endpoint (moto), the
+# example repository planned, applied, re-planned (no changes), drifted behind iamstate's
+# back, and the drift planned away. Every command shown is what you would type yourself.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+show() { printf '\n\033[1m$ %s\033[0m\n' "$*"; }
+run() { show "$*"; "$@"; }
+
+iamstate sandbox stop >/dev/null 2>&1 || true
+trap 'iamstate sandbox stop >/dev/null 2>&1 || true' EXIT
+show 'eval "$(iamstate sandbox start --port 0)"'
+eval "$(iamstate sandbox start --port 0)"
+echo "sandbox listening on $AWS_ENDPOINT_URL"
+
+run iamstate validate
+run iamstate plan --out .iamstate/plan.json
+run iamstate apply .iamstate/plan.json
+run iamstate plan --detailed-exitcode        # exit 0: live state matches the repository
+
+show "# drift: someone adds a user with a key and an admin policy behind iamstate's back"
+python - <<'PY'
+import json
+
+import boto3
+
+iam = boto3.client("iam")
+admin = {"Version": "2012-10-17",
+         "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+iam.create_user(UserName="shadow-admin")
+iam.create_access_key(UserName="shadow-admin")
+iam.put_user_policy(UserName="shadow-admin", PolicyName="admin",
+                    PolicyDocument=json.dumps(admin))
+iam.attach_user_policy(UserName="jdoe", PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
+print("created user shadow-admin (with an access key and an inline admin policy)")
+print("attached AdministratorAccess directly to jdoe")
+PY
+
+show "iamstate plan --detailed-exitcode --out .iamstate/plan.json   # exit 2: changes"
+status=0
+iamstate plan --detailed-exitcode --out .iamstate/plan.json || status=$?
+[ "$status" -eq 2 ] || { echo "expected exit 2 (changes), got $status" >&2; exit 1; }
+run iamstate apply .iamstate/plan.json
+run iamstate plan --detailed-exitcode
+echo
+echo "Done: the drift is gone. Try editing accounts/sandbox/*.yaml and planning again."
