@@ -287,14 +287,18 @@ class Applier:
 
     def update_user(self, change: Change) -> None:
         detail = change.detail
+        tags = detail.get("tags") or {}
+        to_set = dict(tags.get("set") or {})
         if "path" in detail:
             self.call("update_user", UserName=change.name, NewPath=detail["path"]["to"])
-        tags = detail.get("tags") or {}
+            # Re-send every desired tag after a move: AWS keeps tags (so this is a no-op
+            # there), but moto, the sandbox, drops them on a path change.
+            to_set = dict(self.desired.users[change.name].tags)
         if tags.get("remove"):
             self.call("untag_user", UserName=change.name, TagKeys=tags["remove"])
-        if tags.get("set"):
+        if to_set:
             self.call("tag_user", UserName=change.name,
-                      Tags=[{"Key": k, "Value": v} for k, v in tags["set"].items()])
+                      Tags=[{"Key": k, "Value": v} for k, v in to_set.items()])
 
     def create_login_profile(self, change: Change) -> None:
         name = change.detail["user"]

@@ -263,3 +263,14 @@ SSH_RSA = (
     "GLHcd9WMtJfNpJtKqO1hAg3u3UG5kbJkbqZbh5FOlPmeknB9S0wPfOP9mWkgnUaK5/sUnT/MSTFHzGPVTFi"
     "s9EIY8E/G0bXWbEkZmVBLvcDjYhgPeJbUvB8vhx6H8lkC5wmdNbG7rrQChPgCgP5bsD6e1Qv3qTnmhn+fSH"
     "m3gWb3ZbaNhPBwNsJ/6yWJYgKxkcrDs4qZ+vI1XpMQp5SNT test@example")
+
+
+def test_group_path_change_is_sent_as_update_group() -> None:
+    """moto ignores update_group with only NewPath; AWS moves the group. Stubber checks
+    the call iamstate makes."""
+    applier, stub = _stubbed()
+    stub.add_response("update_group", {}, {"GroupName": "Devs", "NewPath": "/eng/"})
+    with stub:
+        applier.apply([Change("update", "group", "Devs", {"path": "/eng/",
+                                                          "from_path": "/"})])
+    stub.assert_no_pending_responses()
