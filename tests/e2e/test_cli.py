@@ -9,6 +9,7 @@ import pyrage
 
 from tests.e2e.conftest import Cli
 from tests.helpers import write
+from tests.unit.test_repo import CASES
 
 ADMIN = json.dumps({"Version": "2012-10-17",
                     "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
@@ -185,3 +186,21 @@ def test_console_password_never_reaches_output(cli: Cli) -> None:
     for text in (plan.both, applied.both, (cli.repo / "p.json").read_text()):
         assert password not in text
     assert re.search(r"encrypted to its public_key in .*alice\.age", applied.out)
+
+
+def test_every_kind_of_bad_input_is_refused_by_apply_with_no_change(cli: Cli) -> None:
+    """The loader's whole table of bad inputs, through the command that would mutate."""
+    assert cli("apply", "--auto-approve").code == 0
+    cli.iam.create_user(UserName="stray")  # a pending deletion that must not happen
+    before = cli.snapshot()
+    pristine = {p: p.read_bytes() for p in cli.repo.rglob("*") if p.is_file()}
+    for name, (files, where, what) in CASES.items():
+        for path, content in pristine.items():
+            path.write_bytes(content)
+        for relative, text in files.items():
+            write(cli.repo, relative.replace("accounts/acme/", "accounts/sandbox/"), text)
+        result = cli("apply", "--auto-approve")
+        assert result.code == 1, (name, result.both)
+        assert where in result.err and what in result.err, (name, result.err)
+        assert "Traceback" not in result.both, (name, result.both)
+    assert cli.snapshot() == before

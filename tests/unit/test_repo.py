@@ -141,6 +141,7 @@ CASES = {
 def test_bad_input_is_an_error_at_file_line(
     tmp_path: Path, files: dict[str, str], where: str, what: str
 ) -> None:
+    files = dict(files)
     account = files.pop("accounts/acme/account.yaml", None)
     minimal_repo(tmp_path, account, files)
     problems = problems_of(tmp_path)
