@@ -15,6 +15,7 @@ from rich.console import Console
 
 from iamstate import render, sandbox, workflow
 from iamstate.errors import IamStateError, RepoError
+from iamstate.model import Account
 from iamstate.plan import Change
 from iamstate.repo import load_repository
 
@@ -59,6 +60,12 @@ def fail(error: IamStateError) -> typer.Exit:
     return typer.Exit(1)
 
 
+def warn(accounts: list[Account]) -> None:
+    for account in accounts:
+        for warning in account.warnings:
+            err.print(f"[yellow]warning[/yellow] {warning}")
+
+
 @app.command()
 def validate() -> None:
     """Check the repository offline (no AWS call): exit 0 if valid, 1 with every error."""
@@ -66,6 +73,7 @@ def validate() -> None:
         accounts = load_repository(Options.repo)
     except IamStateError as error:
         raise fail(error) from None
+    warn(accounts)
     users = sum(len(a.desired.users) for a in accounts)
     out.print(f"Valid: {len(accounts)} account(s), {users} user(s).")
 
@@ -85,6 +93,7 @@ def plan(
         planned = workflow.plan_all(Options.repo, account)
     except IamStateError as error:
         raise fail(error) from None
+    warn([p.account for p in planned])
     plans = [p.plan for p in planned]
     target = out_file or Options.repo / ".iamstate" / "plan.json"
     workflow.write_plan_file(target, plans)

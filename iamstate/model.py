@@ -180,6 +180,7 @@ class AccountConfig:
     categories: tuple[Category, ...] = ()
     max_deletions: int = 5
     ignore: Ignore = Ignore()
+    unknown_actions: str = "error"  # or "warn" (account.yaml lint: {unknown_actions: warn})
 
     def policy_arn(self, path: str, name: str) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:policy{path}{name}"
@@ -189,3 +190,4 @@ class AccountConfig:
 class Account:
     config: AccountConfig
     desired: State
+    warnings: tuple[Any, ...] = ()  # Problems that do not stop a plan (iamstate.errors)

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from iamstate import schema
+from iamstate.actions import unknown_actions
 from iamstate.errors import Problem, RepoError
 from iamstate.model import (
     Account,
@@ -146,7 +147,7 @@ def _load_account(
     declared = _load_declarations(folder, problems)
     builder = _StateBuilder(config, documents, problems)
     desired = builder.build(declared, password_policy)
-    return Account(config, desired)
+    return Account(config, desired, tuple(builder.warnings.items))
 
 
 def _load_config(
@@ -191,6 +192,7 @@ def _load_config(
         categories=tuple(categories),
         max_deletions=(data.get("safety") or {}).get("max_deletions", 5),
         ignore=Ignore(*(tuple(ignore.get(k) or ()) for k in ("users", "groups", "policies"))),
+        unknown_actions=(data.get("lint") or {}).get("unknown_actions", "error"),
     )
     return config, _password_policy(password)
 
@@ -259,6 +261,7 @@ class _StateBuilder:
         self.problems = problems
         self.variables = {"account_id": config.account_id, "partition": config.partition}
         self.declared_policies: set[str] = set()
+        self.warnings = Problems()
 
     def build(
         self, declared: dict[str, dict[str, Declared | None]],
@@ -326,6 +329,12 @@ class _StateBuilder:
             self.problems.add(file, line_in(path), (
                 f"unknown variable ${{{name}}}: iamstate substitutes ${{account_id}} and "
                 "${partition}; IAM variables look like ${aws:username}"))
+        strict = self.config.unknown_actions == "error"
+        for path, message in unknown_actions(data):
+            (self.problems if strict else self.warnings).add(file, line_in(path), (
+                f"{label}: {message}" + ("" if not strict else
+                                        " (lint: {unknown_actions: warn} in account.yaml "
+                                        "makes this a warning)")))
         return None if unknown else PolicyDocument(substituted)
 
     def _policy(self, entry: Declared) -> ManagedPolicy | None:

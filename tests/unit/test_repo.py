@@ -134,6 +134,13 @@ CASES = {
                                      '"Allow", "Principal": "*", "Action": "s3:GetObject", '
                                      '"Resource": "*"}]}'},
         "principal.json:1", "no Principal"),
+    "unknown action": (
+        {"policies/typo.json": '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow",\n'
+                               '  "Action": ["s3:GetObject",\n  "s3:GetObjekt"],\n'
+                               '  "Resource": "*"}]}',
+         "accounts/acme/groups.yaml": "groups:\n  Readers:\n    inline_policies:\n"
+                                      "      Read: typo\n"},
+        "typo.json:3", "did you mean s3:GetObject?"),
 }
 
 
@@ -216,3 +223,19 @@ def test_policy_document_in_place_and_by_name_give_the_same_model(tmp_path: Path
     [account] = load_repository(tmp_path)
     groups = account.desired.groups
     assert groups["ByName"].inline_policies == groups["InPlace"].inline_policies
+
+
+def test_unknown_actions_can_be_softened_to_warnings(tmp_path: Path) -> None:
+    minimal_repo(tmp_path, f'account_id: "{ACCOUNT_ID}"\nlint: {{unknown_actions: warn}}\n',
+                 {"accounts/acme/groups.yaml": """
+                     groups:
+                       Readers:
+                         inline_policies:
+                           Read:
+                             Version: "2012-10-17"
+                             Statement: [{Effect: Allow, Action: "s4:Get*", Resource: "*"}]
+                     """})
+    [account] = load_repository(tmp_path)
+    [warning] = account.warnings
+    assert "groups.yaml:6" in str(warning) and "unknown service 's4'" in str(warning)
+    assert "Readers" in account.desired.groups

