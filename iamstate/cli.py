@@ -14,6 +14,7 @@ from botocore.parsers import ResponseParserError
 from rich.console import Console
 
 from iamstate import render, sandbox, workflow
+from iamstate.audit import render_findings
 from iamstate.errors import IamStateError, RepoError
 from iamstate.model import Account
 from iamstate.plan import Change
@@ -148,6 +149,22 @@ def apply(
             out.print(f"  note: {note}")
     done = sum(len(r.done) for r in reports)
     out.print(f"Apply complete: {done} change(s) made.")
+
+
+@app.command()
+def audit(
+    account: AccountOption = None,
+    fmt: Annotated[Format, typer.Option("--format", help="text, markdown or json.")] = (
+        Format.text),
+) -> None:
+    """Report what the strategy forbids on live state: exit 0 clean, 3 findings, 1 error."""
+    try:
+        findings = workflow.audit_all(Options.repo, account)
+    except IamStateError as error:
+        raise fail(error) from None
+    print(render_findings(findings, fmt.value))
+    if any(findings.values()):
+        raise typer.Exit(3)
 
 
 def _progress(change: Change) -> None:

@@ -177,8 +177,9 @@ def password_policy(iam: Any) -> PasswordPolicy | None:
     return PasswordPolicy.from_fields(raw)
 
 
-def _password_enabled(iam: Any) -> dict[str, bool]:
-    """user -> has a console password, from the credential report (a hint: may be stale)."""
+def credential_report(iam: Any) -> list[dict[str, str]]:
+    """The credential report's rows (root excluded). AWS regenerates it at most every
+    4 hours, so it may be stale: a hint for plans, fine for an audit. [] if unavailable."""
     deadline = time.monotonic() + REPORT_WAIT_SECONDS
     delay = 0.2
     while True:
@@ -191,15 +192,18 @@ def _password_enabled(iam: Any) -> dict[str, bool]:
                                          "ReportExpired", "LimitExceeded"):
                 raise
         if time.monotonic() > deadline:
-            return {}  # no hint: every user is then checked exactly
+            return []
         time.sleep(delay)
         delay = min(delay * 2, 5.0)
     text = content.decode() if isinstance(content, bytes) else str(content)
-    return {
-        row["user"]: row.get("password_enabled") == "true"
-        for row in csv.DictReader(io.StringIO(text))
-        if row.get("user") and row["user"] != "<root_account>"
-    }
+    return [row for row in csv.DictReader(io.StringIO(text))
+            if row.get("user") and row["user"] != "<root_account>"]
+
+
+def _password_enabled(iam: Any) -> dict[str, bool]:
+    """user -> has a console password, from the credential report (a hint: may be stale)."""
+    return {row["user"]: row.get("password_enabled") == "true"
+            for row in credential_report(iam)}
 
 
 def has_login_profile(iam: Any, user: str) -> bool:

@@ -158,6 +158,15 @@ def state_as_dict(state: State) -> dict[str, Any]:
 class Category:
     group: str
     match: str | None = None
+    kind: str = ""  # human | headless | other; "" = human without match, else headless
+
+    @property
+    def is_human(self) -> bool:
+        return (self.kind or ("headless" if self.match else "human")) == "human"
+
+    @property
+    def is_headless(self) -> bool:
+        return (self.kind or ("headless" if self.match else "human")) == "headless"
 
 
 @dataclass(frozen=True)

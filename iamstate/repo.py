@@ -37,6 +37,7 @@ from iamstate.policy import (
     quota_length,
     substitute,
 )
+from iamstate.secrets import check_public_key
 from iamstate.strategy import infer_category
 from iamstate.yamlio import Unreadable, json_lines, line_of, read_json, read_yaml, to_plain
 
@@ -45,7 +46,6 @@ YAML_SUFFIXES = (".yaml", ".yml")
 POLICY_SUFFIXES = (".json", *YAML_SUFFIXES)
 MAX_GROUPS_PER_USER = 10
 MAX_MANAGED_POLICIES_PER_GROUP = 10
-PUBLIC_KEY = re.compile(r"^(age1[0-9a-z]{58}|ssh-ed25519 [A-Za-z0-9+/=]+|ssh-rsa [A-Za-z0-9+/=]+)")
 
 
 @dataclass
@@ -179,7 +179,7 @@ def _load_config(
                     f"categories > {name} > match: {pattern!r} is not a valid regular "
                     f"expression ({error}): write e.g. \"^HeadlessUser-\""))
                 continue
-        categories.append(Category(name, pattern))
+        categories.append(Category(name, pattern, (spec or {}).get("kind", "")))
     ignore = data.get("ignore") or {}
     password = data.get("password_policy")
     config = AccountConfig(
@@ -433,9 +433,11 @@ class _StateBuilder:
                 f"over IAM's limit of {MAX_GROUPS_PER_USER}: merge groups"))
         public_key = data.get("public_key")
         console = bool(data.get("console_access", False))
-        if public_key is not None and not PUBLIC_KEY.match(public_key.strip()):
+        key_problem = check_public_key(public_key) if public_key is not None else None
+        if key_problem is not None:
             fail(entry.line("public_key"), (
-                "public_key is not an age (age1...), ssh-ed25519 or ssh-rsa public key"))
+                "public_key is not an age (age1...), ssh-ed25519 or ssh-rsa public key "
+                f"({key_problem})"))
         if console and public_key is None:
             fail(entry.line("console_access"), (
                 "console_access: true needs public_key: (age or ssh) so the one-time password "

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import json
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -10,9 +11,10 @@ from pathlib import Path
 from typing import Any
 
 from iamstate.apply import Applier, ApplyReport, RetryPolicy
+from iamstate.audit import Finding, audit_account
 from iamstate.aws import CallCounter, Connection, connect
 from iamstate.errors import PlanFileError, StalePlan
-from iamstate.live import read_live
+from iamstate.live import credential_report, read_live
 from iamstate.model import Account
 from iamstate.plan import AccountPlan, Change, plan_account
 from iamstate.render import FORMAT_VERSION, plan_document
@@ -43,6 +45,22 @@ def plan_all(
         return [plan_one(a, counter) for a in accounts]
     with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
         return list(pool.map(lambda a: plan_one(a, counter), accounts))
+
+
+def audit_all(repo: Path, only: str | None = None) -> dict[str, list[Finding]]:
+    """The strategy's findings for every account (or `only` one), read concurrently."""
+    accounts = load_repository(repo, only)
+
+    def one(account: Account) -> list[Finding]:
+        conn = connect(account.config)
+        live = read_live(conn, account.config, account.desired)
+        report = credential_report(conn.iam)
+        return audit_account(account.config, live, report, account.desired.password_policy,
+                             datetime.datetime.now(datetime.UTC))
+
+    with ThreadPoolExecutor(max_workers=max(1, min(8, len(accounts)))) as pool:
+        return dict(zip((a.config.name for a in accounts), pool.map(one, accounts),
+                        strict=True))
 
 
 def write_plan_file(path: Path, plans: list[AccountPlan]) -> None:

@@ -211,13 +211,15 @@ def test_failure_halfway_stops_reports_and_a_new_plan_shows_exactly_the_rest(
 
 def test_policy_update_keeps_at_most_five_versions(conn: Connection, tmp_path: Path) -> None:
     write(tmp_path, "accounts/acme/account.yaml", f'account_id: "{ACCOUNT_ID}"\n')
-    for version in range(7):
+    actions = ["GetObject", "PutObject", "DeleteObject", "ListBucket", "GetBucketTagging",
+               "GetObjectAcl", "PutObjectAcl"]
+    for action in actions:  # seven documents: more versions than IAM keeps
         write(tmp_path, "accounts/acme/p.yaml", f"""
             policies:
               p:
                 document:
                   Version: "2012-10-17"
-                  Statement: [{{Effect: Allow, Action: "s3:GetObject{version}", Resource: "*"}}]
+                  Statement: [{{Effect: Allow, Action: "s3:{action}", Resource: "*"}}]
             """)
         [account] = load_repository(tmp_path)
         converge(conn, account, tmp_path)

@@ -25,14 +25,16 @@ def test_first_apply_then_plan_shows_no_changes(cli: Cli) -> None:
     first = cli("plan", "--detailed-exitcode", "--out", str(cli.repo / "plan.json"))
     assert first.code == 2, first.both
     assert "+ create user jdoe" in first.out
-    assert first.out.strip().splitlines()[-2].startswith("Plan: 28 to add, 0 to change")
+    assert first.out.strip().splitlines()[-2].startswith("Plan: 32 to add, 0 to change")
     applied = cli("apply", str(cli.repo / "plan.json"))
     assert applied.code == 0, applied.both
-    assert "Apply complete: 28 change(s) made." in applied.out
+    assert "Apply complete: 32 change(s) made." in applied.out
     again = cli("plan", "--detailed-exitcode")
     assert again.code == 0, again.both
     assert "Plan: 0 to add, 0 to change, 0 to destroy." in again.out
-    for user in ("jdoe", "asmith", "HeadlessUser-backup", "HeadlessUser-ci"):
+    users = [u["UserName"] for u in cli.iam.list_users()["Users"]]
+    assert len(users) == 5
+    for user in users:
         groups = {g["GroupName"] for g in cli.iam.list_groups_for_user(UserName=user)["Groups"]}
         assert "AllUsers" in groups
         assert len(groups & {"AllHumans", "AllHeadlessUsers", "AllMisconfiguredUsers"}) == 1
@@ -160,9 +162,9 @@ def test_bad_input_exits_1_with_file_line_and_changes_nothing(cli: Cli) -> None:
 def test_formats_and_the_prompt(cli: Cli) -> None:
     as_json = json.loads(cli("plan", "--format", "json").out)
     assert as_json["format_version"] == 1
-    assert as_json["accounts"][0]["summary"]["create"] == 28
+    assert as_json["accounts"][0]["summary"]["create"] == 32
     markdown = cli("plan", "--format", "markdown").out
-    assert markdown.startswith("**Plan: 28 to add") and "```diff" in markdown
+    assert markdown.startswith("**Plan: 32 to add") and "```diff" in markdown
     before = cli.snapshot()
     refused = cli("apply", stdin="y\n")  # not a terminal: never applies without approval
     assert refused.code == 1 and "--auto-approve" in refused.err
@@ -204,3 +206,15 @@ def test_every_kind_of_bad_input_is_refused_by_apply_with_no_change(cli: Cli) ->
         assert where in result.err and what in result.err, (name, result.err)
         assert "Traceback" not in result.both, (name, result.both)
     assert cli.snapshot() == before
+
+
+def test_audit_after_apply_reports_only_mfa_not_yet_enrolled(cli: Cli) -> None:
+    assert cli("apply", "--auto-approve").code == 0
+    result = cli("audit", "--format", "json")
+    assert result.code == 3, result.both
+    findings = json.loads(result.out)["sandbox"]
+    assert [(f["rule"], f["resource"]) for f in findings] == [
+        ("IAM-004", "user/asmith"), ("IAM-004", "user/jdoe")]
+    cli.iam.put_user_policy(UserName="HeadlessUser-ci", PolicyName="x", PolicyDocument=ADMIN)
+    text = cli("audit")
+    assert text.code == 3 and "IAM-003 user/HeadlessUser-ci: user policies ['x']" in text.out

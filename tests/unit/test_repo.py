@@ -96,6 +96,11 @@ CASES = {
         {"accounts/acme/users.yaml": "users:\n  jdoe:\n    category: AllHumans\n"
                                        "    console_access: true\n"},
         "users.yaml:4", "needs public_key"),
+    "bad public key": (
+        {"accounts/acme/users.yaml": "users:\n  jdoe:\n    category: AllHumans\n"
+                                     "    console_access: true\n"
+                                     "    public_key: ssh-ed25519 notakey\n"},
+        "users.yaml:5", "is not an age"),
     "unquoted version date": (
         {"accounts/acme/groups.yaml": "groups:\n  Devs:\n    inline_policies:\n"
                                         "      Read:\n        Version: 2012-10-17\n"
