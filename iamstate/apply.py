@@ -28,8 +28,8 @@ from iamstate.plan import CREATE, DELETE, Change
 from iamstate.render import headline
 from iamstate.secrets import generate_password, write_encrypted
 
-TRANSIENT = frozenset({"ConcurrentModification", "EntityTemporarilyUnmodifiable",
-                       "ServiceFailure", "Throttling"})
+# What no botocore retry mode retries; throttling and 5xx (ServiceFailure) are botocore's.
+TRANSIENT = frozenset({"ConcurrentModification", "EntityTemporarilyUnmodifiable"})
 
 
 @dataclass

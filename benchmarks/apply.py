@@ -1,0 +1,60 @@
+"""Apply benchmark: N new users (each with its common and category memberships) through a
+proxy adding 50 ms per call, serial (--workers 1) vs concurrent (--workers W).
+
+    python -m benchmarks.apply [USERS] [WORKERS]      (default: 1000 16)
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+from benchmarks.common import ROOT, env_for, free_port, moto_server, write_repository
+
+DELAY = 0.05
+
+
+def timed_apply(users: int, workers: int) -> tuple[float, int]:
+    with moto_server() as endpoint, tempfile.TemporaryDirectory() as tmp:
+        port = free_port()
+        proxy = subprocess.Popen([sys.executable, "-m", "benchmarks.latency_proxy", str(port),
+                                  endpoint, str(DELAY)], cwd=ROOT)
+        proxied = f"http://127.0.0.1:{port}"
+        try:
+            for _ in range(100):
+                try:
+                    urllib.request.urlopen(f"{proxied}/moto-api/", timeout=2).close()
+                    break
+                except OSError:
+                    time.sleep(0.1)
+            repo = write_repository(Path(tmp), users, groups=3)
+            exe = Path(sys.executable).parent / "iamstate"
+            start = time.perf_counter()
+            done = subprocess.run([str(exe), "--repo", str(repo), "apply", "--auto-approve",
+                                   "--workers", str(workers)],
+                                  env=env_for(proxied), capture_output=True, text=True)
+            seconds = time.perf_counter() - start
+            if done.returncode != 0:
+                raise SystemExit(done.stderr[-2000:])
+            changes = int(done.stdout.rsplit("Apply complete: ", 1)[1].split()[0])
+            return seconds, changes
+        finally:
+            proxy.terminate()
+
+
+def main() -> None:
+    users = int(sys.argv[1]) if len(sys.argv) > 1 else 1000
+    workers = int(sys.argv[2]) if len(sys.argv) > 2 else 16
+    concurrent, changes = timed_apply(users, workers)
+    print(f"{users} users, {changes} changes, {DELAY * 1000:.0f} ms per call: "
+          f"--workers {workers}: {concurrent:.1f} s", flush=True)
+    serial, _ = timed_apply(users, 1)
+    print(f"--workers 1: {serial:.1f} s; ratio serial/concurrent: {serial / concurrent:.1f}x")
+
+
+if __name__ == "__main__":
+    main()

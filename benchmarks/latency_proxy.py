@@ -1,0 +1,62 @@
+"""A forwarding HTTP proxy that adds a fixed delay per request: a stand-in for the round
+trip to AWS's IAM endpoint when benchmarking against a local moto server.
+
+    python -m benchmarks.latency_proxy LISTEN_PORT TARGET_URL DELAY_SECONDS
+"""
+
+from __future__ import annotations
+
+import http.client
+import sys
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlparse
+
+
+def make_handler(target: str, delay: float) -> type[BaseHTTPRequestHandler]:
+    parsed = urlparse(target)
+    local = threading.local()
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_POST(self) -> None:
+            self._forward()
+
+        def do_GET(self) -> None:
+            self._forward()
+
+        def _forward(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            time.sleep(delay)
+            if not hasattr(local, "conn"):
+                local.conn = http.client.HTTPConnection(parsed.hostname, parsed.port,
+                                                        timeout=120)
+            headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
+            local.conn.request(self.command, self.path, body=body, headers=headers)
+            response = local.conn.getresponse()
+            data = response.read()
+            self.send_response(response.status)
+            for key, value in response.getheaders():
+                if key.lower() not in ("content-length", "transfer-encoding", "connection"):
+                    self.send_header(key, value)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    return Handler
+
+
+def main() -> None:
+    port, target, delay = int(sys.argv[1]), sys.argv[2], float(sys.argv[3])
+    server = ThreadingHTTPServer(("127.0.0.1", port), make_handler(target, delay))
+    server.daemon_threads = True
+    server.serve_forever()
+
+
+if __name__ == "__main__":
+    main()
