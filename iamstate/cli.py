@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from enum import StrEnum
@@ -16,8 +17,9 @@ from rich.console import Console
 from iamstate import render, sandbox, workflow
 from iamstate.audit import render_findings
 from iamstate.errors import IamStateError, RepoError
+from iamstate.github import GitHub
 from iamstate.model import Account
-from iamstate.plan import Change
+from iamstate.plan import AccountPlan, Change
 from iamstate.repo import load_repository
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -177,6 +179,84 @@ def _confirm() -> bool:
         return False
     answer = typer.prompt("Apply these changes? [y/N]", default="", show_default=False)
     return answer.strip().lower() in ("y", "yes")
+
+
+ci_app = typer.Typer(no_args_is_help=True, help="What the GitHub workflows call.")
+app.add_typer(ci_app, name="ci")
+
+
+def _pull_request_number(given: int | None) -> int:
+    if given is not None:
+        return given
+    event = os.environ.get("GITHUB_EVENT_PATH")
+    if event and Path(event).is_file():
+        number = json.loads(Path(event).read_text()).get("pull_request", {}).get("number")
+        if number:
+            return int(number)
+    raise typer.BadParameter("no --pr given and no pull_request in GITHUB_EVENT_PATH")
+
+
+@ci_app.command("comment")
+def ci_comment(
+    plan_file: Annotated[Path, typer.Argument(help="A plan file from `iamstate plan --out`.")],
+    pr: Annotated[int | None, typer.Option(help="Pull request number [default: from the "
+                                                "GitHub event].")] = None,
+    full_plan: Annotated[str, typer.Option(help="Where the full plan is, for long plans.")]
+    = "the plan artifact of this workflow run",
+) -> None:
+    """Create or update the one sticky plan comment per account on the pull request."""
+    try:
+        saved = workflow.read_plan_file(plan_file)
+        number = _pull_request_number(pr)
+        hub = GitHub.from_environment()
+        for entry in saved["accounts"]:
+            plan = AccountPlan.from_dict(entry)
+            body = render.render_markdown([plan], full_plan)
+            what = hub.upsert_plan_comment(number, plan.config.name, plan.digest(), body)
+            out.print(f"{what} the plan comment for {plan.config.name} on #{number}")
+    except IamStateError as error:
+        raise fail(error) from None
+
+
+@ci_app.command("apply-reviewed")
+def ci_apply_reviewed(
+    account: Annotated[str, typer.Option("--account", "-a", help="The account to apply.")],
+    commit: Annotated[str | None, typer.Option(help="The merge commit [default: "
+                                                    "GITHUB_SHA].")] = None,
+    allow_deletions: Annotated[int | None, typer.Option("--allow-deletions")] = None,
+) -> None:
+    """On merge: apply only if a fresh plan is exactly the one reviewed on the PR."""
+    try:
+        sha = commit or os.environ.get("GITHUB_SHA", "")
+        digest = GitHub.from_environment().reviewed_digest(sha, account)
+        planned = workflow.check_reviewed(Options.repo, account, digest)
+        render.render_text([p.plan for p in planned], out)
+        if not planned[0].plan.changes:
+            out.print("No changes to apply.")
+            return
+        workflow.apply_planned(planned, Options.repo, allow_deletions, on_done=_progress)
+    except IamStateError as error:
+        raise fail(error) from None
+    out.print("Apply complete: the reviewed plan is live.")
+
+
+@ci_app.command("drift")
+def ci_drift(account: AccountOption = None) -> None:
+    """Plan every account; on drift, open or update one issue and exit 2."""
+    try:
+        planned = workflow.plan_all(Options.repo, account)
+        plans = [p.plan for p in planned]
+        if not any(p.changes for p in plans):
+            out.print("No drift: live state matches the repository.")
+            return
+        body = render.render_markdown(plans, "the plan artifact of the drift workflow run")
+        drifted = ", ".join(p.config.name for p in plans if p.changes)
+        what = GitHub.from_environment().upsert_drift_issue(
+            f"iamstate: live IAM drifted from the repository ({drifted})", body)
+        out.print(f"Drift in {drifted}: {what}")
+    except IamStateError as error:
+        raise fail(error) from None
+    raise typer.Exit(2)
 
 
 PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]

@@ -8,8 +8,10 @@ while something still needs it.
 from __future__ import annotations
 
 import difflib
+import hashlib
 import json
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from iamstate.errors import UnsafePlan
@@ -81,6 +83,18 @@ class AccountPlan:
                 f"account {self.config.name}: the plan deletes {count} users, groups and "
                 f"policies, more than the {limit} allowed (safety.max_deletions in "
                 f"account.yaml): review it, then apply with --allow-deletions {count}")
+
+    def digest(self) -> str:
+        """Fingerprint of exactly this plan: its changes and both states' digests."""
+        payload = json.dumps(self.as_dict(), sort_keys=True, separators=(",", ":"))
+        return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> AccountPlan:
+        """A plan read back from a plan file (for rendering; apply always re-plans)."""
+        config = AccountConfig(data["account"], data["account_id"], Path("."))
+        return cls(config, tuple(Change.from_dict(c) for c in data["changes"]),
+                   data["live_digest"], data["desired_digest"])
 
     def as_dict(self) -> dict[str, Any]:
         return {"account": self.config.name, "account_id": self.config.account_id,

@@ -56,6 +56,10 @@ def detail_lines(change: Change) -> list[str]:
         for key, value in settings.items():
             lines.append(f"{key}: {value['from']} -> {value['to']}" if changed
                          else f"{key}: {value}")
+    if change.kind == "user" and change.action == CREATE:
+        if detail.get("path", "/") != "/":
+            lines.append(f"path: {detail['path']}")
+        lines += [f"tag {key} = {value}" for key, value in (detail.get("tags") or {}).items()]
     if change.kind == "user" and change.action == UPDATE:
         if "path" in detail:
             lines.append(f"path: {detail['path']['from']} -> {detail['path']['to']}")

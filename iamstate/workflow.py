@@ -82,6 +82,18 @@ def read_plan_file(path: Path) -> dict[str, Any]:
     return data
 
 
+def check_reviewed(repo: Path, account: str, reviewed_digest: str) -> list[Planned]:
+    """Re-plan `account`; refuse unless it is exactly the plan whose digest was reviewed."""
+    planned = plan_all(repo, account)
+    now = planned[0].plan.digest()
+    if now != reviewed_digest:
+        raise StalePlan(
+            f"account {account}: the plan now ({now[:19]}...) is not the plan reviewed on the "
+            f"pull request ({reviewed_digest[:19]}...): live state or main moved on since the "
+            "review. Nothing was changed. Re-run the plan on a new pull request.")
+    return planned
+
+
 def check_current(saved: dict[str, Any], repo: Path,
                   counter: CallCounter | None = None) -> list[Planned]:
     """Re-plan every account of a saved plan; refuse unless it gives exactly the same plan."""
