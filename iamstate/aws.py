@@ -62,7 +62,7 @@ def connect(config: AccountConfig, counter: CallCounter | None = None) -> Connec
     try:
         session = boto3.Session()
         region = session.region_name or IAM_REGION
-        if config.role_arn:
+        if config.role_arn and not _already_in_role(session, region, config.role_arn):
             sts = session.client("sts", region_name=region, config=RETRIES)
             creds = sts.assume_role(RoleArn=config.role_arn,
                                     RoleSessionName="iamstate")["Credentials"]
@@ -83,6 +83,21 @@ def connect(config: AccountConfig, counter: CallCounter | None = None) -> Connec
             f"accounts/{config.name}/account.yaml says account_id {config.account_id}: "
             "refusing to read or change anything; use the right profile or role_arn")
     return Connection(iam, sts, actual, emulated=is_local_endpoint(iam))
+
+
+def _already_in_role(session: Any, region: str, role_arn: str) -> bool:
+    """True when the credentials are already a session of `role_arn` (e.g. a CI job that
+    assumed it through OIDC): assuming it again would need the role to trust itself."""
+    # arn:aws:iam::123456789012:role/path/name -> a session arn:aws:sts::123456789012:
+    # assumed-role/name/session (the role's path is not in it)
+    parts = role_arn.split(":", 5)
+    account, role_name = parts[4], parts[5].rsplit("/", 1)[-1]
+    try:
+        sts = session.client("sts", region_name=region, config=RETRIES)
+        arn = str(sts.get_caller_identity()["Arn"])
+    except (BotoCoreError, ClientError):
+        return False
+    return f":{account}:assumed-role/{role_name}/" in arn
 
 
 def error_code(error: ClientError) -> str:

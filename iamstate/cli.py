@@ -245,18 +245,37 @@ def ci_drift(account: AccountOption = None) -> None:
     """Plan every account; on drift, open or update one issue and exit 2."""
     try:
         planned = workflow.plan_all(Options.repo, account)
-        plans = [p.plan for p in planned]
-        if not any(p.changes for p in plans):
+        drifted = [p.plan for p in planned if p.plan.changes]
+        if not drifted:
             out.print("No drift: live state matches the repository.")
             return
-        body = render.render_markdown(plans, "the plan artifact of the drift workflow run")
-        drifted = ", ".join(p.config.name for p in plans if p.changes)
-        what = GitHub.from_environment().upsert_drift_issue(
-            f"iamstate: live IAM drifted from the repository ({drifted})", body)
-        out.print(f"Drift in {drifted}: {what}")
+        hub = GitHub.from_environment()
+        for plan in drifted:
+            body = render.render_markdown([plan], "the plan artifact of the drift workflow run")
+            what = hub.upsert_drift_issue(
+                plan.config.name,
+                f"iamstate: live IAM of {plan.config.name} drifted from the repository", body)
+            out.print(f"Drift in {plan.config.name}: {what}")
     except IamStateError as error:
         raise fail(error) from None
     raise typer.Exit(2)
+
+
+@ci_app.command("accounts")
+def ci_accounts(
+    changed_since: Annotated[str | None, typer.Option(
+        help="Only accounts touched since this git ref (a change under policies/ touches "
+             "every account).")] = None,
+) -> None:
+    """Print the workflow matrix: [{"account": ..., "role_arn": ...}] as JSON."""
+    try:
+        accounts = load_repository(Options.repo)
+        names = workflow.touched_accounts(Options.repo, [a.config.name for a in accounts],
+                                          changed_since)
+    except IamStateError as error:
+        raise fail(error) from None
+    print(json.dumps([{"account": a.config.name, "role_arn": a.config.role_arn or ""}
+                      for a in accounts if a.config.name in names]))
 
 
 PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]

@@ -22,7 +22,7 @@ from iamstate.errors import IamStateError
 
 MARKER = "<!-- iamstate-plan account={account} digest={digest} -->"
 MARKER_RE = re.compile(r"<!-- iamstate-plan account=(?P<account>\S+) digest=(?P<digest>\S+) -->")
-DRIFT_MARKER = "<!-- iamstate-drift -->"
+DRIFT_MARKER = "<!-- iamstate-drift account={account} -->"
 
 
 class GitHubError(IamStateError):
@@ -107,10 +107,12 @@ class GitHub:
 
     # -- the drift issue -----------------------------------------------------------------
 
-    def upsert_drift_issue(self, title: str, body: str) -> str:
-        text = f"{DRIFT_MARKER}\n{body}"
+    def upsert_drift_issue(self, account: str, title: str, body: str) -> str:
+        """One open issue per drifted account, updated while the drift lasts."""
+        marker = DRIFT_MARKER.format(account=account)
+        text = f"{marker}\n{body}"
         for issue in self.paged(f"/repos/{self.repository}/issues?state=open"):
-            if DRIFT_MARKER in (issue.get("body") or ""):
+            if marker in (issue.get("body") or ""):
                 self.request("PATCH", f"/repos/{self.repository}/issues/{issue['number']}",
                              {"body": text, "title": title})
                 return f"updated #{issue['number']}"

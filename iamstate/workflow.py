@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import subprocess
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -13,7 +14,7 @@ from typing import Any
 from iamstate.apply import Applier, ApplyReport, RetryPolicy
 from iamstate.audit import Finding, audit_account
 from iamstate.aws import CallCounter, Connection, connect
-from iamstate.errors import PlanFileError, StalePlan
+from iamstate.errors import IamStateError, PlanFileError, StalePlan
 from iamstate.live import credential_report, read_live
 from iamstate.model import Account
 from iamstate.plan import AccountPlan, Change, plan_account
@@ -61,6 +62,21 @@ def audit_all(repo: Path, only: str | None = None) -> dict[str, list[Finding]]:
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(accounts)))) as pool:
         return dict(zip((a.config.name for a in accounts), pool.map(one, accounts),
                         strict=True))
+
+
+def touched_accounts(repo: Path, names: list[str], since: str | None) -> list[str]:
+    """Accounts a change since `since` touches: its own folder, or any shared policy."""
+    if since is None:
+        return names
+    try:
+        changed = subprocess.run(["git", "diff", "--name-only", f"{since}...HEAD", "--",
+                                  "accounts", "policies"], cwd=repo, capture_output=True,
+                                 text=True, check=True).stdout.split()
+    except (OSError, subprocess.CalledProcessError) as error:
+        raise IamStateError(f"cannot list the files changed since {since}: {error}") from None
+    if any(path.startswith("policies/") for path in changed):
+        return names
+    return [n for n in names if any(p.startswith(f"accounts/{n}/") for p in changed)]
 
 
 def write_plan_file(path: Path, plans: list[AccountPlan]) -> None:
