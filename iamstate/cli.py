@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from rich.console import Console
 
-from iamstate import render, sandbox, workflow
+from iamstate import edit, render, sandbox, workflow
 from iamstate.audit import render_findings
 from iamstate.errors import IamStateError, RepoError
 from iamstate.github import GitHub
@@ -179,6 +179,56 @@ def _confirm() -> bool:
         return False
     answer = typer.prompt("Apply these changes? [y/N]", default="", show_default=False)
     return answer.strip().lower() in ("y", "yes")
+
+
+user_app = typer.Typer(no_args_is_help=True, help="Add or remove a user in the YAML (then "
+                                                 "open a pull request).")
+app.add_typer(user_app, name="user")
+
+
+@user_app.command("add")
+def user_add(
+    name: Annotated[str, typer.Argument(help="The IAM user name.")],
+    account: AccountOption = None,
+    category: Annotated[str | None, typer.Option(help="Category group (not needed when the "
+                                                      "name matches a pattern).")] = None,
+    group: Annotated[list[str] | None, typer.Option("--group", "-g",
+                                                    help="A group, repeatable.")] = None,
+    console: Annotated[bool, typer.Option(help="Console access (needs --public-key).")] = False,
+    public_key: Annotated[str | None, typer.Option(help="age or ssh public key for the "
+                                                        "one-time password.")] = None,
+    file: Annotated[Path | None, typer.Option(help="The file to add to [default: the one "
+                                                   "with the most users].")] = None,
+) -> None:
+    """Declare a user, keeping comments and layout; validate, or undo the edit."""
+    try:
+        path = edit.add_user(Options.repo, account, name, category, group or [], console,
+                             public_key, file)
+    except IamStateError as error:
+        raise fail(error) from None
+    out.print(f"Added user {name} to {path}. Next: iamstate plan, then open a pull request.")
+
+
+@user_app.command("remove")
+def user_remove(name: Annotated[str, typer.Argument(help="The IAM user name.")],
+                account: AccountOption = None) -> None:
+    """Remove a user's declaration (apply then tears the user down); validate, or undo."""
+    try:
+        path = edit.remove_user(Options.repo, account, name)
+    except IamStateError as error:
+        raise fail(error) from None
+    out.print(f"Removed user {name} from {path}.")
+
+
+@app.command()
+def fmt(check: Annotated[bool, typer.Option(help="Only report; exit 1 if a file would "
+                                                 "change.")] = False) -> None:
+    """Re-indent the YAML files consistently (comments and order kept)."""
+    changed = edit.format_files(Options.repo, check)
+    for path in changed:
+        out.print(f"{'would reformat' if check else 'reformatted'} {path}")
+    if check and changed:
+        raise typer.Exit(1)
 
 
 ci_app = typer.Typer(no_args_is_help=True, help="What the GitHub workflows call.")

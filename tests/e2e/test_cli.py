@@ -218,3 +218,19 @@ def test_audit_after_apply_reports_only_mfa_not_yet_enrolled(cli: Cli) -> None:
     cli.iam.put_user_policy(UserName="HeadlessUser-ci", PolicyName="x", PolicyDocument=ADMIN)
     text = cli("audit")
     assert text.code == 3 and "IAM-003 user/HeadlessUser-ci: user policies ['x']" in text.out
+
+
+def test_user_add_then_plan_shows_exactly_the_new_user(cli: Cli) -> None:
+    assert cli("apply", "--auto-approve").code == 0
+    users = cli.repo / "accounts/sandbox/users.yaml"
+    comments = [line for line in users.read_text().splitlines() if "#" in line]
+    added = cli("user", "add", "kim", "--category", "AllHumans", "--group", "Developers")
+    assert added.code == 0, added.both
+    assert [line for line in users.read_text().splitlines() if "#" in line] == comments
+    plan = cli("plan")
+    changes = [line.strip() for line in plan.out.splitlines()
+               if line.strip()[:2] in ("+ ", "~ ", "- ")]
+    assert changes == ["+ create user kim",
+                       "+ create group membership kim AllHumans",
+                       "+ create group membership kim AllUsers",
+                       "+ create group membership kim Developers"]

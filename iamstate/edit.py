@@ -1,0 +1,160 @@
+"""Edit the repository like a human would: ruamel.yaml round trip keeps comments, key order
+and the file a team put each user in. Every edit is validated; an invalid result is rolled
+back, so the repository is never left broken."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from ruamel.yaml import YAML
+from ruamel.yaml.comments import CommentedMap, CommentedSeq
+
+from iamstate.errors import IamStateError, RepoError
+from iamstate.repo import ACCOUNT_FILE, YAML_SUFFIXES, load_repository
+
+SCHEMA_COMMENT = "# yaml-language-server: $schema={path}"
+
+
+class EditError(IamStateError):
+    pass
+
+
+def _yaml() -> YAML:
+    yaml = YAML(typ="rt")
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.preserve_quotes = True
+    yaml.width = 100
+    return yaml
+
+
+def _dump(data: Any) -> str:
+    buffer = io.StringIO()
+    _yaml().dump(data, buffer)
+    return buffer.getvalue()
+
+
+def _resource_files(account_dir: Path) -> list[Path]:
+    return sorted(p for p in account_dir.rglob("*") if p.suffix in YAML_SUFFIXES
+                  and p.is_file() and p.name != ACCOUNT_FILE)
+
+
+def _account_dir(repo: Path, account: str | None) -> Path:
+    folders = sorted(p for p in (repo / "accounts").iterdir() if p.is_dir())
+    if account is not None:
+        folder = repo / "accounts" / account
+        if folder not in folders:
+            raise EditError(f"no account {account!r} under {repo / 'accounts'}")
+        return folder
+    if len(folders) != 1:
+        raise EditError("several accounts here: say which with --account")
+    return folders[0]
+
+
+@contextmanager
+def _validated(repo: Path, path: Path) -> Iterator[None]:
+    """Restore `path` as it was if the repository does not validate after the edit."""
+    before = path.read_text(encoding="utf-8") if path.exists() else None
+    yield
+    try:
+        load_repository(repo)
+    except RepoError:
+        if before is None:
+            path.unlink()
+        else:
+            path.write_text(before, encoding="utf-8")
+        raise
+
+
+def _where_declared(account_dir: Path, kind: str, name: str) -> Path | None:
+    for path in _resource_files(account_dir):
+        data = _yaml().load(path.read_text(encoding="utf-8")) or {}
+        if isinstance(data, dict) and name in (data.get(kind) or {}):
+            return path
+    return None
+
+
+def add_user(repo: Path, account: str | None, name: str, category: str | None,
+             groups: list[str], console: bool, public_key: str | None,
+             file: Path | None = None) -> Path:
+    """Declare a new user in the account's users file (or `file`); return that file."""
+    account_dir = _account_dir(repo, account)
+    if _where_declared(account_dir, "users", name) is not None:
+        raise EditError(f"user {name!r} is already declared")
+    target = file or _users_file(account_dir)
+    spec = CommentedMap()
+    if category:
+        spec["category"] = category
+    if groups:
+        seq = CommentedSeq(groups)
+        seq.fa.set_flow_style()
+        spec["groups"] = seq
+    if console:
+        spec["console_access"] = True
+    if public_key:
+        spec["public_key"] = public_key
+    with _validated(repo, target):
+        data = _load_or_new(target, account_dir)
+        users = data.get("users")
+        if users is None:
+            users = data["users"] = CommentedMap()
+        users[name] = spec if spec else None
+        target.write_text(_dump(data), encoding="utf-8")
+    return target
+
+
+def remove_user(repo: Path, account: str | None, name: str) -> Path:
+    account_dir = _account_dir(repo, account)
+    path = _where_declared(account_dir, "users", name)
+    if path is None:
+        raise EditError(f"user {name!r} is not declared in {account_dir}")
+    with _validated(repo, path):
+        data = _yaml().load(path.read_text(encoding="utf-8"))
+        del data["users"][name]
+        path.write_text(_dump(data), encoding="utf-8")
+    return path
+
+
+def _users_file(account_dir: Path) -> Path:
+    """Where new users go: the file that already declares the most users."""
+    best, most = account_dir / "users.yaml", -1
+    for path in _resource_files(account_dir):
+        data = _yaml().load(path.read_text(encoding="utf-8")) or {}
+        count = len(data.get("users") or {}) if isinstance(data, dict) else 0
+        if count > most:
+            best, most = path, count
+    return best
+
+
+def _load_or_new(path: Path, account_dir: Path) -> Any:
+    if path.exists():
+        data = _yaml().load(path.read_text(encoding="utf-8"))
+        if data is not None:
+            return data
+    relative = Path("../" * (len(path.relative_to(account_dir.parent.parent).parts) - 1))
+    data = CommentedMap()
+    data.yaml_set_start_comment(SCHEMA_COMMENT.format(
+        path=relative / "iamstate/schema/resources.schema.json").lstrip("# "))
+    return data
+
+
+def format_files(repo: Path, check: bool) -> list[Path]:
+    """Re-indent every YAML file consistently (comments and order kept). Returns the files
+    that changed (or, with `check`, would change)."""
+    changed = []
+    for path in sorted((repo / "accounts").rglob("*")):
+        if path.suffix not in YAML_SUFFIXES or not path.is_file():
+            continue
+        text = path.read_text(encoding="utf-8")
+        data = _yaml().load(text)
+        if data is None:
+            continue
+        formatted = _dump(data)
+        if formatted != text:
+            changed.append(path)
+            if not check:
+                path.write_text(formatted, encoding="utf-8")
+    return changed

@@ -1,0 +1,55 @@
+"""user add / user remove / fmt edit YAML like a human: comments, order and files kept."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from iamstate.edit import EditError, add_user, format_files, remove_user
+from iamstate.errors import RepoError
+from iamstate.repo import load_repository
+
+
+def test_add_goes_to_the_users_file_and_keeps_every_comment(example_repo: Path) -> None:
+    users = example_repo / "accounts/sandbox/users.yaml"
+    before = users.read_text()
+    path = add_user(example_repo, None, "HeadlessUser-deploy", None, ["BackupWriters"],
+                    False, None)
+    after = users.read_text()
+    assert path == users
+    assert after.startswith(before)  # appended: nothing above it moved or lost a comment
+    assert after[len(before):] == "  HeadlessUser-deploy:\n    groups: [BackupWriters]\n"
+    [account] = load_repository(example_repo)
+    assert account.desired.users["HeadlessUser-deploy"].groups == {
+        "AllUsers", "AllHeadlessUsers", "BackupWriters"}
+
+
+def test_an_invalid_add_is_rolled_back(example_repo: Path) -> None:
+    users = example_repo / "accounts/sandbox/users.yaml"
+    before = users.read_text()
+    with pytest.raises(RepoError, match="matches no category pattern"):
+        add_user(example_repo, None, "bob", None, [], False, None)
+    assert users.read_text() == before
+    with pytest.raises(EditError, match="already declared"):
+        add_user(example_repo, None, "jdoe", "AllHumans", [], False, None)
+
+
+def test_remove_edits_the_file_that_declares_the_user(example_repo: Path) -> None:
+    team = example_repo / "accounts/sandbox/team/ops.yaml"
+    team.parent.mkdir()
+    team.write_text("# the ops team\nusers:\n  carol:  # on call\n    category: AllHumans\n"
+                    "  dave:\n    category: AllHumans\n")
+    assert remove_user(example_repo, None, "carol") == team
+    assert team.read_text() == "# the ops team\nusers:\n  dave:\n    category: AllHumans\n"
+
+
+def test_fmt_reindents_and_check_reports(example_repo: Path) -> None:
+    messy = example_repo / "accounts/sandbox/messy.yaml"
+    messy.write_text("users:\n    eve:   # comment kept (its column)\n        category: AllHumans\n"
+                     "        groups:\n        - Developers\n")
+    assert format_files(example_repo, check=True) == [messy]
+    assert format_files(example_repo, check=False) == [messy]
+    assert messy.read_text() == ("users:\n  eve:     # comment kept (its column)\n"
+                                 "    category: AllHumans\n    groups:\n      - Developers\n")
+    assert format_files(example_repo, check=True) == []
