@@ -39,17 +39,20 @@ PROTECTED_PATHS = ("/aws-service-role/", "/service-role/")
 REPORT_WAIT_SECONDS = 60.0
 
 
-def read_live(conn: Connection, config: AccountConfig, desired: State) -> State:
-    """Live state of the account, restricted to what iamstate manages (ignores applied)."""
+def read_live(
+    conn: Connection, config: AccountConfig, desired: State, teardowns: bool = True
+) -> State:
+    """Live state of the account, restricted to what iamstate manages (ignores applied).
+    `teardowns=False` skips the exact credential listing of undeclared users (import)."""
     try:
-        return _read(conn, config, desired)
+        return _read(conn, config, desired, teardowns)
     except ClientError as error:
         raise AwsError(f"account {config.name}: reading IAM failed: {error}") from None
     except BotoCoreError as error:
         raise AwsError(f"account {config.name}: cannot reach AWS: {error}") from None
 
 
-def _read(conn: Connection, config: AccountConfig, desired: State) -> State:
+def _read(conn: Connection, config: AccountConfig, desired: State, teardowns: bool) -> State:
     users_raw, groups_raw, policies_raw = _authorization_details(conn.iam)
     ignore = config.ignore
     groups = {
@@ -67,14 +70,16 @@ def _read(conn: Connection, config: AccountConfig, desired: State) -> State:
         if ignored(name, ignore.users):
             continue
         wanted = desired.users.get(name)
-        if wanted is None:
+        hint = report.get(name)
+        if wanted is None and teardowns:
             credentials = read_credentials(conn, name)
             has_password = credentials.login_profile
         else:
             credentials = Credentials()
-            hint = report.get(name)
-            has_password = (hint if hint is not None and hint == wanted.console_access
-                            else has_login_profile(conn.iam, name))
+            if hint is not None and (wanted is None or hint == wanted.console_access):
+                has_password = hint
+            else:  # a change would follow from the hint, or there is none: ask exactly
+                has_password = has_login_profile(conn.iam, name)
         users[name] = _user(raw, set(groups), has_password, credentials)
     for name, policy in policies.items():
         if name not in desired.policies:

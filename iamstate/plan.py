@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iamstate.errors import UnsafePlan
-from iamstate.model import AccountConfig, Group, ManagedPolicy, State, User
+from iamstate.errors import Problem, RepoError, UnsafePlan
+from iamstate.model import AccountConfig, Group, Location, ManagedPolicy, State, User
 from iamstate.policy import PolicyDocument
 
 CREATE, UPDATE, DELETE = "create", "update", "delete"
@@ -104,7 +104,25 @@ class AccountPlan:
 
 def plan_account(config: AccountConfig, desired: State, live: State) -> AccountPlan:
     changes = plan_changes(desired, live)
+    _check_secrets_can_be_delivered(desired, changes)
     return AccountPlan(config, tuple(changes), live.digest(), desired.digest())
+
+
+def _check_secrets_can_be_delivered(desired: State, changes: list[Change]) -> None:
+    """A new one-time password must be encrypted to someone: no public_key, no password."""
+    problems = []
+    for change in changes:
+        if (change.action, change.kind) != (CREATE, "login_profile"):
+            continue
+        user = desired.users[change.name]
+        if user.public_key is None:
+            where = user.source or Location(Path("."), 0)
+            problems.append(Problem(where.file, where.line, (
+                f"user {user.name}: console_access needs a login profile to be created, and "
+                "its one-time password must be encrypted to the user: add public_key: "
+                "(age1..., ssh-ed25519 or ssh-rsa)")))
+    if problems:
+        raise RepoError(problems)
 
 
 def plan_changes(desired: State, live: State) -> list[Change]:

@@ -439,9 +439,11 @@ class _StateBuilder:
                 "public_key is not an age (age1...), ssh-ed25519 or ssh-rsa public key "
                 f"({key_problem})"))
         if console and public_key is None:
-            fail(entry.line("console_access"), (
-                "console_access: true needs public_key: (age or ssh) so the one-time password "
-                "can be encrypted to the user"))
+            # Fine while the login profile exists (e.g. after `iamstate import`); planning a
+            # new one without a key is an error (plan.py), before anything changes.
+            self.warnings.add(file, entry.line("console_access"), (
+                f"user {entry.name}: console_access without public_key: iamstate keeps an "
+                "existing login profile but cannot create one"))
         tags = data.get("tags") or {}
         folded = [k.lower() for k in tags]
         if len(set(folded)) != len(folded):

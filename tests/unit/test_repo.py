@@ -92,10 +92,6 @@ CASES = {
         {"accounts/acme/users.yaml": "users:\n  jdoe:\n    category: AllHumans\n"
                                        "    inline_policies: {x: y}\n"},
         "users.yaml:4", "user policies are banned"),
-    "console without key": (
-        {"accounts/acme/users.yaml": "users:\n  jdoe:\n    category: AllHumans\n"
-                                       "    console_access: true\n"},
-        "users.yaml:4", "needs public_key"),
     "bad public key": (
         {"accounts/acme/users.yaml": "users:\n  jdoe:\n    category: AllHumans\n"
                                      "    console_access: true\n"
@@ -244,3 +240,19 @@ def test_unknown_actions_can_be_softened_to_warnings(tmp_path: Path) -> None:
     [warning] = account.warnings
     assert "groups.yaml:6" in str(warning) and "unknown service 's4'" in str(warning)
     assert "Readers" in account.desired.groups
+
+
+def test_console_access_without_a_key_warns_and_cannot_create_a_password(
+    tmp_path: Path,
+) -> None:
+    from iamstate.model import State
+    from iamstate.plan import plan_account
+
+    minimal_repo(tmp_path, files={"accounts/acme/users.yaml":
+                                  "users:\n  jdoe:\n    category: AllHumans\n"
+                                  "    console_access: true\n"})
+    [account] = load_repository(tmp_path)
+    [warning] = account.warnings
+    assert "users.yaml:4" in str(warning) and "cannot create one" in str(warning)
+    with pytest.raises(RepoError, match="users.yaml:2: user jdoe: console_access needs"):
+        plan_account(account.config, account.desired, State())
