@@ -14,7 +14,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from rich.console import Console
 
-from iamstate import edit, render, sandbox, workflow
+from iamstate import edit, importer, render, sandbox, workflow
 from iamstate.audit import render_findings
 from iamstate.errors import IamStateError, RepoError
 from iamstate.github import GitHub
@@ -179,6 +179,29 @@ def _confirm() -> bool:
         return False
     answer = typer.prompt("Apply these changes? [y/N]", default="", show_default=False)
     return answer.strip().lower() in ("y", "yes")
+
+
+@app.command("import")
+def import_(
+    account: Annotated[str, typer.Option("--account", "-a", help="The account folder to "
+                                                                 "write.")],
+    account_id: Annotated[str | None, typer.Option(help="Needed when accounts/A/account.yaml "
+                                                        "does not exist yet.")] = None,
+) -> None:
+    """Write the YAML for what is live (bootstrap), so that `plan` right after shows no
+    changes. Reports users that break the strategy; never writes a secret."""
+    try:
+        report = importer.import_account(Options.repo, account, account_id)
+    except IamStateError as error:
+        raise fail(error) from None
+    out.print(f"Imported {report.users} user(s), {report.groups} group(s), "
+              f"{report.policies} customer managed policy(ies) into:")
+    for path in report.files:
+        out.print(f"  {path}")
+    for proposal in report.proposals:
+        out.print(f"  proposed: {proposal} (commented out in account.yaml)")
+    for breach in report.breaches:
+        err.print(f"[yellow]breaks the strategy[/yellow] {breach}")
 
 
 user_app = typer.Typer(no_args_is_help=True, help="Add or remove a user in the YAML (then "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from pathlib import Path
 
 import pyrage
 
@@ -234,3 +235,40 @@ def test_user_add_then_plan_shows_exactly_the_new_user(cli: Cli) -> None:
                        "+ create group membership kim AllHumans",
                        "+ create group membership kim AllUsers",
                        "+ create group membership kim Developers"]
+
+
+def test_import_of_a_realistic_account_then_plan_shows_no_changes(
+    cli: Cli, tmp_path: Path
+) -> None:
+    iam = cli.iam
+    doc = json.dumps({"Version": "2012-10-17", "Statement": [
+        {"Sid": "Read", "Effect": "Allow", "Action": ["s3:GetObject", "s3:ListBucket"],
+         "Resource": ["arn:aws:s3:::data", "arn:aws:s3:::data/*"]}]})
+    arn = iam.create_policy(PolicyName="data-read", Path="/teams/", PolicyDocument=doc,
+                            Description="read the data bucket")["Policy"]["Arn"]
+    for action in ("s3:PutObject", "s3:DeleteObject"):  # several versions
+        iam.create_policy_version(PolicyArn=arn, SetAsDefault=True, PolicyDocument=json.dumps(
+            {"Version": "2012-10-17", "Statement": [
+                {"Effect": "Allow", "Action": action, "Resource": "*"}]}))
+    iam.create_group(GroupName="Data", Path="/teams/")
+    iam.attach_group_policy(GroupName="Data", PolicyArn=arn)
+    iam.attach_group_policy(GroupName="Data",
+                            PolicyArn="arn:aws:iam::aws:policy/ReadOnlyAccess")
+    iam.put_group_policy(GroupName="Data", PolicyName="inline", PolicyDocument=doc)
+    iam.create_user(UserName="ana", Path="/eng/", Tags=[{"Key": "team", "Value": "data"}])
+    iam.add_user_to_group(UserName="ana", GroupName="Data")
+    iam.create_login_profile(UserName="ana", Password="Aa1!aaaaaaaaaaaaaaaa")
+    iam.create_user(UserName="HeadlessUser-etl")
+    iam.add_user_to_group(UserName="HeadlessUser-etl", GroupName="Data")
+    repo = tmp_path / "imported"
+    (repo / "accounts").mkdir(parents=True)
+    importer = Cli(repo, cli.env, iam)
+    done = importer("import", "--account", "prod", "--account-id", "123456789012")
+    assert done.code == 0, done.both
+    assert "Imported 2 user(s), 1 group(s), 1 customer managed policy(ies)" in done.out
+    assert "proposed: category AllHeadlessUsers for 1 user(s)" in done.out
+    written = (repo / "accounts/prod/imported.yaml").read_text()
+    assert "Password" not in written and "Aa1!" not in written
+    plan = importer("plan", "--detailed-exitcode")
+    assert plan.code == 0, plan.both
+    assert "No changes" in plan.out

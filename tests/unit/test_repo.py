@@ -254,5 +254,5 @@ def test_console_access_without_a_key_warns_and_cannot_create_a_password(
     [account] = load_repository(tmp_path)
     [warning] = account.warnings
     assert "users.yaml:4" in str(warning) and "cannot create one" in str(warning)
-    with pytest.raises(RepoError, match="users.yaml:2: user jdoe: console_access needs"):
+    with pytest.raises(RepoError, match=r"users\.yaml:2: user jdoe: console_access needs"):
         plan_account(account.config, account.desired, State())
