@@ -141,15 +141,25 @@ def _many_users(cli: Cli, count: int) -> None:
     (cli.repo / "accounts/sandbox/many.yaml").write_text("\n".join(lines) + "\n")
 
 
-def _kill_midway(cli: Cli, *args: str, after: float) -> int:
+def _kill_when(cli: Cli, condition: Callable[[], bool], *args: str) -> int:
+    """Run the CLI and SIGKILL it as soon as `condition` holds (polled), mid-apply."""
     exe = shutil.which("iamstate", path=str(BIN))
     command = [exe] if exe else [sys.executable, "-m", "iamstate"]
     process = subprocess.Popen([*command, "--repo", str(cli.repo), *args], env=cli.env,
                                cwd=cli.repo, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
-    time.sleep(after)
-    process.send_signal(signal.SIGKILL)
+    deadline = time.monotonic() + 120
+    while process.poll() is None and time.monotonic() < deadline:
+        if condition():
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.05)
     return process.wait()
+
+
+def _users(cli: Cli) -> set[str]:
+    return {u["UserName"] for page in cli.iam.get_paginator("list_users").paginate()
+            for u in page["Users"]}
 
 
 def _count(result_out: str) -> int:
@@ -161,7 +171,8 @@ def _count(result_out: str) -> int:
 def test_a_killed_apply_leaves_exactly_the_rest_planned(cli: Cli) -> None:
     _many_users(cli, 150)
     full = _count(cli("plan").out)
-    code = _kill_midway(cli, "apply", "--auto-approve", "--workers", "1", after=2.5)
+    code = _kill_when(cli, lambda: len(_users(cli)) >= 40,
+                      "apply", "--auto-approve", "--workers", "1")
     assert code == -signal.SIGKILL
     rest = _count(cli("plan").out)
     assert 0 < rest < full, (rest, full)
@@ -178,10 +189,10 @@ def test_a_killed_teardown_leaves_no_user_unplanned(cli: Cli) -> None:
         iam.create_access_key(UserName=name)
         iam.create_login_profile(UserName=name, Password="Aa1!aaaaaaaaaaaaaaaaa")
         iam.add_user_to_group(UserName=name, GroupName="Developers")
-    code = _kill_midway(cli, "apply", "--auto-approve", "--allow-deletions", "40",
-                        "--workers", "1", after=2.5)
+    code = _kill_when(cli, lambda: len(_users(cli) & set(doomed)) <= 30,
+                      "apply", "--auto-approve", "--allow-deletions", "40", "--workers", "1")
     assert code == -signal.SIGKILL
-    remaining = {u["UserName"] for u in iam.list_users()["Users"]} & set(doomed)
+    remaining = _users(cli) & set(doomed)
     assert 0 < len(remaining) < len(doomed), len(remaining)
     plan = cli("plan")
     planned = {line.split()[-1] for line in plan.out.splitlines()
