@@ -10,10 +10,10 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from pathlib import Path
 
-from benchmarks.common import ROOT, env_for, free_port, moto_server, write_repository
+from benchmarks.common import ROOT, env_for, moto_server, write_repository
+from iamstate.sandbox import free_port, wait_until_up
 
 DELAY = 0.05
 
@@ -25,12 +25,7 @@ def timed_apply(users: int, workers: int) -> tuple[float, int]:
                                   endpoint, str(DELAY)], cwd=ROOT)
         proxied = f"http://127.0.0.1:{port}"
         try:
-            for _ in range(100):
-                try:
-                    urllib.request.urlopen(f"{proxied}/moto-api/", timeout=2).close()
-                    break
-                except OSError:
-                    time.sleep(0.1)
+            wait_until_up(port)
             repo = write_repository(Path(tmp), users, groups=3)
             exe = Path(sys.executable).parent / "iamstate"
             start = time.perf_counter()

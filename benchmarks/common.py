@@ -4,11 +4,8 @@ from __future__ import annotations
 
 import os
 import resource
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -18,16 +15,12 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from iamstate.sandbox import free_port, wait_until_up
+
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @contextmanager
@@ -37,15 +30,9 @@ def moto_server() -> Iterator[str]:
     command = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
     process = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            time.sleep(0.1)
+    wait_until_up(port)
     try:
-        yield url
+        yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()
         process.wait(timeout=10)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -17,20 +16,15 @@ from typing import Any
 import boto3
 import pytest
 
+from iamstate.sandbox import free_port
 from tests.helpers import copy_example, snapshot
 
 BIN = Path(sys.executable).parent
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
-    port = _free_port()
+    port = free_port()
     exe = shutil.which("moto_server", path=str(BIN)) or shutil.which("moto_server")
     command = ([exe] if exe else [sys.executable, "-m", "moto.server"]) + [
         "-H", "127.0.0.1", "-p", str(port)]

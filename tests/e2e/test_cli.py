@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyrage
@@ -143,21 +144,33 @@ BAD_INPUTS = {
 }
 
 
-def test_bad_input_exits_1_with_file_line_and_changes_nothing(cli: Cli) -> None:
+def each_broken_repository(
+    cli: Cli, variants: dict[str, dict[str, str]]
+) -> Iterator[str]:
+    """Applied example plus a pending deletion; then, for each variant, the pristine
+    repository with that variant's files written over it. Asserts nothing changed in AWS."""
     assert cli("apply", "--auto-approve").code == 0
     cli.iam.create_user(UserName="stray")  # a pending deletion that must not happen
     before = cli.snapshot()
     pristine = {p: p.read_bytes() for p in cli.repo.rglob("*") if p.is_file()}
-    for name, (relative, text, where) in BAD_INPUTS.items():
+    for name, files in variants.items():
         for path, content in pristine.items():
             path.write_bytes(content)
-        write(cli.repo, relative, text)
+        for relative, text in files.items():
+            write(cli.repo, relative, text)
+        yield name
+    assert cli.snapshot() == before
+
+
+def test_bad_input_exits_1_with_file_line_and_changes_nothing(cli: Cli) -> None:
+    variants = {name: {relative: text} for name, (relative, text, _) in BAD_INPUTS.items()}
+    for name in each_broken_repository(cli, variants):
+        where = BAD_INPUTS[name][2]
         for args in (("validate",), ("plan",), ("apply", "--auto-approve")):
             result = cli(*args)
             assert result.code == 1, (name, args, result.both)
             assert where in result.err, (name, args, result.err)
             assert "Traceback" not in result.both, (name, result.both)
-    assert cli.snapshot() == before
 
 
 def test_formats_and_the_prompt(cli: Cli) -> None:
@@ -193,20 +206,15 @@ def test_console_password_never_reaches_output(cli: Cli) -> None:
 
 def test_every_kind_of_bad_input_is_refused_by_apply_with_no_change(cli: Cli) -> None:
     """The loader's whole table of bad inputs, through the command that would mutate."""
-    assert cli("apply", "--auto-approve").code == 0
-    cli.iam.create_user(UserName="stray")  # a pending deletion that must not happen
-    before = cli.snapshot()
-    pristine = {p: p.read_bytes() for p in cli.repo.rglob("*") if p.is_file()}
-    for name, (files, where, what) in CASES.items():
-        for path, content in pristine.items():
-            path.write_bytes(content)
-        for relative, text in files.items():
-            write(cli.repo, relative.replace("accounts/acme/", "accounts/sandbox/"), text)
+    variants = {name: {relative.replace("accounts/acme/", "accounts/sandbox/"): text
+                       for relative, text in files.items()}
+                for name, (files, _, _) in CASES.items()}
+    for name in each_broken_repository(cli, variants):
+        _, where, what = CASES[name]
         result = cli("apply", "--auto-approve")
         assert result.code == 1, (name, result.both)
         assert where in result.err and what in result.err, (name, result.err)
         assert "Traceback" not in result.both, (name, result.both)
-    assert cli.snapshot() == before
 
 
 def test_audit_after_apply_reports_only_mfa_not_yet_enrolled(cli: Cli) -> None:
