@@ -34,7 +34,7 @@ def make_handler(target: str, delay: float) -> type[BaseHTTPRequestHandler]:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
             time.sleep(delay)
             if not hasattr(local, "conn"):
-                local.conn = http.client.HTTPConnection(parsed.hostname, parsed.port,
+                local.conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port,
                                                         timeout=120)
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             local.conn.request(self.command, self.path, body=body, headers=headers)
