@@ -30,7 +30,7 @@ MFA = {"aws:MultiFactorAuthPresent": "true"}
 KEYS: dict[str, str] = {}  # long-term access keys: the MFA key is absent from the request
 
 # (who, path, groups, mfa context, action, resource, expected)
-TABLE = [
+TABLE: list[tuple[str, str, str, dict[str, str], str, str, str]] = [
     ("alice", "/", "human", NO_MFA, "iam:ChangePassword", "user/alice", ALLOW),
     ("alice", "/", "human", NO_MFA, "iam:GetAccountPasswordPolicy", "*", ALLOW),
     ("alice", "/", "human", NO_MFA, "iam:CreateVirtualMFADevice", "mfa/alice", ALLOW),
@@ -90,7 +90,7 @@ def evaluate(cases: list[dict[str, Any]]) -> list[str]:
 
 def test_shipped_policies_allow_exactly_what_the_strategy_says(example_repo: Path) -> None:
     policies = _policies(example_repo)
-    cases = [{"principal": f"{IAM}:user{path}{who}", "action": action,
+    cases: list[dict[str, Any]] = [{"principal": f"{IAM}:user{path}{who}", "action": action,
               "resource": _resource(resource), "account": ACCOUNT_ID,
               "context": {"aws:username": who, **mfa}, "policies": policies[kind]}
              for who, path, kind, mfa, action, resource, _ in TABLE]

@@ -49,7 +49,8 @@ def test_workflows_only_call_iamstate_subcommands_that_exist() -> None:
         assert commands, workflow.name
         for command in commands:
             words = command.split()
-            node = group
+            node: object = group
             for word in words:
-                assert word in node.commands, f"{workflow.name}: iamstate {command}"
-                node = node.commands[word]
+                children = getattr(node, "commands", {})
+                assert word in children, f"{workflow.name}: iamstate {command}"
+                node = children[word]
