@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import sys
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
@@ -13,6 +15,7 @@ import typer
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.parsers import ResponseParserError
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from iamstate import edit, importer, render, sandbox, workflow
 from iamstate.audit import render_findings
@@ -93,7 +96,8 @@ def plan(
 ) -> None:
     """Read live state, print the plan and write it to a plan file for `apply`."""
     try:
-        planned = workflow.plan_all(Options.repo, account)
+        with reading("live IAM state"):
+            planned = workflow.plan_all(Options.repo, account)
     except IamStateError as error:
         raise fail(error) from None
     warn([p.account for p in planned])
@@ -130,9 +134,11 @@ def apply(
     try:
         if plan_file is not None:
             saved = workflow.read_plan_file(plan_file)
-            planned = workflow.check_current(saved, Options.repo)
+            with reading("live IAM state to check the plan is current"):
+                planned = workflow.check_current(saved, Options.repo)
         else:
-            planned = workflow.plan_all(Options.repo, account)
+            with reading("live IAM state"):
+                planned = workflow.plan_all(Options.repo, account)
             render.render_text([p.plan for p in planned], out)
             if not any(p.plan.changes for p in planned):
                 return
@@ -142,8 +148,9 @@ def apply(
         if not any(p.plan.changes for p in planned):
             out.print("No changes to apply.")
             return
-        reports = workflow.apply_planned(planned, Options.repo, allow_deletions,
-                                         workers=workers, on_done=_progress)
+        with applying(planned) as on_done:
+            reports = workflow.apply_planned(planned, Options.repo, allow_deletions,
+                                             workers=workers, on_done=on_done)
     except IamStateError as error:
         raise fail(error) from None
     for report in reports:
@@ -171,6 +178,35 @@ def audit(
 
 def _progress(change: Change) -> None:
     out.print(f"  done: {render.headline(change)}", markup=False)
+
+
+@contextmanager
+def reading(what: str) -> Iterator[None]:
+    """A spinner while AWS is read, on a terminal only: CI logs stay plain."""
+    if out.is_terminal:
+        with out.status(f"Reading {what}..."):
+            yield
+    else:
+        yield
+
+
+@contextmanager
+def applying(planned: list[workflow.Planned]) -> Iterator[Callable[[Change], None]]:
+    """A progress bar over every change on a terminal; one plain line per change in CI."""
+    if not out.is_terminal:
+        yield _progress
+        return
+    total = sum(len(p.plan.changes) for p in planned)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                  TimeElapsedColumn(), console=out) as progress:
+        task = progress.add_task("Applying", total=total)
+
+        def advance(change: Change) -> None:
+            progress.console.print(f"  done: {render.headline(change)}", markup=False,
+                                   highlight=False)
+            progress.advance(task)
+
+        yield advance
 
 
 def _confirm() -> bool:

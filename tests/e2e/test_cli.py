@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import json
+import os
+import pty
 import re
+import select
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -280,3 +286,44 @@ def test_import_of_a_realistic_account_then_plan_shows_no_changes(
     plan = importer("plan", "--detailed-exitcode")
     assert plan.code == 0, plan.both
     assert "No changes" in plan.out
+
+
+def _on_a_terminal(cli: Cli, answer: str, *args: str) -> tuple[int, str]:
+    """Run the CLI on a pseudo-terminal, answer its prompt, return (exit code, screen)."""
+    master, slave = pty.openpty()
+    env = {**cli.env, "COLUMNS": "120", "TERM": "xterm"}
+    env.pop("NO_COLOR", None)
+    exe = str(Path(sys.executable).parent / "iamstate")
+    process = subprocess.Popen([exe, "--repo", str(cli.repo), *args], stdin=slave,
+                               stdout=slave, stderr=slave, env=env, cwd=cli.repo)
+    os.close(slave)
+    screen, answered, deadline = b"", False, time.monotonic() + 120
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.2)
+        if ready:
+            try:
+                chunk = os.read(master, 65536)
+            except OSError:
+                break
+            if not chunk:
+                break
+            screen += chunk
+        if not answered and b"Apply these changes?" in screen:
+            os.write(master, answer.encode() + b"\r")
+            answered = True
+        if process.poll() is not None and not ready:
+            break
+    os.close(master)
+    return process.wait(timeout=30), screen.decode(errors="replace")
+
+
+def test_apply_asks_on_a_terminal_and_shows_progress(cli: Cli) -> None:
+    before = cli.snapshot()
+    code, screen = _on_a_terminal(cli, "n", "apply")
+    assert code == 1 and "Not applied." in screen
+    assert cli.snapshot() == before
+    code, screen = _on_a_terminal(cli, "y", "apply")
+    assert code == 0, screen
+    assert "Applying" in screen and "32/32" in screen
+    assert "Apply complete: 32 change(s) made." in screen
+    assert cli("plan", "--detailed-exitcode").code == 0
