@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from functools import cached_property
 from itertools import groupby
 from pathlib import Path
 from typing import Any
@@ -305,7 +306,7 @@ class Applier:
         user = self.desired.users[name]
         if user.public_key is None:  # validation refuses this; never create an unsent secret
             raise ApplyFailed(f"user {name} has console_access but no public_key")
-        password = generate_password(self.desired.password_policy or self._live_password())
+        password = generate_password(self.desired.password_policy or self._live_password)
         target = self.out_dir / self.config.name / f"{name}.age"
         try:
             self.call("create_login_profile", fresh=[name], UserName=name,
@@ -322,7 +323,9 @@ class Applier:
             self.report.notes.append(
                 f"one-time password of {name} encrypted to its public_key in {target}")
 
+    @cached_property
     def _live_password(self) -> PasswordPolicy | None:
+        """The account's password policy when the repository leaves it alone (read once)."""
         return live.password_policy(self.iam)
 
     def delete_login_profile(self, change: Change) -> None:

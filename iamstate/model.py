@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from iamstate.errors import Problem
 from iamstate.policy import PolicyDocument
 
 PASSWORD_POLICY_DEFAULTS: dict[str, int | bool] = {
@@ -199,4 +200,4 @@ class AccountConfig:
 class Account:
     config: AccountConfig
     desired: State
-    warnings: tuple[Any, ...] = ()  # Problems that do not stop a plan (iamstate.errors)
+    warnings: tuple[Problem, ...] = ()  # worth saying, but no reason to stop

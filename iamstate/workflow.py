@@ -41,7 +41,10 @@ def plan_all(
     repo: Path, only: str | None = None, counter: CallCounter | None = None
 ) -> list[Planned]:
     """Validate the repository, then read and plan every account (concurrently)."""
-    accounts = load_repository(repo, only)
+    return plan_accounts(load_repository(repo, only), counter)
+
+
+def plan_accounts(accounts: list[Account], counter: CallCounter | None = None) -> list[Planned]:
     if len(accounts) <= 1:
         return [plan_one(a, counter) for a in accounts]
     with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
@@ -113,16 +116,20 @@ def check_reviewed(repo: Path, account: str, reviewed_digest: str) -> list[Plann
 def check_current(saved: dict[str, Any], repo: Path,
                   counter: CallCounter | None = None) -> list[Planned]:
     """Re-plan every account of a saved plan; refuse unless it gives exactly the same plan."""
-    fresh: list[Planned] = []
-    for entry in saved["accounts"]:
-        name = entry.get("account") if isinstance(entry, dict) else None
+    accounts = {a.config.name: a for a in load_repository(repo)}
+    entries: list[dict[str, Any]] = saved["accounts"]
+    names = [e.get("account") if isinstance(e, dict) else None for e in entries]
+    for name in names:
         if not isinstance(name, str):
             raise PlanFileError("plan file: an account entry has no name")
-        planned = plan_all(repo, name, counter)[0]
+        if name not in accounts:
+            raise StalePlan(f"account {name}: no longer in the repository; nothing was "
+                            "changed")
+    fresh = plan_accounts([accounts[str(n)] for n in names], counter)
+    for entry, planned in zip(entries, fresh, strict=True):
         now = planned.plan.as_dict()
         if now != entry:
-            raise StalePlan(_stale_reason(name, entry, now))
-        fresh.append(planned)
+            raise StalePlan(_stale_reason(planned.account.config.name, entry, now))
     return fresh
 
 

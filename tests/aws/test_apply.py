@@ -241,9 +241,10 @@ def test_console_password_is_encrypted_to_the_user_and_never_in_the_plan(
             public_key: {identity.to_public()}
         """)
     [account] = load_repository(example_repo)
-    sent: dict[str, Any] = {}
+    sent: dict[str, dict[str, Any]] = {}  # user -> the CreateLoginProfile parameters
     conn.iam.meta.events.register("before-parameter-build.iam.CreateLoginProfile",
-                                  lambda params, **_: sent.update(params))
+                                  lambda params, **_: sent.update({params["UserName"]:
+                                                                   dict(params)}))
     live = read_live(conn, account.config, account.desired)
     plan = plan_account(account.config, account.desired, live)
     Applier(conn, account.config, account.desired, example_repo / ".iamstate/out",
@@ -251,8 +252,9 @@ def test_console_password_is_encrypted_to_the_user_and_never_in_the_plan(
     secret = (example_repo / ".iamstate/out/sandbox/alice.age").read_bytes()
     assert secret.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
     password = pyrage.decrypt(secret, [identity]).decode()
-    assert password == sent["Password"]
-    assert sent["PasswordResetRequired"] is True  # moto drops it on read; the call had it
+    assert password == sent["alice"]["Password"]
+    # moto drops it on read; the call had it
+    assert sent["alice"]["PasswordResetRequired"] is True
     assert len(password) >= 24 and all(re.search(p, password) for p in
                                        ("[A-Z]", "[a-z]", "[0-9]", r"[^A-Za-z0-9]"))
     assert password not in render_json([plan])
