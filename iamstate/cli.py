@@ -18,6 +18,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from iamstate import edit, importer, render, sandbox, workflow
+from iamstate import schema as schemas
 from iamstate.audit import render_findings
 from iamstate.errors import IamStateError, RepoError
 from iamstate.github import GitHub
@@ -277,6 +278,18 @@ def user_remove(name: Annotated[str, typer.Argument(help="The IAM user name.")],
     except IamStateError as error:
         raise fail(error) from None
     out.print(f"Removed user {name} from {path}.")
+
+
+@app.command("schema")
+def write_schemas(out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to.")] = Path(
+        "schema")) -> None:
+    """Write the JSON Schemas, so editors can check and complete the YAML: start a file
+    with `# yaml-language-server: $schema=../../schema/resources.schema.json`."""
+    target = Options.repo / out_dir
+    target.mkdir(parents=True, exist_ok=True)
+    for name in (schemas.ACCOUNT, schemas.RESOURCES):
+        (target / name).write_text(json.dumps(schemas.load_schema(name), indent=2) + "\n")
+        out.print(f"wrote {target / name}")
 
 
 @app.command()

@@ -53,3 +53,20 @@ def test_fmt_reindents_and_check_reports(example_repo: Path) -> None:
     assert messy.read_text() == ("users:\n  eve:     # comment kept (its column)\n"
                                  "    category: AllHumans\n    groups:\n      - Developers\n")
     assert format_files(example_repo, check=True) == []
+
+
+def test_schema_command_writes_schemas_that_validate_the_example(example_repo: Path) -> None:
+    import json
+
+    from jsonschema import Draft202012Validator
+    from ruamel.yaml import YAML
+    from typer.testing import CliRunner
+
+    from iamstate.cli import app
+
+    result = CliRunner().invoke(app, ["--repo", str(example_repo), "schema"])
+    assert result.exit_code == 0, result.output
+    resources = json.loads((example_repo / "schema/resources.schema.json").read_text())
+    users = YAML(typ="safe").load((example_repo / "accounts/sandbox/users.yaml").read_text())
+    assert list(Draft202012Validator(resources).iter_errors(users)) == []
+    assert list(Draft202012Validator(resources).iter_errors({"users": {"x": {"grups": []}}}))
