@@ -281,8 +281,9 @@ def user_remove(name: Annotated[str, typer.Argument(help="The IAM user name.")],
 
 
 @app.command("schema")
-def write_schemas(out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to.")] = Path(
-        "schema")) -> None:
+def write_schemas(
+    out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to.")] = Path("schema"),
+) -> None:
     """Write the JSON Schemas, so editors can check and complete the YAML: start a file
     with `# yaml-language-server: $schema=../../schema/resources.schema.json`."""
     target = Options.repo / out_dir
