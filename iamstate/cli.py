@@ -235,6 +235,9 @@ def import_(
               f"{report.policies} customer managed policy(ies) into:")
     for path in report.files:
         out.print(f"  {path}")
+    if not (Options.repo / "schema" / schemas.RESOURCES).is_file():
+        out.print("  editors: run `iamstate schema` to write schema/, which the files' "
+                  "first line points at")
     for proposal in report.proposals:
         out.print(f"  proposed: {proposal} (commented out in account.yaml)")
     for breach in report.breaches:

@@ -15,8 +15,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from iamstate.errors import IamStateError, RepoError
 from iamstate.repo import ACCOUNT_FILE, YAML_SUFFIXES, load_repository
-
-SCHEMA_COMMENT = "# yaml-language-server: $schema={path}"
+from iamstate.schema import RESOURCES, editor_comment
 
 
 class EditError(IamStateError):
@@ -134,10 +133,9 @@ def _load_or_new(path: Path, account_dir: Path) -> Any:
         data = _yaml().load(path.read_text(encoding="utf-8"))
         if data is not None:
             return data
-    relative = Path("../" * (len(path.relative_to(account_dir.parent.parent).parts) - 1))
     data = CommentedMap()
-    data.yaml_set_start_comment(SCHEMA_COMMENT.format(
-        path=relative / "iamstate/schema/resources.schema.json").lstrip("# "))
+    repo = account_dir.parent.parent
+    data.yaml_set_start_comment(editor_comment(repo, path, RESOURCES).removeprefix("# "))
     return data
 
 

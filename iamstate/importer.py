@@ -18,6 +18,7 @@ from iamstate.errors import IamStateError
 from iamstate.live import read_live
 from iamstate.model import AccountConfig, PasswordPolicy, State
 from iamstate.repo import ACCOUNT_FILE, load_repository
+from iamstate.schema import ACCOUNT, RESOURCES, editor_comment
 
 KNOWN_PATTERNS = {"^HeadlessUser-": "AllHeadlessUsers",
                   "^MisconfiguredUser-": "AllMisconfiguredUsers"}
@@ -61,9 +62,11 @@ def import_account(repo: Path, account: str, account_id: str | None) -> ImportRe
     report = ImportReport()
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / ACCOUNT_FILE).exists():
-        (folder / ACCOUNT_FILE).write_text(_account_yaml(config, live, report))
+        header = editor_comment(repo, folder / ACCOUNT_FILE, ACCOUNT) + "\n"
+        (folder / ACCOUNT_FILE).write_text(header + _account_yaml(config, live, report))
         report.files.append(folder / ACCOUNT_FILE)
-    (folder / RESOURCE_FILE).write_text(_resources_yaml(config, live, report))
+    header = editor_comment(repo, folder / RESOURCE_FILE, RESOURCES) + "\n"
+    (folder / RESOURCE_FILE).write_text(header + _resources_yaml(config, live, report))
     report.files.append(folder / RESOURCE_FILE)
     load_repository(repo, account)  # what was written must validate
     return report

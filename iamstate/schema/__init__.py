@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import os
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -27,6 +28,16 @@ def load_schema(name: str) -> dict[str, Any]:
     text = resources.files("iamstate.schema").joinpath(name).read_text(encoding="utf-8")
     schema: dict[str, Any] = json.loads(text)
     return schema
+
+
+def editor_comment(repo: Path, file: Path, name: str) -> str:
+    """The first line that points editors (yaml-language-server) at the schema for `file`:
+    the repository's `schema/` folder, which `iamstate schema` writes, or the copy in
+    iamstate's own source tree when the repository is iamstate's example."""
+    folder = next((f for f in ("schema", "iamstate/schema") if (repo / f / name).is_file()),
+                  "schema")
+    relative = Path(os.path.relpath(repo / folder / name, file.parent)).as_posix()
+    return f"# yaml-language-server: $schema={relative}"
 
 
 @cache

@@ -281,8 +281,13 @@ def test_import_of_a_realistic_account_then_plan_shows_no_changes(
     assert done.code == 0, done.both
     assert "Imported 2 user(s), 1 group(s), 1 customer managed policy(ies)" in done.out
     assert "proposed: category AllHeadlessUsers for 1 user(s)" in done.out
+    assert "run `iamstate schema`" in done.out
     written = (repo / "accounts/prod/imported.yaml").read_text()
     assert "Password" not in written and "Aa1!" not in written
+    assert written.startswith(  # editors complete and check it once `iamstate schema` ran
+        "# yaml-language-server: $schema=../../schema/resources.schema.json\n")
+    assert (repo / "accounts/prod/account.yaml").read_text().startswith(
+        "# yaml-language-server: $schema=../../schema/account.schema.json\n")
     plan = importer("plan", "--detailed-exitcode")
     assert plan.code == 0, plan.both
     assert "No changes" in plan.out

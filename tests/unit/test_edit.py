@@ -44,6 +44,23 @@ def test_remove_edits_the_file_that_declares_the_user(example_repo: Path) -> Non
     assert team.read_text() == "# the ops team\nusers:\n  dave:\n    category: AllHumans\n"
 
 
+def test_a_new_file_points_editors_at_the_repositorys_schema(example_repo: Path) -> None:
+    team = example_repo / "accounts/sandbox/team/data.yaml"
+    team.parent.mkdir()
+    add_user(example_repo, None, "HeadlessUser-etl", None, [], False, None, file=team)
+    # no schema/ folder yet: the comment names where `iamstate schema` writes it
+    assert team.read_text().splitlines()[0] == (
+        "# yaml-language-server: $schema=../../../schema/resources.schema.json")
+    [account] = load_repository(example_repo)
+    assert "HeadlessUser-etl" in account.desired.users
+    (example_repo / "iamstate/schema").mkdir(parents=True)  # iamstate's own source tree
+    (example_repo / "iamstate/schema/resources.schema.json").write_text("{}")
+    other = example_repo / "accounts/sandbox/more.yaml"
+    add_user(example_repo, None, "HeadlessUser-web", None, [], False, None, file=other)
+    assert other.read_text().splitlines()[0] == (
+        "# yaml-language-server: $schema=../../iamstate/schema/resources.schema.json")
+
+
 def test_fmt_reindents_and_check_reports(example_repo: Path) -> None:
     messy = example_repo / "accounts/sandbox/messy.yaml"
     messy.write_text("users:\n    eve:   # comment kept (its column)\n        category: AllHumans\n"
