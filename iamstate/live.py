@@ -40,19 +40,24 @@ REPORT_WAIT_SECONDS = 60.0
 
 
 def read_live(
-    conn: Connection, config: AccountConfig, desired: State, teardowns: bool = True
+    conn: Connection, config: AccountConfig, desired: State, teardowns: bool = True,
+    report: list[dict[str, str]] | None = None,
 ) -> State:
     """Live state of the account, restricted to what iamstate manages (ignores applied).
-    `teardowns=False` skips the exact credential listing of undeclared users (import)."""
+    `teardowns=False` skips the exact credential listing of undeclared users (import);
+    `report` is the credential report when the caller has read it already (audit)."""
     try:
-        return _read(conn, config, desired, teardowns)
+        return _read(conn, config, desired, teardowns, report)
     except ClientError as error:
         raise AwsError(f"account {config.name}: reading IAM failed: {error}") from None
     except BotoCoreError as error:
         raise AwsError(f"account {config.name}: cannot reach AWS: {error}") from None
 
 
-def _read(conn: Connection, config: AccountConfig, desired: State, teardowns: bool) -> State:
+def _read(
+    conn: Connection, config: AccountConfig, desired: State, teardowns: bool,
+    report_rows: list[dict[str, str]] | None,
+) -> State:
     users_raw, groups_raw, policies_raw = _authorization_details(conn.iam)
     ignore = config.ignore
     groups = {
@@ -63,7 +68,8 @@ def _read(conn: Connection, config: AccountConfig, desired: State, teardowns: bo
         policy = _policy(raw)
         if policy is not None and not ignored(policy.name, ignore.policies):
             policies[policy.name] = policy
-    report = _password_enabled(conn.iam)
+    report = _password_enabled(
+        credential_report(conn.iam) if report_rows is None else report_rows)
     users = {}
     for raw in users_raw:
         name = raw["UserName"]
@@ -205,10 +211,9 @@ def credential_report(iam: Any) -> list[dict[str, str]]:
             if row.get("user") and row["user"] != "<root_account>"]
 
 
-def _password_enabled(iam: Any) -> dict[str, bool]:
+def _password_enabled(rows: list[dict[str, str]]) -> dict[str, bool]:
     """user -> has a console password, from the credential report (a hint: may be stale)."""
-    return {row["user"]: row.get("password_enabled") == "true"
-            for row in credential_report(iam)}
+    return {row["user"]: row.get("password_enabled") == "true" for row in rows}
 
 
 def has_login_profile(iam: Any, user: str) -> bool:

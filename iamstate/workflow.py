@@ -51,14 +51,16 @@ def plan_accounts(accounts: list[Account], counter: CallCounter | None = None) -
         return list(pool.map(lambda a: plan_one(a, counter), accounts))
 
 
-def audit_all(repo: Path, only: str | None = None) -> dict[str, list[Finding]]:
+def audit_all(
+    repo: Path, only: str | None = None, counter: CallCounter | None = None
+) -> dict[str, list[Finding]]:
     """The strategy's findings for every account (or `only` one), read concurrently."""
     accounts = load_repository(repo, only)
 
     def one(account: Account) -> list[Finding]:
-        conn = connect(account.config)
-        live = read_live(conn, account.config, account.desired)
-        report = credential_report(conn.iam)
+        conn = connect(account.config, counter)
+        report = credential_report(conn.iam)  # read once: a hint for live, the audit's source
+        live = read_live(conn, account.config, account.desired, report=report)
         return audit_account(account.config, live, report, account.desired.password_policy,
                              datetime.datetime.now(datetime.UTC))
 

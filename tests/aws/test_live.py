@@ -14,6 +14,7 @@ from iamstate.model import State, User
 from iamstate.plan import plan_changes
 from iamstate.policy import PolicyDocument
 from iamstate.repo import load_repository
+from iamstate.workflow import audit_all
 from tests.helpers import ACCOUNT_ID, seed
 
 ADMIN = json.dumps({"Version": "2012-10-17",
@@ -79,6 +80,19 @@ def test_read_cost_does_not_grow_with_users(conn: Connection, example_repo: Path
         counts.append(counter.total - counter.calls.get("GenerateCredentialReport", 0))
         assert "GetLoginProfile" not in counter.calls and "GetUser" not in counter.calls
     assert counts[0] == counts[1] <= 3 + 40, counts
+
+
+def test_an_audit_reads_the_credential_report_once(conn: Connection,
+                                                   example_repo: Path) -> None:
+    """The report is the audit's source and the live reader's hint: one generation cycle
+    serves both."""
+    [account] = load_repository(example_repo)
+    seed(conn.iam, account.desired)
+    counter = CallCounter()
+    findings = audit_all(example_repo, counter=counter)
+    assert counter.calls.get("GetCredentialReport") == 1, counter.calls
+    assert [(f.rule, f.resource) for f in findings["sandbox"]] == [
+        ("IAM-004", "user/asmith"), ("IAM-004", "user/jdoe")]
 
 
 def test_authorization_details_follows_every_page() -> None:
