@@ -74,19 +74,23 @@ class GitHub:
 
     # -- the sticky plan comment --------------------------------------------------------
 
-    def comments(self, number: int) -> list[dict[str, Any]]:
-        return self.paged(f"/repos/{self.repository}/issues/{number}/comments")
+    def plan_comment(self, number: int, account: str) -> tuple[int, str] | None:
+        """(comment id, reviewed digest) of `account`'s plan comment on PR `number`."""
+        for comment in self.paged(f"/repos/{self.repository}/issues/{number}/comments"):
+            found = MARKER_RE.search(comment.get("body") or "")
+            if found and found["account"] == account:
+                return comment["id"], found["digest"]
+        return None
 
     def upsert_plan_comment(self, number: int, account: str, digest: str, body: str) -> str:
         """Create or update the one comment for `account` on PR `number`. Returns
         "created" or "updated"."""
         text = f"{MARKER.format(account=account, digest=digest)}\n{body}"
-        for comment in self.comments(number):
-            found = MARKER_RE.search(comment.get("body") or "")
-            if found and found["account"] == account:
-                self.request("PATCH", f"/repos/{self.repository}/issues/comments/"
-                                      f"{comment['id']}", {"body": text})
-                return "updated"
+        existing = self.plan_comment(number, account)
+        if existing is not None:
+            self.request("PATCH", f"/repos/{self.repository}/issues/comments/{existing[0]}",
+                         {"body": text})
+            return "updated"
         self.request("POST", f"/repos/{self.repository}/issues/{number}/comments",
                      {"body": text})
         return "created"
@@ -98,10 +102,9 @@ class GitHub:
             raise GitHubError(f"commit {commit} belongs to no pull request: nothing was "
                               "reviewed, so nothing is applied")
         number = pulls[0]["number"]
-        for comment in self.comments(number):
-            found = MARKER_RE.search(comment.get("body") or "")
-            if found and found["account"] == account:
-                return found["digest"]
+        existing = self.plan_comment(number, account)
+        if existing is not None:
+            return existing[1]
         raise GitHubError(f"pull request #{number} has no iamstate plan comment for "
                           f"account {account}: its plan was never reviewed")
 

@@ -162,12 +162,16 @@ class Category:
     kind: str = ""  # human | headless | other; "" = human without match, else headless
 
     @property
+    def resolved_kind(self) -> str:
+        return self.kind or ("headless" if self.match else "human")
+
+    @property
     def is_human(self) -> bool:
-        return (self.kind or ("headless" if self.match else "human")) == "human"
+        return self.resolved_kind == "human"
 
     @property
     def is_headless(self) -> bool:
-        return (self.kind or ("headless" if self.match else "human")) == "headless"
+        return self.resolved_kind == "headless"
 
 
 @dataclass(frozen=True)
