@@ -19,6 +19,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from iamstate import edit, importer, render, sandbox, workflow
 from iamstate import schema as schemas
+from iamstate.apply import ApplyReport
 from iamstate.audit import render_findings
 from iamstate.errors import IamStateError, RepoError
 from iamstate.github import GitHub
@@ -154,6 +155,11 @@ def apply(
                                              workers=workers, on_done=on_done)
     except IamStateError as error:
         raise fail(error) from None
+    _applied(reports)
+
+
+def _applied(reports: list[ApplyReport]) -> None:
+    """The end of a successful apply: its notes (where one-time passwords went), a count."""
     for report in reports:
         for note in report.notes:
             out.print(f"  note: {note}")
@@ -178,7 +184,7 @@ def audit(
 
 
 def _progress(change: Change) -> None:
-    out.print(f"  done: {render.headline(change)}", markup=False)
+    out.print(f"  done: {render.headline(change)}", markup=False, highlight=False)
 
 
 @contextmanager
@@ -203,8 +209,7 @@ def applying(planned: list[workflow.Planned]) -> Iterator[Callable[[Change], Non
         task = progress.add_task("Applying", total=total)
 
         def advance(change: Change) -> None:
-            progress.console.print(f"  done: {render.headline(change)}", markup=False,
-                                   highlight=False)
+            _progress(change)  # printed above the bar: `out` is the bar's console
             progress.advance(task)
 
         yield advance
@@ -360,10 +365,12 @@ def ci_apply_reviewed(
         if not planned[0].plan.changes:
             out.print("No changes to apply.")
             return
-        workflow.apply_planned(planned, Options.repo, allow_deletions, on_done=_progress)
+        reports = workflow.apply_planned(planned, Options.repo, allow_deletions,
+                                         on_done=_progress)
     except IamStateError as error:
         raise fail(error) from None
-    out.print("Apply complete: the reviewed plan is live.")
+    _applied(reports)
+    out.print("The reviewed plan is live.")
 
 
 @ci_app.command("drift")

@@ -53,6 +53,8 @@ def test_merge_applies_exactly_the_reviewed_plan_or_nothing(
     cli.iam.delete_group(GroupName="AllUsers")
     applied = cli("ci", "apply-reviewed", "--account", "sandbox", "--commit", "abc123")
     assert applied.code == 0, applied.both
+    assert "Apply complete: 32 change(s) made." in applied.out
+    assert "one-time password of jdoe encrypted to its public_key in" in applied.out
     assert cli("plan", "--detailed-exitcode").code == 0
     unreviewed = cli("ci", "apply-reviewed", "--account", "sandbox", "--commit", "fff999")
     assert unreviewed.code == 1 and "belongs to no pull request" in unreviewed.err
