@@ -23,6 +23,7 @@ class EditError(IamStateError):
 
 
 def _yaml() -> YAML:
+    """ruamel.yaml round trip, in the layout every file iamstate writes or formats uses."""
     yaml = YAML(typ="rt")
     yaml.indent(mapping=2, sequence=4, offset=2)
     yaml.preserve_quotes = True
@@ -30,10 +31,21 @@ def _yaml() -> YAML:
     return yaml
 
 
-def _dump(data: Any) -> str:
+def dump(data: Any) -> str:
     buffer = io.StringIO()
     _yaml().dump(data, buffer)
     return buffer.getvalue()
+
+
+def _load(path: Path) -> Any:
+    return _yaml().load(path.read_text(encoding="utf-8"))
+
+
+def flow_list(items: list[str]) -> CommentedSeq:
+    """A list written on one line: `groups: [AllUsers, Developers]`."""
+    seq = CommentedSeq(items)
+    seq.fa.set_flow_style()
+    return seq
 
 
 def _resource_files(account_dir: Path) -> list[Path]:
@@ -70,7 +82,7 @@ def _validated(repo: Path, path: Path) -> Iterator[None]:
 
 def _where_declared(account_dir: Path, kind: str, name: str) -> Path | None:
     for path in _resource_files(account_dir):
-        data = _yaml().load(path.read_text(encoding="utf-8")) or {}
+        data = _load(path) or {}
         if isinstance(data, dict) and name in (data.get(kind) or {}):
             return path
     return None
@@ -88,9 +100,7 @@ def add_user(repo: Path, account: str | None, name: str, category: str | None,
     if category:
         spec["category"] = category
     if groups:
-        seq = CommentedSeq(groups)
-        seq.fa.set_flow_style()
-        spec["groups"] = seq
+        spec["groups"] = flow_list(groups)
     if console:
         spec["console_access"] = True
     if public_key:
@@ -101,7 +111,7 @@ def add_user(repo: Path, account: str | None, name: str, category: str | None,
         if users is None:
             users = data["users"] = CommentedMap()
         users[name] = spec if spec else None
-        target.write_text(_dump(data), encoding="utf-8")
+        target.write_text(dump(data), encoding="utf-8")
     return target
 
 
@@ -111,9 +121,9 @@ def remove_user(repo: Path, account: str | None, name: str) -> Path:
     if path is None:
         raise EditError(f"user {name!r} is not declared in {account_dir}")
     with _validated(repo, path):
-        data = _yaml().load(path.read_text(encoding="utf-8"))
+        data = _load(path)
         del data["users"][name]
-        path.write_text(_dump(data), encoding="utf-8")
+        path.write_text(dump(data), encoding="utf-8")
     return path
 
 
@@ -121,7 +131,7 @@ def _users_file(account_dir: Path) -> Path:
     """Where new users go: the file that already declares the most users."""
     best, most = account_dir / "users.yaml", -1
     for path in _resource_files(account_dir):
-        data = _yaml().load(path.read_text(encoding="utf-8")) or {}
+        data = _load(path) or {}
         count = len(data.get("users") or {}) if isinstance(data, dict) else 0
         if count > most:
             best, most = path, count
@@ -130,7 +140,7 @@ def _users_file(account_dir: Path) -> Path:
 
 def _load_or_new(path: Path, account_dir: Path) -> Any:
     if path.exists():
-        data = _yaml().load(path.read_text(encoding="utf-8"))
+        data = _load(path)
         if data is not None:
             return data
     data = CommentedMap()
@@ -150,7 +160,7 @@ def format_files(repo: Path, check: bool) -> list[Path]:
         data = _yaml().load(text)
         if data is None:
             continue
-        formatted = _dump(data)
+        formatted = dump(data)
         if formatted != text:
             changed.append(path)
             if not check:

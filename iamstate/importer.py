@@ -4,16 +4,15 @@ hidden; naming patterns are proposed as categories (commented out: adopt them wh
 
 from __future__ import annotations
 
-import io
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from iamstate.aws import CallCounter, connect
+from iamstate.edit import dump, flow_list
 from iamstate.errors import IamStateError
 from iamstate.live import read_live
 from iamstate.model import AccountConfig, PasswordPolicy, State
@@ -37,19 +36,6 @@ class ImportReport:
     policies: int = 0
     breaches: list[str] = field(default_factory=list)
     proposals: list[str] = field(default_factory=list)
-
-
-def _yaml() -> YAML:
-    yaml = YAML(typ="rt")
-    yaml.indent(mapping=2, sequence=4, offset=2)
-    yaml.width = 100
-    return yaml
-
-
-def _flow(items: list[str]) -> CommentedSeq:
-    seq = CommentedSeq(items)
-    seq.fa.set_flow_style()
-    return seq
 
 
 def import_account(repo: Path, account: str, account_id: str | None) -> ImportReport:
@@ -88,8 +74,6 @@ def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> s
     if live.password_policy is not None:
         data["password_policy"] = _password_policy(live.password_policy)
     data["safety"] = CommentedMap(max_deletions=5)
-    text = io.StringIO()
-    _yaml().dump(data, text)
     proposals = []
     for pattern, group in KNOWN_PATTERNS.items():
         matching = [u for u in live.users if re.search(pattern, u)]
@@ -101,7 +85,7 @@ def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> s
               "# proposed below, commented out: adopting them adds memberships, so do it in a\n"
               "# pull request of its own.\n"
               "# common_groups: [AllUsers]\n# categories:\n#   AllHumans: {}\n")
-    return header + "\n".join(proposals) + ("\n" if proposals else "") + text.getvalue()
+    return header + "\n".join(proposals) + ("\n" if proposals else "") + dump(data)
 
 
 def _password_policy(policy: PasswordPolicy) -> CommentedMap:
@@ -161,7 +145,7 @@ def _resources_yaml(config: AccountConfig, live: State, report: ImportReport) ->
             if user.path != "/":
                 spec["path"] = user.path
             if user.groups:
-                spec["groups"] = _flow(sorted(user.groups))
+                spec["groups"] = flow_list(sorted(user.groups))
             if user.tags:
                 spec["tags"] = CommentedMap(user.tags)
             if user.console_access:
@@ -174,8 +158,5 @@ def _resources_yaml(config: AccountConfig, live: State, report: ImportReport) ->
             if not user.groups:
                 report.breaches.append(f"user {user.name} is in no group")
             report.users += 1
-    text = io.StringIO()
-    text.write("# Written by `iamstate import` from live state. Edit freely: comments and\n"
-               "# order are kept by `iamstate user add` and `iamstate fmt`.\n")
-    _yaml().dump(data, text)
-    return text.getvalue()
+    return ("# Written by `iamstate import` from live state. Edit freely: comments and\n"
+            "# order are kept by `iamstate user add` and `iamstate fmt`.\n" + dump(data))
