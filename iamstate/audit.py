@@ -1,8 +1,7 @@
 """The seed strategy's findings on live state, ScoutSuite-style: rule, resource, fix.
 
 Sources: the live model (GAAD) and the credential report. The report may be up to 4 hours
-old on AWS; an audit is a periodic view, so that is acceptable, and the output says when
-the report was generated.
+old on AWS; an audit is a periodic view, so that is acceptable (README, "Audit").
 """
 
 from __future__ import annotations
