@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import resource
 import subprocess
-import sys
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
@@ -15,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from iamstate.sandbox import free_port, wait_until_up
+from iamstate.sandbox import free_port, server_command, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
@@ -25,11 +24,9 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
 
 @contextmanager
 def moto_server() -> Iterator[str]:
-    port = free_port()
-    exe = Path(sys.executable).parent / "moto_server"
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "moto.server"]
-    process = subprocess.Popen([*command, "-H", "127.0.0.1", "-p", str(port)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    port = free_port()  # the sandbox's server, without AWS managed policies: none are used
+    process = subprocess.Popen(server_command(port), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
     wait_until_up(port)
     try:
         yield f"http://127.0.0.1:{port}"
