@@ -71,10 +71,14 @@ class Cli:
     env: dict[str, str]
     iam: Any
 
-    def __call__(self, *args: str, stdin: str | None = None) -> Result:
+    def command(self, *args: str) -> list[str]:
+        """The installed CLI on this repository (the module if no script is installed)."""
         exe = shutil.which("iamstate", path=str(BIN))
-        command = [exe] if exe else [sys.executable, "-m", "iamstate"]
-        done = subprocess.run([*command, "--repo", str(self.repo), *args], env=self.env,
+        return [*([exe] if exe else [sys.executable, "-m", "iamstate"]),
+                "--repo", str(self.repo), *args]
+
+    def __call__(self, *args: str, stdin: str | None = None) -> Result:
+        done = subprocess.run(self.command(*args), env=self.env,
                               capture_output=True, text=True, timeout=300, input=stdin,
                               cwd=self.repo)
         return Result(done.returncode, done.stdout, done.stderr)

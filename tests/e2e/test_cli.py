@@ -8,7 +8,6 @@ import pty
 import re
 import select
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -298,8 +297,7 @@ def _on_a_terminal(cli: Cli, answer: str, *args: str) -> tuple[int, str]:
     master, slave = pty.openpty()
     env = {**cli.env, "COLUMNS": "120", "TERM": "xterm"}
     env.pop("NO_COLOR", None)
-    exe = str(Path(sys.executable).parent / "iamstate")
-    process = subprocess.Popen([exe, "--repo", str(cli.repo), *args], stdin=slave,
+    process = subprocess.Popen(cli.command(*args), stdin=slave,
                                stdout=slave, stderr=slave, env=env, cwd=cli.repo)
     os.close(slave)
     screen, answered, deadline = b"", False, time.monotonic() + 120

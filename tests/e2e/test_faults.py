@@ -5,10 +5,8 @@ process and two applies at once, against a moto server (faults are injected with
 from __future__ import annotations
 
 import random
-import shutil
 import signal
 import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable
@@ -25,7 +23,7 @@ from iamstate.live import read_live
 from iamstate.model import Account
 from iamstate.plan import Change, plan_changes
 from iamstate.repo import load_repository
-from tests.e2e.conftest import BIN, Cli
+from tests.e2e.conftest import Cli
 
 FAST = RetryPolicy(seconds=10, first_delay=0.01, max_delay=0.1)
 
@@ -60,14 +58,14 @@ def account_and_conn(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> tuple[Account
     return account, connect(account.config)
 
 
-def apply_all(conn: Connection, account: Account, out: Path, **kwargs: Any) -> list[Change]:
-    changes = plan_changes(account.desired, read_live(conn, account.config, account.desired))
-    Applier(conn, account.config, account.desired, out, **kwargs).apply(changes)
-    return changes
-
-
 def left(conn: Connection, account: Account) -> list[Change]:
     return plan_changes(account.desired, read_live(conn, account.config, account.desired))
+
+
+def apply_all(conn: Connection, account: Account, out: Path, **kwargs: Any) -> list[Change]:
+    changes = left(conn, account)
+    Applier(conn, account.config, account.desired, out, **kwargs).apply(changes)
+    return changes
 
 
 def inject(conn: Connection, hook: Callable[..., Any]) -> None:
@@ -143,9 +141,7 @@ def _many_users(cli: Cli, count: int) -> None:
 
 def _kill_when(cli: Cli, condition: Callable[[], bool], *args: str) -> int:
     """Run the CLI and SIGKILL it as soon as `condition` holds (polled), mid-apply."""
-    exe = shutil.which("iamstate", path=str(BIN))
-    command = [exe] if exe else [sys.executable, "-m", "iamstate"]
-    process = subprocess.Popen([*command, "--repo", str(cli.repo), *args], env=cli.env,
+    process = subprocess.Popen(cli.command(*args), env=cli.env,
                                cwd=cli.repo, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
