@@ -18,6 +18,26 @@ class Problem:
         return f"{self.file}:{self.line}: {self.message}"
 
 
+SHOWN_MAX = 64
+
+
+def shown(value: object) -> str:
+    """A value from a file, safe to put in a message: quoted when short and on one line,
+    otherwise only what kind of value it is. Error messages reach CI logs; a file's contents
+    (a key, a secret read through a link) must never do."""
+    if isinstance(value, str):
+        if len(value) <= SHOWN_MAX and "\n" not in value and "\r" not in value:
+            return repr(value)
+        return f"a text of {len(value):,} characters"
+    if isinstance(value, bool | int | float) or value is None:
+        return repr(value)
+    if isinstance(value, dict):
+        return "a mapping"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__
+
+
 class IamStateError(Exception):
     """Base class: an expected error that ends a command with exit code 1."""
 

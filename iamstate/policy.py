@@ -7,11 +7,14 @@ normalised form is what keeps a round trip free of phantom diffs.
 
 from __future__ import annotations
 
+import difflib
 import json
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
+
+from iamstate.errors import shown
 
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
 # IAM's own policy variables pass through untouched: `${aws:username}`, `${saml:sub}`,
@@ -24,6 +27,21 @@ STATEMENT_KEYS = frozenset(
     {"Sid", "Effect", "Action", "NotAction", "Resource", "NotResource", "Condition",
      "Principal", "NotPrincipal"}
 )
+# IAM's condition operators (case-sensitive). Each but Null takes an `IfExists` suffix; any
+# takes a `ForAllValues:` / `ForAnyValue:` set prefix. A misspelt one is refused by AWS on
+# write, after the apply started: say so before.
+CONDITION_OPERATORS = frozenset({
+    "StringEquals", "StringNotEquals", "StringEqualsIgnoreCase", "StringNotEqualsIgnoreCase",
+    "StringLike", "StringNotLike",
+    "NumericEquals", "NumericNotEquals", "NumericLessThan", "NumericLessThanEquals",
+    "NumericGreaterThan", "NumericGreaterThanEquals",
+    "DateEquals", "DateNotEquals", "DateLessThan", "DateLessThanEquals", "DateGreaterThan",
+    "DateGreaterThanEquals",
+    "Bool", "BinaryEquals", "IpAddress", "NotIpAddress",
+    "ArnEquals", "ArnLike", "ArnNotEquals", "ArnNotLike",
+    "Null",
+})
+SET_PREFIXES = ("ForAllValues:", "ForAnyValue:")
 # Characters of a document as IAM counts them against its quotas: whitespace is free.
 MANAGED_POLICY_MAX = 6144
 GROUP_INLINE_TOTAL_MAX = 5120
@@ -61,17 +79,29 @@ def _as_sorted_list(value: Any, fold_case: bool = False) -> list[str]:
     return sorted(texts)
 
 
+def condition_value(value: Any) -> str:
+    """A condition value as IAM reads it: every value is a string (`true` is "true")."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
 def _normalise_condition(condition: Any) -> Any:
+    """Operators are case-sensitive names; condition *keys* are case-insensitive and every
+    value is a string to IAM, so `aws:SourceIp` = `aws:sourceip` and `true` = "true"."""
     if not isinstance(condition, Mapping):
         return condition
-    return {
-        operator: (
-            {key: _as_sorted_list(values) for key, values in block.items()}
-            if isinstance(block, Mapping)
-            else block
-        )
-        for operator, block in condition.items()
-    }
+    out: dict[str, Any] = {}
+    for operator, block in condition.items():
+        if not isinstance(block, Mapping):
+            out[operator] = block
+            continue
+        merged: dict[str, set[str]] = {}
+        for key, values in block.items():
+            items = values if isinstance(values, list) else [values]
+            merged.setdefault(str(key).lower(), set()).update(condition_value(v) for v in items)
+        out[operator] = {key: sorted(values) for key, values in merged.items()}
+    return out
 
 
 def _normalise_statement(statement: Any, fold_case: bool) -> Any:
@@ -155,9 +185,9 @@ def lint(document: Any) -> list[Finding]:
                                      "with quotes (unquoted, YAML reads it as a date)"))
     elif version not in VERSIONS:
         errors.append((("Version",),
-                       f'Version {version!r} is not one IAM knows: write "2012-10-17"'))
+                       f'Version {shown(version)} is not one IAM knows: write "2012-10-17"'))
     for key in sorted(set(document) - {"Version", "Statement", "Id"}):
-        errors.append(((key,), f"unknown top-level key {key!r}: only Version, Id, Statement"))
+        errors.append(((key,), f"unknown top-level key {shown(key)}: only Version, Id, Statement"))
     statements = document.get("Statement")
     if isinstance(statements, Mapping):
         errors += [(("Statement", *p), m) for p, m in _lint_statement(statements, set())]
@@ -178,28 +208,62 @@ def _lint_statement(statement: Any, sids: set[str]) -> list[Finding]:
         return [((), "must be a mapping with Effect, Action and Resource")]
     errors: list[Finding] = []
     for key in sorted(set(statement) - STATEMENT_KEYS):
-        errors.append(((key,), f"unknown key {key!r}: use one of {sorted(STATEMENT_KEYS)}"))
+        errors.append(((key,), f"unknown key {shown(key)}: use one of {sorted(STATEMENT_KEYS)}"))
     for key in ("Principal", "NotPrincipal"):
         if key in statement:
             errors.append(((key,), "identity policies have no Principal: remove it"))
     if statement.get("Effect") not in ("Allow", "Deny"):
         where: Path = ("Effect",) if "Effect" in statement else ()
-        errors.append((where, f"Effect must be Allow or Deny, not {statement.get('Effect')!r}"))
+        effect = shown(statement.get("Effect"))
+        errors.append((where, f"Effect must be Allow or Deny, not {effect}"))
     sid = statement.get("Sid")
     if sid is not None:
         if not isinstance(sid, str) or not SID.match(sid):
-            errors.append((("Sid",), f"Sid {sid!r} must be letters and digits only"))
+            errors.append((("Sid",), f"Sid {shown(sid)} must be letters and digits only"))
         elif sid in sids:
-            errors.append((("Sid",), f"Sid {sid!r} is used twice: Sids must be unique"))
+            errors.append((("Sid",), f"Sid {shown(sid)} is used twice: Sids must be unique"))
         else:
             sids.add(sid)
     errors += _lint_pair(statement, "Action", "NotAction", _check_action)
     errors += _lint_pair(statement, "Resource", "NotResource", _check_resource)
-    condition = statement.get("Condition")
-    if condition is not None and not (
-        isinstance(condition, Mapping) and all(isinstance(b, Mapping) for b in condition.values())
-    ):
-        errors.append((("Condition",), "Condition must map operators to {key: value} mappings"))
+    if "Condition" in statement:
+        errors += [(("Condition", *p), m) for p, m in _lint_condition(statement["Condition"])]
+    return errors
+
+
+def condition_operator_problem(operator: str) -> str | None:
+    """None for an operator IAM knows, else what is wrong and what to write."""
+    base = operator
+    for prefix in SET_PREFIXES:
+        base = base.removeprefix(prefix)
+    if base.endswith("IfExists") and base != "NullIfExists":
+        base = base.removesuffix("IfExists")
+    if base in CONDITION_OPERATORS:
+        return None
+    close = difflib.get_close_matches(base, sorted(CONDITION_OPERATORS), n=1)
+    hint = f": did you mean {close[0]}?" if close else ""
+    return f"unknown condition operator {shown(operator)} (AWS refuses it){hint}"
+
+
+def _lint_condition(condition: Any) -> list[Finding]:
+    if not isinstance(condition, Mapping) or not all(
+            isinstance(b, Mapping) for b in condition.values()):
+        return [((), "Condition must map operators to {key: value} mappings")]
+    errors: list[Finding] = []
+    for operator, block in condition.items():
+        problem = condition_operator_problem(str(operator))
+        if problem:
+            errors.append(((operator,), problem))
+        for key, value in block.items():
+            if ":" not in str(key):
+                errors.append(((operator, key), (
+                    f"condition key {shown(key)} has no service prefix: write e.g. "
+                    "aws:MultiFactorAuthPresent or s3:prefix")))
+            values = value if isinstance(value, list) else [value]
+            if not values or not all(isinstance(v, str | int | float | bool) for v in values):
+                errors.append(((operator, key), (
+                    f"condition {operator} > {shown(key)}: values must be strings, numbers or "
+                    "true/false (or a non-empty list of them)")))
     return errors
 
 
@@ -217,7 +281,7 @@ def _lint_pair(
         return [((present,), f"{present} is an empty list")]
     errors: list[Finding] = []
     for index, value in enumerate(values):
-        problem = check(value) if isinstance(value, str) else f"{value!r} is not a string"
+        problem = check(value) if isinstance(value, str) else f"{shown(value)} is not a string"
         if problem:
             where: Path = (present, index) if isinstance(raw, list) else (present,)
             errors.append((where, f"{present}: {problem}"))
@@ -227,10 +291,22 @@ def _lint_pair(
 def _check_action(action: str) -> str | None:
     if ACTION.match(action):
         return None
-    return f"{action!r} is not an action name: write service:Action, e.g. s3:GetObject"
+    return f"{shown(action)} is not an action name: write service:Action, e.g. s3:GetObject"
 
 
 def _check_resource(resource: str) -> str | None:
-    if resource == "*" or resource.startswith("arn:"):
+    if resource == "*":
         return None
-    return f"{resource!r} is not an ARN or *"
+    if not resource.startswith("arn:"):
+        return f"{shown(resource)} is not an ARN or *"
+    return arn_problem(resource)
+
+
+def arn_problem(arn: str) -> str | None:
+    """None for a well-formed ARN (arn:partition:service:region:account:resource, wildcards
+    allowed), else why AWS would refuse it."""
+    parts = arn.split(":", 5)
+    if len(parts) < 6 or not parts[1] or not parts[2] or not parts[5]:
+        return (f"{shown(arn)} is not a complete ARN: write arn:PARTITION:SERVICE:REGION:"
+                "ACCOUNT:RESOURCE, e.g. arn:aws:s3:::bucket/*")
+    return None

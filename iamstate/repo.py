@@ -8,7 +8,9 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
+import os
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,7 +18,7 @@ from typing import Any
 
 from iamstate import schema
 from iamstate.actions import unknown_actions
-from iamstate.errors import Problem, RepoError
+from iamstate.errors import Problem, RepoError, shown
 from iamstate.model import (
     Account,
     AccountConfig,
@@ -46,6 +48,12 @@ YAML_SUFFIXES = (".yaml", ".yml")
 POLICY_SUFFIXES = (".json", *YAML_SUFFIXES)
 MAX_GROUPS_PER_USER = 10
 MAX_MANAGED_POLICIES_PER_GROUP = 10
+# A managed policy ARN as AWS accepts it on AttachGroupPolicy: AWS managed (account "aws") or
+# customer managed in this account, with an optional path.
+POLICY_ARN = re.compile(
+    r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>aws|[0-9]{12}):policy"
+    r"(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]{1,128})$", re.ASCII)
+TAG_PUNCTUATION = frozenset("_.:/=+-@")
 
 
 @dataclass
@@ -88,34 +96,119 @@ class RawDocument:
         return line_of(self.tree, path)
 
 
+@dataclass(frozen=True)
+class Tree:
+    """The repository's files, read only from inside its root.
+
+    A pull request can add a symbolic link (git stores them) to anything on the CI machine,
+    a private key say; a link that leads outside the root is refused and never opened, so
+    its contents can reach no message or log."""
+
+    root: Path
+    real_root: Path
+    problems: Problems
+
+    def inside(self, path: Path) -> bool:
+        try:
+            path.resolve().relative_to(self.real_root)
+        except (ValueError, OSError):
+            self.problems.add(path, 1, (
+                "is a link that leads outside the repository: iamstate reads only files "
+                "inside it; copy the file into the repository or remove the link"))
+            return False
+        return True
+
+    def folders(self, parent: Path) -> list[Path]:
+        if not parent.is_dir() or not self.inside(parent):
+            return []
+        return sorted(p for p in parent.iterdir() if p.is_dir() and self.inside(p))
+
+    def files(self, folder: Path, suffixes: tuple[str, ...], deep: bool) -> list[Path]:
+        """Files under `folder` with these suffixes, links followed only inside the root
+        (each real folder once, so a link loop ends)."""
+        if not folder.is_dir() or not self.inside(folder):
+            return []
+        found: list[Path] = []
+        seen: set[Path] = set()
+        for top, dirs, names in os.walk(folder, followlinks=True):
+            here = Path(top)
+            real = here.resolve()
+            if real in seen:
+                dirs[:] = []
+                continue
+            seen.add(real)
+            dirs[:] = sorted(d for d in dirs if self.inside(here / d)) if deep else []
+            for name in names:
+                path = here / name
+                if path.suffix in suffixes and self.inside(path) and path.is_file():
+                    found.append(path)
+        return sorted(found)
+
+
 def load_repository(root: Path, only: str | None = None) -> list[Account]:
     """Load and validate every account (or `only` that one). Raises RepoError."""
     problems = Problems()
+    tree = Tree(root, root.resolve(), problems)
     accounts_dir = root / "accounts"
     if not accounts_dir.is_dir():
         raise RepoError([Problem(accounts_dir, 0, (
             "no accounts/ folder: create accounts/<name>/account.yaml (or pass --repo DIR)"))])
-    folders = sorted(p for p in accounts_dir.iterdir() if p.is_dir())
+    every = tree.folders(accounts_dir)
+    folders = every
     if only is not None:
-        if only not in {p.name for p in folders}:
-            names = ", ".join(p.name for p in folders) or "none"
-            raise RepoError([Problem(accounts_dir / only, 0,
-                                     f"no account {only!r} here (accounts: {names})")])
+        if only not in {p.name for p in every}:
+            names = ", ".join(p.name for p in every) or "none"
+            raise RepoError([*problems.items, Problem(
+                accounts_dir / only, 0, f"no account {only!r} here (accounts: {names})")])
         folders = [accounts_dir / only]
-    documents = _load_policy_files(root / "policies", problems)
-    accounts = [_load_account(folder, documents, problems) for folder in folders]
+    documents = _load_policy_files(tree, root / "policies")
+    accounts = [_load_account(tree, folder, documents) for folder in folders]
+    _check_account_ids_unique(tree, every, accounts)
     if problems.items:
         raise RepoError(problems.items)
     return [a for a in accounts if a is not None]
 
 
-def _load_policy_files(folder: Path, problems: Problems) -> dict[str, RawDocument]:
+def _check_account_ids_unique(
+    tree: Tree, folders: list[Path], loaded: list[Account | None]
+) -> None:
+    """Two folders for one AWS account would each delete what the other declares, on every
+    apply: refuse, naming both account.yaml files (also when only one account is loaded)."""
+    ids = {a.config.directory: a.config.account_id for a in loaded if a is not None}
+    involved = set(ids.values())
+    for folder in folders:
+        if folder not in ids:
+            found = _peek_account_id(tree, folder / ACCOUNT_FILE)
+            if found is not None:
+                ids[folder] = found
+    first: dict[str, Path] = {}
+    for folder in sorted(ids):
+        account_id = ids[folder]
+        if account_id in first and account_id in involved:
+            tree.problems.add(folder / ACCOUNT_FILE, 1, (
+                f"account_id {account_id} is also declared by {first[account_id] / ACCOUNT_FILE}:"
+                " one folder per AWS account (two would delete each other's users on every "
+                "apply); merge them"))
+        else:
+            first[account_id] = folder
+
+
+def _peek_account_id(tree: Tree, path: Path) -> str | None:
+    """The account_id of an account not being loaded; its other errors are not ours now."""
+    if not path.is_file() or not tree.inside(path):
+        return None
+    try:
+        data = read_yaml(path)
+    except Unreadable:
+        return None
+    value = data.get("account_id") if isinstance(data, Mapping) else None
+    return value if isinstance(value, str) else None
+
+
+def _load_policy_files(tree: Tree, folder: Path) -> dict[str, RawDocument]:
+    problems = tree.problems
     documents: dict[str, RawDocument] = {}
-    if not folder.is_dir():
-        return documents
-    for path in sorted(folder.iterdir()):
-        if path.suffix not in POLICY_SUFFIXES or not path.is_file():
-            continue
+    for path in tree.files(folder, POLICY_SUFFIXES, deep=False):
         try:
             if path.suffix == ".json":
                 data = read_json(path)
@@ -138,25 +231,29 @@ def _load_policy_files(folder: Path, problems: Problems) -> dict[str, RawDocumen
 
 
 def _load_account(
-    folder: Path, documents: dict[str, RawDocument], problems: Problems
+    tree: Tree, folder: Path, documents: dict[str, RawDocument]
 ) -> Account | None:
-    loaded = _load_config(folder, problems)
+    problems = tree.problems
+    loaded = _load_config(tree, folder)
     if loaded is None:
         return None
     config, password_policy = loaded
-    declared = _load_declarations(folder, problems)
+    declared = _load_declarations(tree, folder)
     builder = _StateBuilder(config, documents, problems)
     desired = builder.build(declared, password_policy)
     return Account(config, desired, tuple(builder.warnings.items))
 
 
 def _load_config(
-    folder: Path, problems: Problems
+    files: Tree, folder: Path
 ) -> tuple[AccountConfig, PasswordPolicy | None] | None:
+    problems = files.problems
     path = folder / ACCOUNT_FILE
     if not path.is_file():
         problems.add(path, 0, f"missing: every account folder needs {ACCOUNT_FILE} with "
                               'account_id: "123456789012"')
+        return None
+    if not files.inside(path):
         return None
     try:
         tree = read_yaml(path)
@@ -182,6 +279,7 @@ def _load_config(
         categories.append(Category(name, pattern, (spec or {}).get("kind", "")))
     ignore = data.get("ignore") or {}
     password = data.get("password_policy")
+    _check_group_roles(problems, path, tree, data)
     config = AccountConfig(
         name=folder.name,
         account_id=data["account_id"],
@@ -197,6 +295,27 @@ def _load_config(
     return config, _password_policy(password)
 
 
+def _check_group_roles(
+    problems: Problems, path: Path, tree: Any, data: Mapping[str, Any]
+) -> None:
+    """A group is common (everyone) or a category (one kind of user), never both: a common
+    group that is also a category puts every user in that category's rules (headless users
+    denied without MFA, say). Neither may be ignored: iamstate must manage them."""
+    common = list(data.get("common_groups") or ())
+    categories = list(data.get("categories") or {})
+    ignored_globs = tuple((data.get("ignore") or {}).get("groups") or ())
+    for name in sorted(set(common) & set(categories)):
+        problems.add(path, line_of(tree, ["categories", name]), (
+            f"group {name!r} is both a common group and a category: a common group holds "
+            "every user, a category one kind of user; use two groups"))
+    for name in [*common, *categories]:
+        glob = matching_glob(name, ignored_globs)
+        if glob is not None:
+            problems.add(path, line_of(tree, ["ignore", "groups"]), (
+                f"group {name!r} is a common or category group but matches ignore glob "
+                f"{glob!r}: iamstate must manage it; narrow the glob"))
+
+
 def _password_policy(fields: dict[str, Any] | None) -> PasswordPolicy | None:
     """snake_case account.yaml fields -> UpdateAccountPasswordPolicy's parameter names."""
     if fields is None:
@@ -209,14 +328,14 @@ BROKEN = None  # a declaration whose errors are already reported: known, but not
 
 
 def _load_declarations(
-    folder: Path, problems: Problems
+    files: Tree, folder: Path
 ) -> dict[str, dict[str, Declared | None]]:
     """users/groups/policies by name, across every resource file; duplicates name both places."""
     declared: dict[str, dict[str, Declared | None]] = {"users": {}, "groups": {},
                                                          "policies": {}}
     folded: dict[str, dict[str, Declared]] = {"users": {}, "groups": {}, "policies": {}}
-    files = sorted(p for p in folder.rglob("*") if p.suffix in YAML_SUFFIXES and p.is_file())
-    for path in files:
+    problems = files.problems
+    for path in files.files(folder, YAML_SUFFIXES, deep=True):
         if path == folder / ACCOUNT_FILE:
             continue
         try:
@@ -295,7 +414,7 @@ class _StateBuilder:
             for name, entry in entries.items():
                 if entry is None:
                     continue
-                hit = next((g for g in globs[kind] if fnmatch.fnmatchcase(name, g)), None)
+                hit = matching_glob(name, globs[kind])
                 if hit is not None:
                     self.problems.add(entry.location.file, entry.location.line, (
                         f"{kind[:-1]} {name!r} is declared but matches ignore glob {hit!r} in "
@@ -349,8 +468,13 @@ class _StateBuilder:
             self.problems.add(entry.location.file, entry.line("document"), (
                 f"policy {entry.name}: document is {size:,} characters without whitespace, "
                 f"over IAM's {MANAGED_POLICY_MAX:,}: split it into several policies"))
-        return ManagedPolicy(entry.name, document, data.get("path", "/"),
-                             data.get("description", ""), source=entry.location)
+        description = data.get("description", "")
+        if any(not (c in "\t\n\r" or " " <= c <= "\xff") for c in description):
+            self.problems.add(entry.location.file, entry.line("description"), (
+                f"policy {entry.name}: description has characters AWS refuses: use printable "
+                "Latin-1 text"))
+        return ManagedPolicy(entry.name, document, data.get("path", "/"), description,
+                             source=entry.location)
 
     def _group(self, entry: Declared, policies: dict[str, ManagedPolicy]) -> Group | None:
         data = entry.data
@@ -385,8 +509,11 @@ class _StateBuilder:
     def _managed_arn(
         self, ref: str, policies: dict[str, ManagedPolicy], file: Path, line: int, group: str
     ) -> str | None:
+        """The ARN a group's `managed_policies` entry names, or None with the error said:
+        a declared policy by name, an AWS managed ARN, or an own-account ARN of a declared
+        or ignored policy (anything else AWS refuses, or iamstate would delete it)."""
         if ref.startswith("arn:"):
-            return ref
+            return self._policy_arn(ref, policies, file, line, group)
         policy = policies.get(ref)
         if policy is None and ref in self.declared_policies:
             return None  # declared but invalid: its own error is already reported
@@ -398,6 +525,51 @@ class _StateBuilder:
                 f"{hint}declare it, or write an AWS managed policy as its full ARN"))
             return None
         return self.config.policy_arn(policy.path, policy.name)
+
+    def _policy_arn(
+        self, ref: str, policies: dict[str, ManagedPolicy], file: Path, line: int, group: str
+    ) -> str | None:
+        def fail(message: str) -> None:
+            self.problems.add(file, line, f"group {group}: managed policy {shown(ref)}: {message}")
+
+        unknown: list[str] = []
+        arn = str(substitute(ref, self.variables, lambda _path, name: unknown.append(name)))
+        if unknown:
+            fail(f"unknown variable ${{{unknown[0]}}}: only ${{account_id}} and ${{partition}} "
+                 "are substituted here")
+            return None
+        found = POLICY_ARN.match(arn)
+        if found is None:
+            fail("not a managed policy ARN: write arn:aws:iam::aws:policy/NAME for an AWS "
+                 "managed policy, or the name of a policy declared under policies:")
+            return None
+        if found["partition"] != self.config.partition:
+            fail(f"partition {found['partition']!r} is not this account's "
+                 f"{self.config.partition!r}: write arn:${{partition}}:...")
+            return None
+        owner, name = found["account"], found["name"]
+        if owner == "aws":
+            return arn  # AWS managed: that it exists is checked by plan, which reads AWS
+        if owner != self.config.account_id:
+            fail(f"it belongs to account {owner}: a group can use AWS managed policies and "
+                 f"customer managed policies of its own account ({self.config.account_id})")
+            return None
+        declared = next((p for p in policies.values() if p.name.lower() == name.lower()), None)
+        if declared is not None:
+            own = self.config.policy_arn(declared.path, declared.name)
+            if own != arn:
+                fail(f"policy {declared.name!r} is declared with path {declared.path!r}, so "
+                     f"its ARN is {own}: write its name, {declared.name}, instead")
+                return None
+            return arn
+        if name in self.declared_policies:
+            return None  # declared but invalid: its own error is already reported
+        if ignored(name, self.config.ignore.policies):
+            return arn  # not iamstate's to manage, but a group may use it
+        fail(f"no policy {name!r} is declared under policies: (and it is not ignored), so "
+             "iamstate would attach it and delete it in the same apply: declare it, or write "
+             "its name under ignore: policies: in account.yaml")
+        return None
 
     def _user(self, entry: Declared, known_groups: set[str]) -> User | None:
         data = entry.data
@@ -448,6 +620,11 @@ class _StateBuilder:
         folded = [k.lower() for k in tags]
         if len(set(folded)) != len(folded):
             fail(entry.line("tags"), "tag keys differ only by case; IAM treats them as one")
+        for key, value in tags.items():
+            for what, text in (("key", str(key)), ("value", str(value))):
+                bad = tag_character_problem(text)
+                if bad:
+                    fail(entry.line("tags", key), f"tag {what} {shown(text)}: {bad}")
         if not ok:
             return None
         return User(entry.name, data.get("path", "/"), frozenset(groups),
@@ -455,6 +632,25 @@ class _StateBuilder:
                     console_access=console, public_key=public_key, source=entry.location)
 
 
+def tag_character_problem(text: str) -> str | None:
+    """AWS allows letters, digits, spaces and _ . : / = + - @ in tag keys and values
+    (`[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*`) and refuses the call otherwise, halfway through an
+    apply; moto accepts anything."""
+    for char in text:
+        if char in TAG_PUNCTUATION or unicodedata.category(char)[0] in "LZN":
+            continue
+        return (f"AWS refuses the character {char!r} in tags: use letters, digits, spaces and "
+                "_ . : / = + - @ (e.g. R-and-D for R&D)")
+    return None
+
+
+def matching_glob(name: str, globs: tuple[str, ...]) -> str | None:
+    """The first `ignore` glob matching `name`. IAM names are case-insensitive (`Alice` and
+    `alice` cannot coexist), so the match is too: `break-glass-*` protects `Break-Glass-1`."""
+    folded = name.casefold()
+    return next((g for g in globs if fnmatch.fnmatchcase(folded, g.casefold())), None)
+
+
 def ignored(name: str, globs: tuple[str, ...]) -> bool:
-    return any(fnmatch.fnmatchcase(name, g) for g in globs)
+    return matching_glob(name, globs) is not None
 
