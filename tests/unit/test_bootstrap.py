@@ -266,11 +266,15 @@ def iam_calls(paths: Iterable[Path]) -> set[str]:
     return found
 
 
+READERS = frozenset({"live.py", "audit.py", "importer.py"})
+
+
 def test_the_fixture_lists_exactly_the_iam_actions_iamstate_calls() -> None:
     sources = sorted((ROOT / "iamstate").rglob("*.py"))
-    applying = [p for p in sources if p.name == "apply.py"]
     everything = iam_calls(sources)
-    reading = iam_calls(p for p in sources if p not in applying)
+    # The modules that read an account for plan, drift, audit and import; apply code may
+    # live anywhere (apply.py, the kinds), so it is not named here.
+    reading = iam_calls(p for p in sources if p.name in READERS)
     listed = set(PLAN_ACTIONS) | set(APPLY_ACTIONS)
     assert not everything - listed, (
         "iamstate calls IAM actions tests/iamstate_actions.py does not list (the roles "
