@@ -1,0 +1,574 @@
+"""Privilege-escalation findings on a State: who can make themselves more powerful.
+
+Why: a plan can be harmless line by line and still hand someone the keys — `iam:PassRole`
+in one group and `ec2:RunInstances` in another, or `iam:AddUserToGroup` anywhere. Each path
+has a stable id (SPEC §1 `accepted_risks` names them), a severity and one sentence. The
+list follows Rhino Security Labs' methods as cloudsplaining lists them and PMapper's edge
+checkers (IAM, EC2, Lambda, CloudFormation, CodeBuild, SageMaker, SSM, Auto Scaling).
+
+The rule — stable and never twice the same (id, principal):
+- A **group** gets a finding for each path its own policies enable, `${aws:username}`
+  meaning "the member asking" (so self-service policies enable nothing). A group that is
+  administrator-equivalent by itself gets `ADMIN-EQUIVALENT` alone: it subsumes every path.
+- A **user** gets a finding for a path only when none of their groups enables it alone:
+  the combination does (PassRole from one group, RunInstances from another), or the user's
+  own policies do (live state).
+- A **user** gets `ADMIN-EQUIVALENT` when administrator-equivalent — directly (`iam:*` on
+  `*`) or by escalation (see `administrators`) — unless one of their groups explains it: a
+  group that is administrator-equivalent by itself, or a group finding for the path that
+  makes the user an administrator. A user directly administrator-equivalent only through
+  the combination gets that finding alone.
+Conditions do not remove a finding (an MFA condition is still a way in); when every grant a
+path uses is conditional, the detail says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, replace
+from types import MappingProxyType
+from typing import Any
+
+from iamstate.model import State, User
+from iamstate.permissions import (
+    USERNAME,
+    Context,
+    Grant,
+    PermissionEngine,
+    PermissionSet,
+    UserChange,
+    glob_covers,
+    glob_intersection,
+    glob_match,
+)
+
+ADMIN_EQUIVALENT = "ADMIN-EQUIVALENT"
+CRITICAL, HIGH, MEDIUM = "critical", "high", "medium"
+SEVERITY_ORDER = (CRITICAL, HIGH, MEDIUM)
+
+# What a needed action must reach.
+OTHER_USERS = "other users"  # an IAM user other than the principal (the asking member)
+ANY_USER = "any user"  # themselves included
+OWN_GROUPS = "own groups"  # a group the principal is, or belongs to
+ANY_GROUP = "any group"
+ANY_POLICY = "any customer managed policy"
+ANY_ROLE = "any role"
+ROLES_BY_WILDCARD = "roles named by a wildcard"
+ANYTHING = "any resource"
+
+
+@dataclass(frozen=True)
+class Need:
+    """One action a path needs, what it must reach, and request keys it is made with."""
+
+    action: str
+    target: str = ANYTHING
+    context: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
+class EscalationPath:
+    """A way to gain privileges: enabled when every need of one alternative is allowed."""
+
+    id: str
+    severity: str
+    summary: str  # "can ...", completes "Members of group X ..." / "User x ..."
+    alternatives: tuple[tuple[Need, ...], ...]
+
+
+@dataclass(frozen=True)
+class Finding:
+    id: str
+    principal: str  # group/NAME or user/NAME
+    severity: str
+    detail: str
+    via: tuple[str, ...]  # the policies (sources) that enable it
+
+    def to_json(self) -> dict[str, Any]:
+        """SPEC §3 `consequences.findings[]` without `status` (the plan knows before/after)."""
+        return {"id": self.id, "principal": self.principal, "severity": self.severity,
+                "detail": self.detail, "via": list(self.via)}
+
+
+@dataclass(frozen=True)
+class AdminStatus:
+    """Why a user is (or is not) administrator-equivalent."""
+
+    direct: bool = False  # iam:* (or *) on * from their policies
+    paths: tuple[str, ...] = ()  # escalation ids that make them one
+
+    @property
+    def admin(self) -> bool:
+        return self.direct or bool(self.paths)
+
+
+def _pass(service: str) -> Need:
+    return Need("iam:PassRole", ANY_ROLE, (("iam:PassedToService", f"{service}.amazonaws.com"),))
+
+
+def _one(*actions: str, target: str = ANYTHING, context: tuple[tuple[str, str], ...] = ()
+         ) -> tuple[tuple[Need, ...], ...]:
+    """Alternatives of a single need each."""
+    return tuple((Need(a, target, context),) for a in actions)
+
+
+def _with(first: Need, *alternatives: tuple[str, ...]) -> tuple[tuple[Need, ...], ...]:
+    """`first` plus every action of one alternative."""
+    return tuple((first, *(Need(a) for a in actions)) for actions in alternatives)
+
+
+_ADMIN_POLICY = (("iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess"),)
+
+PATHS: tuple[EscalationPath, ...] = (
+    EscalationPath("ESC-CREATE-ACCESS-KEY", HIGH,
+                   "can create access keys for other users and act as them",
+                   _one("iam:CreateAccessKey", target=OTHER_USERS)),
+    EscalationPath("ESC-CREATE-LOGIN-PROFILE", HIGH,
+                   "can give other users a console password and sign in as them",
+                   _one("iam:CreateLoginProfile", target=OTHER_USERS)),
+    EscalationPath("ESC-UPDATE-LOGIN-PROFILE", HIGH,
+                   "can change other users' console passwords and sign in as them",
+                   _one("iam:UpdateLoginProfile", target=OTHER_USERS)),
+    EscalationPath("ESC-ADD-USER-TO-GROUP", HIGH,
+                   "can add users, themselves included, to groups",
+                   _one("iam:AddUserToGroup", target=ANY_GROUP)),
+    EscalationPath("ESC-CREATE-POLICY-VERSION", CRITICAL,
+                   "can rewrite customer managed policies (a new default version)",
+                   _one("iam:CreatePolicyVersion", target=ANY_POLICY)),
+    EscalationPath("ESC-SET-DEFAULT-POLICY-VERSION", HIGH,
+                   "can switch customer managed policies back to an older, maybe wider version",
+                   _one("iam:SetDefaultPolicyVersion", target=ANY_POLICY)),
+    EscalationPath("ESC-ATTACH-USER-POLICY", CRITICAL,
+                   "can attach any managed policy (AdministratorAccess too) to users",
+                   _one("iam:AttachUserPolicy", target=ANY_USER, context=_ADMIN_POLICY)),
+    EscalationPath("ESC-ATTACH-GROUP-POLICY", CRITICAL,
+                   "can attach any managed policy (AdministratorAccess too) to their own group",
+                   _one("iam:AttachGroupPolicy", target=OWN_GROUPS, context=_ADMIN_POLICY)),
+    EscalationPath("ESC-ATTACH-ROLE-POLICY", HIGH,
+                   "can attach any managed policy (AdministratorAccess too) to roles",
+                   _one("iam:AttachRolePolicy", target=ANY_ROLE, context=_ADMIN_POLICY)),
+    EscalationPath("ESC-PUT-USER-POLICY", CRITICAL,
+                   "can write inline policies on users",
+                   _one("iam:PutUserPolicy", target=ANY_USER)),
+    EscalationPath("ESC-PUT-GROUP-POLICY", CRITICAL,
+                   "can write inline policies on their own group",
+                   _one("iam:PutGroupPolicy", target=OWN_GROUPS)),
+    EscalationPath("ESC-PUT-ROLE-POLICY", HIGH,
+                   "can write inline policies on roles",
+                   _one("iam:PutRolePolicy", target=ANY_ROLE)),
+    EscalationPath("ESC-UPDATE-ASSUME-ROLE-POLICY", HIGH,
+                   "can change who may assume roles (themselves included)",
+                   _one("iam:UpdateAssumeRolePolicy", target=ANY_ROLE)),
+    EscalationPath("ESC-PASSROLE-EC2", HIGH,
+                   "can pass a role to a new EC2 instance and use its credentials",
+                   _with(_pass("ec2"), ("ec2:RunInstances",), ("ec2:RequestSpotInstances",))),
+    EscalationPath("ESC-PASSROLE-AUTOSCALING", HIGH,
+                   "can pass a role to instances an Auto Scaling group launches",
+                   _with(_pass("ec2"),
+                         ("autoscaling:CreateAutoScalingGroup",
+                          "autoscaling:CreateLaunchConfiguration"),
+                         ("autoscaling:CreateAutoScalingGroup", "ec2:CreateLaunchTemplate"))),
+    EscalationPath("ESC-PASSROLE-LAMBDA", HIGH,
+                   "can pass a role to a new Lambda function and run it",
+                   _with(_pass("lambda"),
+                         ("lambda:CreateFunction", "lambda:InvokeFunction"),
+                         ("lambda:CreateFunction", "lambda:CreateEventSourceMapping"),
+                         ("lambda:CreateFunction", "lambda:AddPermission"))),
+    EscalationPath("ESC-PASSROLE-CLOUDFORMATION", HIGH,
+                   "can pass a role to CloudFormation and create anything it may",
+                   _with(_pass("cloudformation"), ("cloudformation:CreateStack",),
+                         ("cloudformation:UpdateStack",),
+                         ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"),
+                         ("cloudformation:CreateStackSet",
+                          "cloudformation:CreateStackInstances"))),
+    EscalationPath("ESC-PASSROLE-GLUE", HIGH,
+                   "can pass a role to a Glue endpoint or job and run code with it",
+                   _with(_pass("glue"), ("glue:CreateDevEndpoint",),
+                         ("glue:CreateJob", "glue:StartJobRun"),
+                         ("glue:CreateJob", "glue:CreateTrigger"),
+                         ("glue:UpdateJob", "glue:StartJobRun"))),
+    EscalationPath("ESC-PASSROLE-DATAPIPELINE", HIGH,
+                   "can pass a role to a Data Pipeline and run commands with it",
+                   _with(_pass("datapipeline"),
+                         ("datapipeline:CreatePipeline", "datapipeline:PutPipelineDefinition",
+                          "datapipeline:ActivatePipeline"))),
+    EscalationPath("ESC-PASSROLE-CODEBUILD", HIGH,
+                   "can pass a role to a CodeBuild project and build with it",
+                   _with(_pass("codebuild"), ("codebuild:CreateProject", "codebuild:StartBuild"),
+                         ("codebuild:CreateProject", "codebuild:StartBuildBatch"))),
+    EscalationPath("ESC-PASSROLE-SAGEMAKER", HIGH,
+                   "can pass a role to a SageMaker notebook or job and run code with it",
+                   _with(_pass("sagemaker"), ("sagemaker:CreateNotebookInstance",),
+                         ("sagemaker:CreateTrainingJob",), ("sagemaker:CreateProcessingJob",))),
+    EscalationPath("ESC-PASSROLE-ECS", HIGH,
+                   "can pass a role to an ECS task and run it",
+                   _with(_pass("ecs-tasks"), ("ecs:RegisterTaskDefinition", "ecs:RunTask"),
+                         ("ecs:RegisterTaskDefinition", "ecs:StartTask"),
+                         ("ecs:RegisterTaskDefinition", "ecs:CreateService"))),
+    EscalationPath("ESC-PASSROLE-APPRUNNER", HIGH,
+                   "can pass a role to a new App Runner service",
+                   _with(_pass("apprunner"), ("apprunner:CreateService",))),
+    EscalationPath("ESC-UPDATE-LAMBDA-CODE", MEDIUM,
+                   "can replace the code of existing Lambda functions and act as their roles",
+                   _one("lambda:UpdateFunctionCode")),
+    EscalationPath("ESC-UPDATE-GLUE-DEV-ENDPOINT", MEDIUM,
+                   "can put their SSH key on existing Glue endpoints and act as their roles",
+                   _one("glue:UpdateDevEndpoint")),
+    EscalationPath("ESC-SSM-COMMAND", MEDIUM,
+                   "can run commands on managed instances and act as their roles",
+                   _one("ssm:SendCommand", "ssm:StartSession")),
+    EscalationPath("ESC-EC2-INSTANCE-CONNECT", MEDIUM,
+                   "can push SSH keys to instances and act as their roles",
+                   _one("ec2-instance-connect:SendSSHPublicKey")),
+    EscalationPath("ESC-ECS-EXECUTE-COMMAND", MEDIUM,
+                   "can open a shell in running ECS tasks and act as their roles",
+                   _one("ecs:ExecuteCommand")),
+    EscalationPath("ESC-EC2-USER-DATA", MEDIUM,
+                   "can change an instance's user data and restart it to run code as its role",
+                   ((Need("ec2:ModifyInstanceAttribute"), Need("ec2:StopInstances"),
+                     Need("ec2:StartInstances")),)),
+    EscalationPath("ESC-SAGEMAKER-NOTEBOOK-URL", MEDIUM,
+                   "can open existing SageMaker notebooks and act as their roles",
+                   _one("sagemaker:CreatePresignedNotebookInstanceUrl")),
+    EscalationPath("ESC-ASSUME-ANY-ROLE", MEDIUM,
+                   "can assume any role that trusts the account, not named ones",
+                   _one("sts:AssumeRole", target=ROLES_BY_WILDCARD)),
+)
+PATHS_BY_ID: Mapping[str, EscalationPath] = MappingProxyType({p.id: p for p in PATHS})
+SEVERITIES: Mapping[str, str] = MappingProxyType(
+    {ADMIN_EQUIVALENT: CRITICAL, **{p.id: p.severity for p in PATHS}})
+
+# Paths whose use gives the principal itself arbitrary permissions (see `administrators`).
+_SELF_POLICY = ("ESC-PUT-USER-POLICY", "ESC-ATTACH-USER-POLICY")
+_OWN_GROUP_POLICY = ("ESC-PUT-GROUP-POLICY", "ESC-ATTACH-GROUP-POLICY")
+_BECOME_USER = ("ESC-CREATE-ACCESS-KEY", "ESC-CREATE-LOGIN-PROFILE", "ESC-UPDATE-LOGIN-PROFILE")
+
+
+# --------------------------------------------------------------------------------------------
+# Does a grant reach a target?
+# --------------------------------------------------------------------------------------------
+
+
+def _starred(pattern: str) -> str:
+    """`${...}` read as "any value": wider, so a finding is never missed because of it."""
+    out, rest = "", pattern
+    while "${" in rest:
+        before, _, after = rest.partition("${")
+        out += before + "*"
+        rest = after.partition("}")[2]
+    return out + rest
+
+
+def _self_only(pattern: str) -> bool:
+    """`...:user/${aws:username}` and `...:user/*/${aws:username}` name the asker alone
+    (user names are unique in an account, whatever the path)."""
+    return pattern.lower().endswith("/" + USERNAME) and ":user/" in pattern
+
+
+def _exclusions(grant: Grant) -> list[str]:
+    # An exclusion with a variable is ignored: reading it narrowly finds more, never less.
+    return [e for e in grant.not_resources if "${" not in e]
+
+
+def _reaches_glob(grant: Grant, target: str, skip_self: bool = False) -> bool:
+    excluded = _exclusions(grant)
+    for include in grant.resources:
+        if skip_self and _self_only(include):
+            continue
+        for part in glob_intersection(_starred(include), target):
+            if not any(glob_covers(e, part) for e in excluded):
+                return True
+    return False
+
+
+def _reaches_arn(grant: Grant, arn: str, username: str | None = None) -> bool:
+    """Does the grant cover this concrete ARN? `${aws:username}` is resolved for `username`;
+    any other variable (or the name, without one) is read as "any value"."""
+    def resolve(pattern: str) -> str:
+        return pattern.replace(USERNAME, username) if username else pattern
+
+    included = [_starred(resolve(p)) for p in grant.resources]
+    excluded = [e for e in map(resolve, grant.not_resources) if "${" not in e]
+    return any(glob_match(p, arn) for p in included) and not any(
+        glob_match(e, arn) for e in excluded)
+
+
+def _roles_by_wildcard(grant: Grant, roles: str) -> bool:
+    return any("*" in part or "?" in part
+               for include in grant.resources
+               for part in glob_intersection(_starred(include), roles))
+
+
+def _target_check(target: str, own_groups: tuple[str, ...], ctx: Context
+                  ) -> Callable[[Grant], bool]:
+    """What "reaches the target" means for a grant; `own_groups`: ARNs of the group itself,
+    or of the user's groups."""
+    if target == OWN_GROUPS:
+        return lambda g: any(_reaches_arn(g, arn) for arn in own_groups)
+    if target == ROLES_BY_WILDCARD:
+        roles = ctx.arn("role", "/", "*")
+        return lambda g: _roles_by_wildcard(g, roles)
+    if target == ANYTHING:
+        return lambda g: True
+    kind = {OTHER_USERS: "user", ANY_USER: "user", ANY_GROUP: "group", ANY_POLICY: "policy",
+            ANY_ROLE: "role"}[target]
+    glob = ctx.arn(kind, "/", "*")
+    return lambda g: _reaches_glob(g, glob, skip_self=target == OTHER_USERS)
+
+
+def _grants_for(need: Need, perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
+                ) -> tuple[Grant, ...]:
+    reaches = _target_check(need.target, own_groups, ctx)
+    return tuple(g for g in perms.allowing(need.action, dict(need.context)) if reaches(g))
+
+
+@dataclass(frozen=True)
+class _Use:
+    """How a principal can take a path: each needed action with the grants allowing it."""
+
+    steps: tuple[tuple[str, tuple[Grant, ...]], ...]
+
+    @property
+    def grants(self) -> tuple[Grant, ...]:
+        return tuple(g for _, grants in self.steps for g in grants)
+
+
+def _enabled(path: EscalationPath, perms: PermissionSet, own_groups: tuple[str, ...],
+             ctx: Context) -> _Use | None:
+    """The first alternative of the path the principal can take, or None."""
+    for alternative in path.alternatives:
+        steps: list[tuple[str, tuple[Grant, ...]]] = []
+        for need in alternative:
+            grants = _grants_for(need, perms, own_groups, ctx)
+            if not grants:
+                break
+            steps.append((need.action, grants))
+        else:
+            return _Use(tuple(steps))
+    return None
+
+
+def _paths(perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
+           ) -> dict[str, _Use]:
+    found = {path.id: _enabled(path, perms, own_groups, ctx) for path in PATHS}
+    return {k: v for k, v in found.items() if v is not None}
+
+
+def _grants_of(paths: Mapping[str, _Use], path_id: str) -> tuple[Grant, ...]:
+    use = paths.get(path_id)
+    return use.grants if use else ()
+
+
+def _admin_grants(perms: PermissionSet) -> tuple[Grant, ...]:
+    return tuple(g for g in perms.grants if "*" in g.resources and not g.not_resources
+                 and any(a == "*" or a.lower().startswith("iam:") for a in g.actions))
+
+
+# --------------------------------------------------------------------------------------------
+# Administrators, directly or by escalation.
+# --------------------------------------------------------------------------------------------
+
+
+class _Analysis:
+    """Per-state work shared by findings and administrators, cached per distinct group set."""
+
+    def __init__(self, state: State, ctx: Context, engine: PermissionEngine | None) -> None:
+        self.state, self.ctx = state, ctx
+        self.engine = engine or PermissionEngine(ctx)
+        self._group_paths: dict[str, dict[str, _Use]] = {}
+        self._user_paths: dict[tuple[Any, ...], dict[str, _Use]] = {}
+
+    def group_arn(self, name: str) -> str:
+        return self.ctx.arn("group", self.state.groups[name].path, name)
+
+    def user_arn(self, user: User) -> str:
+        return self.ctx.arn("user", user.path, user.name)
+
+    def group_perms(self, name: str) -> PermissionSet:
+        return self.engine.for_group(self.state, name)
+
+    def group_paths(self, name: str) -> dict[str, _Use]:
+        found = self._group_paths.get(name)
+        if found is None:
+            found = self._group_paths[name] = _paths(self.group_perms(name),
+                                                     (self.group_arn(name),), self.ctx)
+        return found
+
+    def user_groups(self, user: User) -> list[str]:
+        return sorted(g for g in user.groups if g in self.state.groups)
+
+    def user_perms(self, user: User) -> PermissionSet:
+        return self.engine.permission_set(self.engine.user_key(self.state, user))
+
+    def user_paths(self, user: User) -> dict[str, _Use]:
+        """Paths of the user's whole set of policies (cached per set of groups)."""
+        groups = tuple(self.group_arn(g) for g in self.user_groups(user))
+        key: tuple[Any, ...] = (self.engine.user_key(self.state, user), groups)
+        found = self._user_paths.get(key)
+        if found is None:
+            found = self._user_paths[key] = _paths(self.user_perms(user), groups, self.ctx)
+        return found
+
+    def customer_policies(self, user: User) -> list[str]:
+        """ARNs of the customer managed policies that apply to the user."""
+        prefix = self.ctx.arn("policy", "", "")
+        arns = set(user.attached_policies)
+        for group in self.user_groups(user):
+            arns |= self.state.groups[group].managed_policies
+        return sorted(a for a in arns if a.startswith(prefix))
+
+    def admin_groups(self) -> list[str]:
+        """ARNs of groups whose new member becomes administrator-equivalent by that alone."""
+        granting = set(_SELF_POLICY) | set(_OWN_GROUP_POLICY)
+        return [self.group_arn(g) for g in sorted(self.state.groups)
+                if self.group_perms(g).admin or granting & set(self.group_paths(g))]
+
+    def self_escalation(self, user: User, admin_groups: list[str]) -> list[str]:
+        """Paths by which the user can give themselves arbitrary permissions."""
+        paths, arn = self.user_paths(user), self.user_arn(user)
+        found = [p for p in _SELF_POLICY
+                 if any(_reaches_arn(g, arn, user.name) for g in _grants_of(paths, p))]
+        found += [p for p in _OWN_GROUP_POLICY if p in paths]
+        own = self.customer_policies(user)
+        if any(_reaches_arn(g, policy, user.name)
+               for g in _grants_of(paths, "ESC-CREATE-POLICY-VERSION") for policy in own):
+            found.append("ESC-CREATE-POLICY-VERSION")
+        if any(_reaches_arn(g, group, user.name)
+               for g in _grants_of(paths, "ESC-ADD-USER-TO-GROUP") for group in admin_groups):
+            found.append("ESC-ADD-USER-TO-GROUP")
+        return sorted(found)
+
+    def administrators(self) -> dict[str, AdminStatus]:
+        users = [self.state.users[n] for n in sorted(self.state.users)]
+        admin_groups = self.admin_groups()
+        status = {u.name: AdminStatus(True) if self.user_perms(u).admin
+                  else AdminStatus(False, tuple(self.self_escalation(u, admin_groups)))
+                  for u in users}  # direct subsumes every path: none is listed then
+        changed = True
+        while changed:  # becoming an administrator user: until nobody new is found
+            changed = False
+            targets = [(u.name, self.user_arn(u)) for u in users if status[u.name].admin]
+            for user in users:
+                if status[user.name].admin:
+                    continue
+                paths = self.user_paths(user)
+                found = sorted(p for p in _BECOME_USER for g in _grants_of(paths, p)
+                               for name, arn in targets
+                               if name != user.name and _reaches_arn(g, arn, user.name))
+                if found:
+                    status[user.name] = AdminStatus(False, tuple(sorted(set(found))))
+                    changed = True
+        return status
+
+
+def administrators(state: State, ctx: Context, engine: PermissionEngine | None = None
+                   ) -> Mapping[str, AdminStatus]:
+    """Every user's administrator-equivalence: direct (`iam:*` on `*`), or by escalation —
+    writing or attaching their own user or group policies, rewriting a customer managed
+    policy that applies to them, joining a group that makes its members administrators, or
+    taking over (access key, password) a user who is one. Roles are not in the state, so
+    paths through roles are findings but never make a user an administrator here."""
+    return MappingProxyType(_Analysis(state, ctx, engine).administrators())
+
+
+def combine_admin(
+    changes: Mapping[str, UserChange], before: State, after: State, ctx: Context,
+    engine: PermissionEngine | None = None,
+) -> Mapping[str, UserChange]:
+    """`permission_diff` with `admin_before`/`admin_after` meaning administrator-equivalent
+    directly *or by escalation*; users whose only change is that status are added."""
+    old = administrators(before, ctx, engine)
+    new = administrators(after, ctx, engine)
+    names = set(changes) | {n for n in set(old) | set(new)
+                            if (n in old and old[n].admin) != (n in new and new[n].admin)}
+    out: dict[str, UserChange] = {}
+    for name in sorted(names):
+        base = changes.get(name) or UserChange(name, (), (), False, False)
+        out[name] = replace(base, admin_before=name in old and old[name].admin,
+                            admin_after=name in new and new[name].admin)
+    return MappingProxyType(out)
+
+
+# --------------------------------------------------------------------------------------------
+# Findings.
+# --------------------------------------------------------------------------------------------
+
+
+def _via(grants: Iterable[Grant]) -> tuple[str, ...]:
+    return tuple(sorted({source for g in grants for source in g.via}))
+
+
+def _detail(subject: str, path: EscalationPath, use: _Use) -> str:
+    """One sentence: who, what they can do, and with which actions on which resources."""
+    steps = ", ".join(f"{action} on {', '.join(grants[0].resources)}"
+                      for action, grants in use.steps)
+    conditional = all(g.conditions or g.unless for g in use.grants)
+    when = ", under conditions," if conditional else ""
+    return f"{subject} {path.summary}{when} ({steps})."
+
+
+def _group_findings(analysis: _Analysis) -> list[Finding]:
+    findings: list[Finding] = []
+    for name in sorted(analysis.state.groups):
+        principal = f"group/{name}"
+        perms = analysis.group_perms(name)
+        if perms.admin:
+            findings.append(Finding(
+                ADMIN_EQUIVALENT, principal, CRITICAL,
+                f"Members of group {name} can perform every IAM action on every resource, "
+                "so they can grant themselves anything.", _via(_admin_grants(perms))))
+            continue
+        for path_id, use in sorted(analysis.group_paths(name).items()):
+            path = PATHS_BY_ID[path_id]
+            findings.append(Finding(path_id, principal, path.severity,
+                                    _detail(f"Members of group {name}", path, use),
+                                    _via(use.grants)))
+    return findings
+
+
+def _explained(analysis: _Analysis, user: User) -> set[str]:
+    """Finding ids a single group of the user already carries."""
+    ids: set[str] = set()
+    for group in analysis.user_groups(user):
+        if analysis.group_perms(group).admin:
+            ids.add(ADMIN_EQUIVALENT)
+        else:
+            ids |= set(analysis.group_paths(group))
+    return ids
+
+
+def _user_findings(analysis: _Analysis, user: User, status: AdminStatus) -> list[Finding]:
+    principal, subject = f"user/{user.name}", f"User {user.name}"
+    explained = _explained(analysis, user)
+    if ADMIN_EQUIVALENT in explained:
+        return []  # an administrator group of theirs says it all
+    if status.direct:
+        grants = _admin_grants(analysis.user_perms(user))
+        return [Finding(ADMIN_EQUIVALENT, principal, CRITICAL,
+                        f"{subject} can perform every IAM action on every resource through "
+                        "the combination of their policies.", _via(grants))]
+    findings = []
+    paths = analysis.user_paths(user)
+    for path_id in sorted(set(paths) - explained):
+        path = PATHS_BY_ID[path_id]
+        findings.append(Finding(path_id, principal, path.severity,
+                                _detail(subject, path, paths[path_id]),
+                                _via(paths[path_id].grants)))
+    if status.paths and not set(status.paths) & explained:
+        via = _via(g for p in status.paths if p in paths for g in paths[p].grants)
+        findings.append(Finding(
+            ADMIN_EQUIVALENT, principal, CRITICAL,
+            f"{subject} can make themselves administrator-equivalent "
+            f"({', '.join(status.paths)}).", via))
+    return findings
+
+
+def escalation_findings(state: State, ctx: Context, engine: PermissionEngine | None = None
+                        ) -> list[Finding]:
+    """Every finding on the state, sorted by principal then id (see the module's rule)."""
+    analysis = _Analysis(state, ctx, engine)
+    findings = _group_findings(analysis)
+    admins = analysis.administrators()
+    for name in sorted(state.users):
+        findings += _user_findings(analysis, state.users[name], admins[name])
+    return sorted(findings, key=lambda f: (f.principal, f.id))
