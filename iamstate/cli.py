@@ -1,7 +1,12 @@
-"""The `iamstate` command: parse, call the workflow, map errors to exit codes. Nothing else."""
+"""The `iamstate` command: parse, delegate, and map errors to exit codes in one place.
+
+Commands import what they use inside their body: `validate` runs in a pre-commit hook on
+every commit and must not pay for boto3 or the GitHub client.
+"""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import sys
@@ -9,32 +14,34 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from botocore.exceptions import BotoCoreError, ClientError
-from botocore.parsers import ResponseParserError
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from iamstate import edit, importer, render, sandbox, workflow
-from iamstate import schema as schemas
-from iamstate.apply import ApplyReport
-from iamstate.audit import render_findings
-from iamstate.errors import IamStateError, RepoError
-from iamstate.github import GitHub
-from iamstate.model import Account
-from iamstate.plan import AccountPlan, Change
-from iamstate.repo import load_repository
+from iamstate import __version__
+from iamstate.errors import ApplyFailed, IamStateError, RepoError
+
+if TYPE_CHECKING:
+    from iamstate.apply import ApplyReport
+    from iamstate.changes import Change
+    from iamstate.model import Account
+    from iamstate.workflow import Planned
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
                   help="AWS IAM users, groups and group policies as YAML in git.")
 sandbox_app = typer.Typer(no_args_is_help=True, help="A local IAM endpoint (moto) to try "
                           "iamstate without an AWS account.")
+user_app = typer.Typer(no_args_is_help=True, help="Add or remove a user in the YAML (then "
+                                                 "open a pull request).")
+ci_app = typer.Typer(no_args_is_help=True, help="What the GitHub workflows call.")
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(user_app, name="user")
+app.add_typer(ci_app, name="ci")
 
 out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False, soft_wrap=True)
+F = TypeVar("F", bound=Callable[..., Any])
 
 
 class Format(StrEnum):
@@ -51,61 +58,102 @@ RepoOption = Annotated[Path, typer.Option("--repo", help="The repository (defaul
                                           file_okay=False)]
 AccountOption = Annotated[str | None, typer.Option("--account", "-a",
                                                    help="Only this account (a folder name).")]
+FormatOption = Annotated[Format, typer.Option("--format", help="text, markdown or json.")]
+AllowDeletions = Annotated[int | None, typer.Option(
+    "--allow-deletions", help="Allow up to N deletions (overrides safety.max_deletions).")]
+
+
+def _version(value: bool) -> None:
+    if value:
+        print(f"iamstate {__version__}")
+        raise typer.Exit(0)
 
 
 @app.callback()
-def options(repo: RepoOption = Path(".")) -> None:
+def options(
+    repo: RepoOption = Path("."),
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
     Options.repo = repo
 
 
-def fail(error: IamStateError) -> typer.Exit:
-    if isinstance(error, RepoError):
-        for problem in error.problems:
-            err.print(f"[red]error[/red] {problem}", markup=True)
-        err.print(f"{len(error.problems)} error(s); nothing was read from or changed in AWS.")
-    else:
-        err.print(f"[red]error[/red] {error}")
-    return typer.Exit(1)
+def handles_errors(command: F) -> F:
+    """The one place an error becomes a message and an exit code: expected errors say what
+    happened and what to do (1; 130 for Ctrl-C); a file that cannot be written names it."""
+
+    @functools.wraps(command)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return command(*args, **kwargs)
+        except RepoError as error:
+            for problem in error.problems:
+                err.print(f"[red]error[/red] {problem}", markup=True)
+            err.print(f"{len(error.problems)} error(s); nothing was changed in AWS.")
+            raise typer.Exit(1) from None
+        except ApplyFailed as error:
+            if error.report is not None:
+                from iamstate.render import report_lines
+
+                for line in report_lines(error.report):
+                    err.print(line, markup=False)
+            else:
+                err.print(f"[red]error[/red] {error}")
+            raise typer.Exit(error.exit_code) from None
+        except IamStateError as error:
+            err.print(f"[red]error[/red] {error}")
+            raise typer.Exit(error.exit_code) from None
+        except KeyboardInterrupt:
+            err.print("Interrupted. Run `iamstate plan` to see where things stand.")
+            raise typer.Exit(130) from None
+        except OSError as error:
+            where = f"{error.filename}: " if error.filename else ""
+            err.print(f"[red]error[/red] {where}{error.strerror or error}")
+            raise typer.Exit(1) from None
+
+    return run  # type: ignore[return-value]
 
 
-def warn(accounts: list[Account]) -> None:
+def warn(accounts: list[Account], planned: list[Planned] | None = None) -> None:
     for account in accounts:
         for warning in account.warnings:
             err.print(f"[yellow]warning[/yellow] {warning}")
+    for item in planned or []:
+        if item.conn.note:
+            err.print(f"[yellow]note[/yellow] {item.conn.note}")
 
 
 @app.command()
+@handles_errors
 def validate() -> None:
     """Check the repository offline (no AWS call): exit 0 if valid, 1 with every error."""
-    try:
-        accounts = load_repository(Options.repo)
-    except IamStateError as error:
-        raise fail(error) from None
+    from iamstate.repo import load_repository
+
+    accounts = load_repository(Options.repo)
     warn(accounts)
     users = sum(len(a.desired.users) for a in accounts)
     out.print(f"Valid: {len(accounts)} account(s), {users} user(s).")
 
 
 @app.command()
+@handles_errors
 def plan(
     account: AccountOption = None,
     out_file: Annotated[Path | None, typer.Option(
         "--out", help="Where to write the plan file [default: .iamstate/plan.json].")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="text, markdown or json.")] = (
-        Format.text),
+    fmt: FormatOption = Format.text,
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes.")] = False,
 ) -> None:
     """Read live state, print the plan and write it to a plan file for `apply`."""
-    try:
-        with reading("live IAM state"):
-            planned = workflow.plan_all(Options.repo, account)
-    except IamStateError as error:
-        raise fail(error) from None
-    warn([p.account for p in planned])
+    from iamstate import planfile, render, workflow
+
+    with reading("live IAM state"):
+        planned = workflow.plan_all(Options.repo, account)
+    warn([p.account for p in planned], planned)
     plans = [p.plan for p in planned]
     target = out_file or Options.repo / ".iamstate" / "plan.json"
-    workflow.write_plan_file(target, plans)
+    planfile.write(target, workflow.plan_document(planned))
     if fmt is Format.json:
         print(render.render_json(plans))
     elif fmt is Format.markdown:
@@ -120,41 +168,40 @@ def plan(
 
 
 @app.command()
+@handles_errors
 def apply(
     plan_file: Annotated[Path | None, typer.Argument(
         help="A plan file from `iamstate plan --out`; without one, plan and ask.")] = None,
     account: AccountOption = None,
-    allow_deletions: Annotated[int | None, typer.Option(
-        "--allow-deletions", help="Allow up to N deletions (overrides safety.max_deletions).")
-    ] = None,
+    allow_deletions: AllowDeletions = None,
     auto_approve: Annotated[bool, typer.Option(
         "--auto-approve", help="Do not ask (without a plan file).")] = False,
-    workers: Annotated[int, typer.Option(help="Changes applied at once within a phase.",
+    workers: Annotated[int, typer.Option(help="Changes applied at once within a stage.",
                                          min=1, max=64)] = 4,
 ) -> None:
     """Apply a saved plan (refused if stale), or plan, show and ask y/N."""
-    try:
-        if plan_file is not None:
-            saved = workflow.read_plan_file(plan_file)
-            with reading("live IAM state to check the plan is current"):
-                planned = workflow.check_current(saved, Options.repo)
-        else:
-            with reading("live IAM state"):
-                planned = workflow.plan_all(Options.repo, account)
-            render.render_text([p.plan for p in planned], out)
-            if not any(p.plan.changes for p in planned):
-                return
-            if not auto_approve and not _confirm():
-                err.print("Not applied.")
-                raise typer.Exit(1)
+    from iamstate import planfile, render, workflow
+    from iamstate.checks import Overrides
+
+    if plan_file is not None:
+        saved = planfile.read(plan_file)
+        with reading("live IAM state to check the plan is current"):
+            planned = workflow.check_current(saved, Options.repo)
+    else:
+        with reading("live IAM state"):
+            planned = workflow.plan_all(Options.repo, account, purpose="apply")
+        render.render_text([p.plan for p in planned], out)
         if not any(p.plan.changes for p in planned):
-            out.print("No changes to apply.")
             return
-        with applying(planned) as on_done:
-            reports = workflow.apply_planned(planned, Options.repo, allow_deletions,
-                                             workers=workers, on_done=on_done)
-    except IamStateError as error:
-        raise fail(error) from None
+        if not auto_approve and not _confirm():
+            err.print("Not applied.")
+            raise typer.Exit(1)
+    if not any(p.plan.changes for p in planned):
+        out.print("No changes to apply.")
+        return
+    with applying(planned) as on_done:
+        reports = workflow.apply_planned(planned, Options.repo, Overrides(allow_deletions),
+                                         workers=workers, on_done=on_done)
     _applied(reports)
 
 
@@ -168,23 +215,22 @@ def _applied(reports: list[ApplyReport]) -> None:
 
 
 @app.command()
-def audit(
-    account: AccountOption = None,
-    fmt: Annotated[Format, typer.Option("--format", help="text, markdown or json.")] = (
-        Format.text),
-) -> None:
+@handles_errors
+def audit(account: AccountOption = None, fmt: FormatOption = Format.text) -> None:
     """Report what the strategy forbids on live state: exit 0 clean, 3 findings, 1 error."""
-    try:
-        findings = workflow.audit_all(Options.repo, account)
-    except IamStateError as error:
-        raise fail(error) from None
+    from iamstate import workflow
+    from iamstate.audit import render_findings
+
+    findings = workflow.audit_all(Options.repo, account)
     print(render_findings(findings, fmt.value))
     if any(findings.values()):
         raise typer.Exit(3)
 
 
 def _progress(change: Change) -> None:
-    out.print(f"  done: {render.headline(change)}", markup=False, highlight=False)
+    from iamstate.render import headline
+
+    out.print(f"  done: {headline(change)}", markup=False, highlight=False)
 
 
 @contextmanager
@@ -198,11 +244,19 @@ def reading(what: str) -> Iterator[None]:
 
 
 @contextmanager
-def applying(planned: list[workflow.Planned]) -> Iterator[Callable[[Change], None]]:
+def applying(planned: list[Planned]) -> Iterator[Callable[[Change], None]]:
     """A progress bar over every change on a terminal; one plain line per change in CI."""
     if not out.is_terminal:
         yield _progress
         return
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
+
     total = sum(len(p.plan.changes) for p in planned)
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
                   TimeElapsedColumn(), console=out) as progress:
@@ -224,6 +278,7 @@ def _confirm() -> bool:
 
 
 @app.command("import")
+@handles_errors
 def import_(
     account: Annotated[str, typer.Option("--account", "-a", help="The account folder to "
                                                                  "write.")],
@@ -232,10 +287,10 @@ def import_(
 ) -> None:
     """Write the YAML for what is live (bootstrap), so that `plan` right after shows no
     changes. Reports users that break the strategy; never writes a secret."""
-    try:
-        report = importer.import_account(Options.repo, account, account_id)
-    except IamStateError as error:
-        raise fail(error) from None
+    from iamstate import importer
+    from iamstate import schema as schemas
+
+    report = importer.import_account(Options.repo, account, account_id)
     out.print(f"Imported {report.users} user(s), {report.groups} group(s), "
               f"{report.policies} customer managed policy(ies) into:")
     for path in report.files:
@@ -249,12 +304,40 @@ def import_(
         err.print(f"[yellow]breaks the strategy[/yellow] {breach}")
 
 
-user_app = typer.Typer(no_args_is_help=True, help="Add or remove a user in the YAML (then "
-                                                 "open a pull request).")
-app.add_typer(user_app, name="user")
+@app.command()
+@handles_errors
+def bootstrap(
+    github_repo: Annotated[str, typer.Option("--github-repo", help="ORG/REPO of the IAM "
+                                                                  "repository.")],
+    environment: Annotated[str, typer.Option(help="The protected GitHub environment of the "
+                                                  "apply job.")] = "iam-production",
+    branch: Annotated[str, typer.Option(help="The branch apply runs on.")] = "main",
+    fmt: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
+    out_file: Annotated[Path | None, typer.Option("--out", help="Write the template here "
+                                                                "[default: print it].")] = None,
+) -> None:
+    """Write a CloudFormation template for an account (or a StackSet): GitHub's OIDC
+    provider, the read-only plan role and the apply role, with least privilege."""
+    from iamstate.bootstrap import render, template
+    from iamstate.errors import BootstrapError
+    from iamstate.kinds import all_actions
+    from iamstate.live import READ_ACTIONS
+
+    if fmt not in ("yaml", "json"):
+        raise BootstrapError(f"--format {fmt!r}: write yaml or json")
+    text = render(template(github_repo, environment, plan_actions=sorted(READ_ACTIONS),
+                           apply_actions=sorted(all_actions()), branch=branch),
+                  "json" if fmt == "json" else "yaml")
+    if out_file is None:
+        print(text, end="" if text.endswith("\n") else "\n")
+        return
+    out_file.write_text(text, encoding="utf-8")
+    out.print(f"wrote {out_file}: review it, then deploy it to each account (a StackSet for "
+              "an Organization) and put the role ARNs in account.yaml")
 
 
 @user_app.command("add")
+@handles_errors
 def user_add(
     name: Annotated[str, typer.Argument(help="The IAM user name.")],
     account: AccountOption = None,
@@ -269,31 +352,33 @@ def user_add(
                                                    "with the most users].")] = None,
 ) -> None:
     """Declare a user, keeping comments and layout; validate, or undo the edit."""
-    try:
-        path = edit.add_user(Options.repo, account, name, category, group or [], console,
-                             public_key, file)
-    except IamStateError as error:
-        raise fail(error) from None
+    from iamstate import edit
+
+    path = edit.add_user(Options.repo, account, name, category, group or [], console,
+                         public_key, file)
     out.print(f"Added user {name} to {path}. Next: iamstate plan, then open a pull request.")
 
 
 @user_app.command("remove")
+@handles_errors
 def user_remove(name: Annotated[str, typer.Argument(help="The IAM user name.")],
                 account: AccountOption = None) -> None:
     """Remove a user's declaration (apply then tears the user down); validate, or undo."""
-    try:
-        path = edit.remove_user(Options.repo, account, name)
-    except IamStateError as error:
-        raise fail(error) from None
+    from iamstate import edit
+
+    path = edit.remove_user(Options.repo, account, name)
     out.print(f"Removed user {name} from {path}.")
 
 
 @app.command("schema")
+@handles_errors
 def write_schemas(
     out_dir: Annotated[Path, typer.Option("--out", help="Folder to write to.")] = Path("schema"),
 ) -> None:
     """Write the JSON Schemas, so editors can check and complete the YAML: start a file
     with `# yaml-language-server: $schema=../../schema/resources.schema.json`."""
+    from iamstate import schema as schemas
+
     target = Options.repo / out_dir
     target.mkdir(parents=True, exist_ok=True)
     for name in (schemas.ACCOUNT, schemas.RESOURCES):
@@ -302,9 +387,12 @@ def write_schemas(
 
 
 @app.command()
+@handles_errors
 def fmt(check: Annotated[bool, typer.Option(help="Only report; exit 1 if a file would "
                                                  "change.")] = False) -> None:
     """Re-indent the YAML files consistently (comments and order kept)."""
+    from iamstate import edit
+
     changed = edit.format_files(Options.repo, check)
     for path in changed:
         out.print(f"{'would reformat' if check else 'reformatted'} {path}")
@@ -312,22 +400,8 @@ def fmt(check: Annotated[bool, typer.Option(help="Only report; exit 1 if a file 
         raise typer.Exit(1)
 
 
-ci_app = typer.Typer(no_args_is_help=True, help="What the GitHub workflows call.")
-app.add_typer(ci_app, name="ci")
-
-
-def _pull_request_number(given: int | None) -> int:
-    if given is not None:
-        return given
-    event = os.environ.get("GITHUB_EVENT_PATH")
-    if event and Path(event).is_file():
-        number = json.loads(Path(event).read_text()).get("pull_request", {}).get("number")
-        if number:
-            return int(number)
-    raise typer.BadParameter("no --pr given and no pull_request in GITHUB_EVENT_PATH")
-
-
 @ci_app.command("comment")
+@handles_errors
 def ci_comment(
     plan_file: Annotated[Path, typer.Argument(help="A plan file from `iamstate plan --out`.")],
     pr: Annotated[int | None, typer.Option(help="Pull request number [default: from the "
@@ -336,111 +410,95 @@ def ci_comment(
     = "the plan artifact of this workflow run",
 ) -> None:
     """Create or update the one sticky plan comment per account on the pull request."""
-    try:
-        saved = workflow.read_plan_file(plan_file)
-        number = _pull_request_number(pr)
-        hub = GitHub.from_environment()
-        for entry in saved["accounts"]:
-            plan = AccountPlan.from_dict(entry)
-            body = render.render_markdown([plan], full_plan)
-            what = hub.upsert_plan_comment(number, plan.config.name, plan.digest(), body)
-            out.print(f"{what} the plan comment for {plan.config.name} on #{number}")
-    except IamStateError as error:
-        raise fail(error) from None
+    from iamstate import ci
+
+    for line in ci.comment(plan_file, pr, full_plan).lines:
+        out.print(line)
 
 
 @ci_app.command("apply-reviewed")
+@handles_errors
 def ci_apply_reviewed(
     account: Annotated[str, typer.Option("--account", "-a", help="The account to apply.")],
     commit: Annotated[str | None, typer.Option(help="The merge commit [default: "
                                                     "GITHUB_SHA].")] = None,
-    allow_deletions: Annotated[int | None, typer.Option("--allow-deletions")] = None,
+    allow_deletions: AllowDeletions = None,
 ) -> None:
     """On merge: apply only if a fresh plan is exactly the one reviewed on the PR."""
-    try:
-        sha = commit or os.environ.get("GITHUB_SHA", "")
-        digest = GitHub.from_environment().reviewed_digest(sha, account)
-        planned = workflow.check_reviewed(Options.repo, account, digest)
-        render.render_text([p.plan for p in planned], out)
-        if not planned[0].plan.changes:
-            out.print("No changes to apply.")
-            return
-        reports = workflow.apply_planned(planned, Options.repo, allow_deletions,
-                                         on_done=_progress)
-    except IamStateError as error:
-        raise fail(error) from None
+    from iamstate import ci, render
+    from iamstate.checks import Overrides
+
+    sha = commit or os.environ.get("GITHUB_SHA", "")
+    planned, reports = ci.apply_reviewed(Options.repo, account, sha,
+                                         Overrides(allow_deletions), _progress)
+    render.render_text([p.plan for p in planned], out)
+    if not reports:
+        out.print("No changes to apply.")
+        return
     _applied(reports)
     out.print("The reviewed plan is live.")
 
 
 @ci_app.command("drift")
+@handles_errors
 def ci_drift(account: AccountOption = None) -> None:
     """Plan every account; on drift, open or update one issue and exit 2."""
-    try:
-        planned = workflow.plan_all(Options.repo, account)
-        drifted = [p.plan for p in planned if p.plan.changes]
-        if not drifted:
-            out.print("No drift: live state matches the repository.")
-            return
-        hub = GitHub.from_environment()
-        for plan in drifted:
-            body = render.render_markdown([plan], "the plan artifact of the drift workflow run")
-            what = hub.upsert_drift_issue(
-                plan.config.name,
-                f"iamstate: live IAM of {plan.config.name} drifted from the repository", body)
-            out.print(f"Drift in {plan.config.name}: {what}")
-    except IamStateError as error:
-        raise fail(error) from None
-    raise typer.Exit(2)
+    from iamstate import ci
+
+    outcome = ci.drift(Options.repo, account)
+    for line in outcome.lines:
+        out.print(line)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
 
 
 @ci_app.command("accounts")
+@handles_errors
 def ci_accounts(
     changed_since: Annotated[str | None, typer.Option(
         help="Only accounts touched since this git ref (a change under policies/ touches "
              "every account).")] = None,
 ) -> None:
-    """Print the workflow matrix: [{"account": ..., "role_arn": ...}] as JSON."""
-    try:
-        accounts = load_repository(Options.repo)
-        names = workflow.touched_accounts(Options.repo, [a.config.name for a in accounts],
-                                          changed_since)
-    except IamStateError as error:
-        raise fail(error) from None
-    print(json.dumps([{"account": a.config.name, "role_arn": a.config.role_arn or ""}
-                      for a in accounts if a.config.name in names]))
+    """Print the workflow matrix as JSON: account and the roles its jobs use."""
+    from iamstate import ci
+
+    print(json.dumps(ci.accounts_matrix(Options.repo, changed_since)))
 
 
 PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]
 
 
 @sandbox_app.command("run")
-def sandbox_run(port: PortOption = sandbox.DEFAULT_PORT) -> None:
+def sandbox_run(port: PortOption = 5055) -> None:
     """Run the sandbox in this terminal until Ctrl-C."""
+    from iamstate import sandbox
+
     out.print("Point iamstate at it from another shell with:\n" + sandbox.exports(port))
     raise typer.Exit(sandbox.run_foreground(port))
 
 
 @sandbox_app.command("start")
-def sandbox_start(port: PortOption = sandbox.DEFAULT_PORT) -> None:
+@handles_errors
+def sandbox_start(port: PortOption = 5055) -> None:
     """Start the sandbox in the background and print the variables that point at it."""
-    try:
-        running = sandbox.start(Options.repo, port)
-    except sandbox.SandboxError as error:
-        err.print(f"[red]error[/red] {error}")
-        raise typer.Exit(1) from None
-    print(sandbox.exports(running))
+    from iamstate import sandbox
+
+    print(sandbox.exports(sandbox.start(Options.repo, port)))
 
 
 @sandbox_app.command("stop")
 def sandbox_stop() -> None:
     """Stop the background sandbox (its data goes with it)."""
+    from iamstate import sandbox
+
     out.print("Stopped." if sandbox.stop(Options.repo) else "No sandbox was running.")
 
 
 @sandbox_app.command("env")
-def sandbox_env(port: PortOption = sandbox.DEFAULT_PORT) -> None:
+def sandbox_env(port: PortOption = 5055) -> None:
     """Print the variables that point boto3 and iamstate at the sandbox."""
+    from iamstate import sandbox
+
     print(sandbox.exports(port))
 
 
@@ -448,10 +506,15 @@ def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     try:
         app()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt:  # outside a command (parsing): nothing was started
         err.print("Interrupted.")
         sys.exit(130)
-    except (BotoCoreError, ClientError, ResponseParserError) as error:
+    except Exception as error:  # the last resort: no traceback for users
+        from botocore.exceptions import BotoCoreError, ClientError
+        from botocore.parsers import ResponseParserError
+
+        if not isinstance(error, BotoCoreError | ClientError | ResponseParserError):
+            raise
         # Whatever AWS answered that no step turned into a typed error: say it plainly.
         err.print(f"[red]error[/red] AWS: {error}")
         sys.exit(1)

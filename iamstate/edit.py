@@ -13,13 +13,9 @@ from typing import Any
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
-from iamstate.errors import IamStateError, RepoError
+from iamstate.errors import EditError, RepoError
 from iamstate.repo import ACCOUNT_FILE, YAML_SUFFIXES, load_repository
 from iamstate.schema import RESOURCES, editor_comment
-
-
-class EditError(IamStateError):
-    pass
 
 
 def _yaml() -> YAML:

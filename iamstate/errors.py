@@ -41,12 +41,15 @@ def shown(value: object) -> str:
 class IamStateError(Exception):
     """Base class: an expected error that ends a command with exit code 1."""
 
+    exit_code = 1
+
 
 class RepoError(IamStateError):
-    """The repository is invalid. Carries every problem found, not only the first."""
+    """The repository is invalid (or asks what cannot be done). Carries every problem
+    found, not only the first, each at file:line."""
 
     def __init__(self, problems: list[Problem]) -> None:
-        self.problems = sorted(problems, key=lambda p: (str(p.file), p.line, p.message))
+        self.problems = sorted(set(problems), key=lambda p: (str(p.file), p.line, p.message))
         super().__init__("\n".join(str(p) for p in self.problems))
 
 
@@ -59,16 +62,76 @@ class StalePlan(IamStateError):
 
 
 class UnsafePlan(IamStateError):
+    """A check refused the plan before anything changed (see checks.py)."""
+
+    check_id = "UNSAFE"
+
+
+class TooManyDeletions(UnsafePlan):
     """The plan deletes more than `safety.max_deletions` allows."""
+
+    check_id = "SAFETY-DELETIONS"
+
+
+class SecretUndeliverable(UnsafePlan):
+    """A one-time password would be made with no reviewed recipient to encrypt it to."""
+
+    check_id = "SECRET-DELIVERY"
+
+
+class RiskyPlan(UnsafePlan):
+    """The plan introduces a privilege-escalation path or an administrator that the
+    repository does not accept (`accepted_risks` in account.yaml)."""
+
+    check_id = "ESCALATION"
 
 
 class PlanFileError(IamStateError):
     """A plan file that cannot be read as an iamstate plan."""
 
 
+class ChangeFailed(IamStateError):
+    """One change could not be made (a handler's own refusal, e.g. a policy whose
+    attachments moved since the plan); the apply stops after it."""
+
+
 class ApplyFailed(IamStateError):
-    """An API call failed halfway through an apply; what was done is in the report."""
+    """An apply stopped halfway; `report` says what was done, failed and not done."""
+
+    def __init__(self, message: str, report: object = None) -> None:
+        self.report = report
+        super().__init__(message)
+
+
+class Interrupted(ApplyFailed):
+    """Ctrl-C during an apply: the calls under way finished, nothing more started."""
+
+    exit_code = 130
 
 
 class AwsError(IamStateError):
     """AWS could not be reached or refused a read (credentials, endpoint, permissions)."""
+
+
+class GitHubError(IamStateError):
+    """GitHub's API refused or could not be reached (CI commands)."""
+
+
+class EditError(IamStateError):
+    """`user add`, `user remove` or `fmt` cannot make the edit asked for."""
+
+
+class ImportRefused(IamStateError):
+    """`import` would overwrite something or cannot know which account it reads."""
+
+
+class SandboxError(IamStateError):
+    """The local sandbox endpoint could not be started."""
+
+
+class RoleRefused(IamStateError):
+    """The credentials are the read-only plan role, and the command would write."""
+
+
+class BootstrapError(IamStateError):
+    """An input the bootstrap template cannot be made from (repository, environment, action)."""

@@ -18,15 +18,12 @@ import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
-from iamstate.errors import IamStateError
+from iamstate.errors import GitHubError
 
 MARKER = "<!-- iamstate-plan account={account} digest={digest} -->"
 MARKER_RE = re.compile(r"<!-- iamstate-plan account=(?P<account>\S+) digest=(?P<digest>\S+) -->")
 DRIFT_MARKER = "<!-- iamstate-drift account={account} -->"
 
-
-class GitHubError(IamStateError):
-    pass
 
 
 @dataclass

@@ -13,7 +13,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from iamstate.aws import CallCounter, connect
 from iamstate.edit import dump, flow_list
-from iamstate.errors import IamStateError
+from iamstate.errors import ImportRefused
 from iamstate.live import read_live
 from iamstate.model import AccountConfig, PasswordPolicy, State
 from iamstate.repo import ACCOUNT_FILE, load_repository
@@ -23,9 +23,6 @@ KNOWN_PATTERNS = {"^HeadlessUser-": "AllHeadlessUsers",
                   "^MisconfiguredUser-": "AllMisconfiguredUsers"}
 RESOURCE_FILE = "imported.yaml"
 
-
-class ImportRefused(IamStateError):
-    pass
 
 
 @dataclass

@@ -12,20 +12,23 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import io
 import json
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from iamstate.aws import Connection, error_code
-from iamstate.errors import AwsError
+from iamstate.errors import AwsError, Problem
 from iamstate.model import (
     AccountConfig,
     Credentials,
     Group,
+    Ignore,
     ManagedPolicy,
     PasswordPolicy,
     State,
@@ -34,6 +37,15 @@ from iamstate.model import (
 from iamstate.policy import PolicyDocument
 from iamstate.repo import ignored
 
+# Every IAM action reading an account calls: the read-only plan role grants exactly these
+# (tests record the calls of plan, audit and import and check them against this list).
+READ_ACTIONS = frozenset({
+    "iam:GetAccountAuthorizationDetails", "iam:GetAccountPasswordPolicy",
+    "iam:GenerateCredentialReport", "iam:GetCredentialReport", "iam:GetLoginProfile",
+    "iam:ListAccessKeys", "iam:ListSigningCertificates", "iam:ListSSHPublicKeys",
+    "iam:ListServiceSpecificCredentials", "iam:ListMFADevices", "iam:ListEntitiesForPolicy",
+    "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicies",
+})
 PAGE_SIZE = 1000
 PROTECTED_PATHS = ("/aws-service-role/", "/service-role/")
 REPORT_WAIT_SECONDS = 60.0
@@ -60,8 +72,13 @@ def _read(
 ) -> State:
     users_raw, groups_raw, policies_raw = _authorization_details(conn.iam)
     ignore = config.ignore
+    members: dict[str, list[str]] = {}
+    for raw in users_raw:  # ignored users included: a group's deletion would remove them
+        for group in raw.get("GroupList", []):
+            members.setdefault(group, []).append(raw["UserName"])
     groups = {
-        g["GroupName"]: _group(g) for g in groups_raw if not ignored(g["GroupName"], ignore.groups)
+        g["GroupName"]: _group(g, members.get(g["GroupName"], []))
+        for g in groups_raw if not ignored(g["GroupName"], ignore.groups)
     }
     policies = {}
     for raw in policies_raw:
@@ -70,15 +87,16 @@ def _read(
             policies[policy.name] = policy
     report = _password_enabled(
         credential_report(conn.iam) if report_rows is None else report_rows)
+    wanted_by_name = {name.lower(): user for name, user in desired.users.items()}
     users = {}
     for raw in users_raw:
         name = raw["UserName"]
         if ignored(name, ignore.users):
             continue
-        wanted = desired.users.get(name)
+        wanted = wanted_by_name.get(name.lower())
         hint = report.get(name)
         if wanted is None and teardowns:
-            credentials = read_credentials(conn, name)
+            credentials = read_credentials(conn, name, raw)
             has_password = credentials.login_profile
         else:
             credentials = Credentials()
@@ -86,10 +104,12 @@ def _read(
                 has_password = hint
             else:  # a change would follow from the hint, or there is none: ask exactly
                 has_password = has_login_profile(conn.iam, name)
-        users[name] = _user(raw, set(groups), has_password, credentials)
+        users[name] = _user(raw, set(groups), has_password, credentials, ignore)
     for name, policy in policies.items():
-        if name not in desired.policies:
-            policies[name] = _with_role_attachments(conn.iam, config, policy)
+        want = desired.policies.get(name)
+        if want is None or (want.path, want.description) != (policy.path, policy.description):
+            # To be deleted or replaced: what uses it decides whether that may happen.
+            policies[name] = _with_usage(conn, config, policy)
     return State(users, groups, policies, password_policy(conn.iam))
 
 
@@ -113,7 +133,8 @@ def _document(raw: Any) -> PolicyDocument:
     return PolicyDocument(raw)
 
 
-def _user(raw: Any, known_groups: set[str], has_password: bool, creds: Credentials) -> User:
+def _user(raw: Any, known_groups: set[str], has_password: bool, creds: Credentials,
+          ignore: Ignore) -> User:
     return User(
         name=raw["UserName"],
         path=raw.get("Path", "/"),
@@ -127,10 +148,13 @@ def _user(raw: Any, known_groups: set[str], has_password: bool, creds: Credentia
         attached_policies=frozenset(
             p["PolicyArn"] for p in raw.get("AttachedManagedPolicies", [])),
         credentials=creds,
+        # Memberships of ignored groups are not in `groups`, but a teardown would end them.
+        protected=tuple(sorted(f"ignored group {g}" for g in raw.get("GroupList", [])
+                               if ignored(g, ignore.groups))),
     )
 
 
-def _group(raw: Any) -> Group:
+def _group(raw: Any, members: list[str]) -> Group:
     return Group(
         name=raw["GroupName"],
         path=raw.get("Path", "/"),
@@ -139,6 +163,7 @@ def _group(raw: Any) -> Group:
             for p in raw.get("GroupPolicyList", []))),
         managed_policies=frozenset(
             p["PolicyArn"] for p in raw.get("AttachedManagedPolicies", [])),
+        members=tuple(sorted(members)),
     )
 
 
@@ -167,15 +192,60 @@ def _version_number(version_id: str) -> int:
     return int(version_id.lstrip("v") or 0)
 
 
-def _with_role_attachments(
-    iam: Any, config: AccountConfig, policy: ManagedPolicy
-) -> ManagedPolicy:
-    """Mark an undeclared policy that roles use: iamstate manages users and groups, not
-    roles, so deleting it would break something outside its authority."""
+def _with_usage(conn: Connection, config: AccountConfig, policy: ManagedPolicy) -> ManagedPolicy:
+    """What uses a policy about to be deleted or replaced: every entity that has it as a
+    permissions policy (roles included: not iamstate's, so never left without it) and, apart,
+    what uses it as a permissions boundary (that must never be removed). Without
+    PolicyUsageFilter, ListEntitiesForPolicy mixes the two."""
+    arn = config.policy_arn(policy.path, policy.name)
+    attached = _entities(conn.iam, arn, "PermissionsPolicy")
+    # moto ignores PolicyUsageFilter (it answers the attachments) and knows no boundaries:
+    # against the sandbox, none exist; on AWS the call is made and answered exactly.
+    boundary_of = () if conn.emulated else _entities(conn.iam, arn, "PermissionsBoundary")
+    return dataclasses.replace(policy, attached=attached, boundary_of=boundary_of)
+
+
+def _entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
     pages = iam.get_paginator("list_entities_for_policy").paginate(
-        PolicyArn=config.policy_arn(policy.path, policy.name), EntityFilter="Role")
-    roles = tuple(sorted(r["RoleName"] for page in pages for r in page.get("PolicyRoles", [])))
-    return dataclasses.replace(policy, used_by_roles=roles) if roles else policy
+        PolicyArn=arn, PolicyUsageFilter=usage)
+    found: list[str] = []
+    for page in pages:
+        found += [f"group/{g['GroupName']}" for g in page.get("PolicyGroups", [])]
+        found += [f"user/{u['UserName']}" for u in page.get("PolicyUsers", [])]
+        found += [f"role/{r['RoleName']}" for r in page.get("PolicyRoles", [])]
+    return tuple(sorted(found))
+
+
+def missing_managed_policies(conn: Connection, config: AccountConfig, desired: State,
+                             live: State) -> list[Problem]:
+    """Managed policy ARNs the repository attaches that do not exist in AWS (a misspelt
+    `ReadOnlyAcess`), at the group's file:line, before anything changes. Only ARNs not
+    attached anywhere already are asked about, one GetPolicy each."""
+    declared = {config.policy_arn(p.path, p.name) for p in desired.policies.values()}
+    attached = {arn for g in live.groups.values() for arn in g.managed_policies}
+    problems = []
+    for group in desired.groups.values():
+        for arn in sorted(group.managed_policies - declared - attached):
+            try:
+                conn.iam.get_policy(PolicyArn=arn)
+            except ClientError as error:
+                if error_code(error) not in ("NoSuchEntity", "InvalidInput"):
+                    raise
+                where = group.source
+                problems.append(Problem(where.file if where else Path("."),
+                                        where.line if where else 0, (
+                    f"group {group.name}: managed policy {arn} does not exist in AWS"
+                    f"{_did_you_mean(conn, arn)}: fix the ARN")))
+    return problems
+
+
+def _did_you_mean(conn: Connection, arn: str) -> str:
+    if ":iam::aws:policy/" not in arn:
+        return ""
+    pages = conn.iam.get_paginator("list_policies").paginate(Scope="AWS")
+    known = {p["Arn"] for page in pages for p in page.get("Policies", [])}
+    close = difflib.get_close_matches(arn, sorted(known), n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def password_policy(iam: Any) -> PasswordPolicy | None:
@@ -185,7 +255,7 @@ def password_policy(iam: Any) -> PasswordPolicy | None:
         if error_code(error) == "NoSuchEntity":
             return None
         raise
-    return PasswordPolicy.from_fields(raw)
+    return PasswordPolicy.from_fields(raw, complete=True)
 
 
 def credential_report(iam: Any) -> list[dict[str, str]]:
@@ -226,8 +296,9 @@ def has_login_profile(iam: Any, user: str) -> bool:
         raise
 
 
-def read_credentials(conn: Connection, user: str) -> Credentials:
-    """Exactly what a user holds, for a teardown (one call per credential type)."""
+def read_credentials(conn: Connection, user: str, raw: Any = None) -> Credentials:
+    """Exactly what a user holds, for a teardown (one call per credential type); `raw` is
+    the user's GAAD entry (its permissions boundary)."""
     iam = conn.iam
 
     def listed(operation: str, result_key: str, id_key: str) -> tuple[str, ...]:
@@ -242,6 +313,8 @@ def read_credentials(conn: Connection, user: str) -> Credentials:
         ssh_public_keys=listed("list_ssh_public_keys", "SSHPublicKeys", "SSHPublicKeyId"),
         service_credentials=service_credentials(conn, user),
         mfa_devices=listed("list_mfa_devices", "MFADevices", "SerialNumber"),
+        permissions_boundary=((raw or {}).get("PermissionsBoundary") or {}).get(
+            "PermissionsBoundaryArn"),
     )
 
 

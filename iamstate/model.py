@@ -1,22 +1,35 @@
 """The one model both sides are read into: the repository (desired) and AWS (live).
 
-Fields that take part in comparison are what iamstate manages; `compare=False` fields are
-context (where a resource was declared, what credentials a live user holds).
+Every object is immutable all the way down: mappings are `FrozenDict`, lists in policy
+documents `FrozenList`, collections tuples or frozensets. Fields that take part in comparison
+are what iamstate manages; `compare=False` fields are context (where a resource was declared,
+what credentials a live user holds, what else uses a policy): the plan shows them and a
+stale plan is recognised by them, but they never make a change on their own.
+
+Each dataclass converts to and from plain JSON data (`to_data` / `from_data`) so a plan file
+carries the model objects of every change, not a rendering of them.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
+import types
+import typing
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from iamstate.errors import Problem
+from iamstate.frozen import FrozenDict, frozen_map
 from iamstate.policy import PolicyDocument
 
+T = TypeVar("T")
+
 PASSWORD_POLICY_DEFAULTS: dict[str, int | bool] = {
-    # UpdateAccountPasswordPolicy is all-or-nothing: a field left out returns to this value.
+    # What UpdateAccountPasswordPolicy sets for a field it is not given.
     "MinimumPasswordLength": 6,
     "RequireSymbols": False,
     "RequireNumbers": False,
@@ -27,6 +40,7 @@ PASSWORD_POLICY_DEFAULTS: dict[str, int | bool] = {
     "PasswordReusePrevention": 0,
     "HardExpiry": False,
 }
+NOT_IN_PLAN = {"plan": False}  # field metadata: context that stays out of plan files
 
 
 @dataclass(frozen=True)
@@ -48,6 +62,7 @@ class Credentials:
     ssh_public_keys: tuple[str, ...] = ()
     service_credentials: tuple[str, ...] = ()
     mfa_devices: tuple[str, ...] = ()
+    permissions_boundary: str | None = None
 
     def describe(self) -> list[str]:
         """Human-readable list, as the plan shows it under a user deletion."""
@@ -60,6 +75,8 @@ class Credentials:
             ("MFA device", self.mfa_devices),
         ):
             items.extend(f"{label} {value}" for value in values)
+        if self.permissions_boundary:
+            items.append(f"permissions boundary {self.permissions_boundary}")
         return items
 
 
@@ -75,7 +92,10 @@ class User:
     attached_policies: frozenset[str] = frozenset()
     public_key: str | None = field(default=None, compare=False)
     credentials: Credentials = field(default=Credentials(), compare=False)
-    source: Location | None = field(default=None, compare=False)
+    # Live only: what the user holds that iamstate must never touch (ignored groups and
+    # ignored policies); a teardown would have to, so the user is kept instead.
+    protected: tuple[str, ...] = field(default=(), compare=False)
+    source: Location | None = field(default=None, compare=False, metadata=NOT_IN_PLAN)
 
 
 @dataclass(frozen=True)
@@ -84,7 +104,9 @@ class Group:
     path: str = "/"
     inline_policies: tuple[tuple[str, PolicyDocument], ...] = ()
     managed_policies: frozenset[str] = frozenset()  # ARNs, AWS or customer managed
-    source: Location | None = field(default=None, compare=False)
+    # Live only: every member, ignored users included (a deletion removes them all).
+    members: tuple[str, ...] = field(default=(), compare=False)
+    source: Location | None = field(default=None, compare=False, metadata=NOT_IN_PLAN)
 
 
 @dataclass(frozen=True)
@@ -95,38 +117,107 @@ class ManagedPolicy:
     description: str = ""
     # Live only: non-default version ids, oldest first (IAM keeps at most 5 versions).
     old_versions: tuple[str, ...] = field(default=(), compare=False)
-    # Live only, read for undeclared policies: roles attached to it (not ours to break).
-    used_by_roles: tuple[str, ...] = field(default=(), compare=False)
-    source: Location | None = field(default=None, compare=False)
+    # Live only, read where a change depends on it: what has it attached as a permissions
+    # policy ("group/G", "user/U", "role/R") and what uses it as a permissions boundary.
+    attached: tuple[str, ...] = field(default=(), compare=False)
+    boundary_of: tuple[str, ...] = field(default=(), compare=False)
+    source: Location | None = field(default=None, compare=False, metadata=NOT_IN_PLAN)
 
 
 @dataclass(frozen=True)
 class PasswordPolicy:
+    """Settings by UpdateAccountPasswordPolicy's names. Desired: only the declared ones
+    (undeclared settings keep their live values); live: all of them."""
+
     settings: tuple[tuple[str, int | bool], ...]
 
     @classmethod
-    def from_fields(cls, fields: dict[str, Any]) -> PasswordPolicy:
-        merged = {**PASSWORD_POLICY_DEFAULTS, **{k: fields[k] for k in fields if k in
-                                                  PASSWORD_POLICY_DEFAULTS}}
+    def from_fields(cls, fields: Mapping[str, Any], complete: bool = False) -> PasswordPolicy:
+        known = {k: fields[k] for k in fields if k in PASSWORD_POLICY_DEFAULTS}
+        merged = {**PASSWORD_POLICY_DEFAULTS, **known} if complete else known
         return cls(tuple(sorted(merged.items())))
 
     def as_dict(self) -> dict[str, int | bool]:
         return dict(self.settings)
+
+    def over(self, base: PasswordPolicy | None) -> PasswordPolicy:
+        """These settings laid over `base` (or over IAM's defaults when there is none)."""
+        under = base.as_dict() if base is not None else PASSWORD_POLICY_DEFAULTS
+        return PasswordPolicy(tuple(sorted({**under, **self.as_dict()}.items())))
+
+
+# -- the links between entities, each managed by a kind of its own -----------------------
+
+
+@dataclass(frozen=True)
+class GroupPolicy:
+    """An inline policy of a group."""
+
+    group: str
+    name: str
+    document: PolicyDocument
+
+
+@dataclass(frozen=True)
+class GroupAttachment:
+    group: str
+    arn: str
+
+
+@dataclass(frozen=True)
+class Membership:
+    user: str
+    group: str
+
+
+@dataclass(frozen=True)
+class LoginProfile:
+    """A console password. Desired: made by apply, its one-time password encrypted to
+    `public_key`, whose fingerprint the plan shows (and so a swapped key makes it stale)."""
+
+    user: str
+    public_key: str | None = field(default=None, compare=False)
+    recipient: str | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class UserPolicy:
+    """An inline policy on a user: only ever removed (the strategy bans user policies)."""
+
+    user: str
+    name: str
+    document: PolicyDocument
+
+
+@dataclass(frozen=True)
+class UserAttachment:
+    """A managed policy attached to a user: only ever detached."""
+
+    user: str
+    arn: str
 
 
 @dataclass(frozen=True)
 class State:
     """Everything iamstate manages in one account, desired or live."""
 
-    users: dict[str, User] = field(default_factory=dict)
-    groups: dict[str, Group] = field(default_factory=dict)
-    policies: dict[str, ManagedPolicy] = field(default_factory=dict)
+    users: Mapping[str, User] = field(default_factory=FrozenDict)
+    groups: Mapping[str, Group] = field(default_factory=FrozenDict)
+    policies: Mapping[str, ManagedPolicy] = field(default_factory=FrozenDict)
     password_policy: PasswordPolicy | None = None
+
+    def __post_init__(self) -> None:
+        for name in ("users", "groups", "policies"):
+            object.__setattr__(self, name, frozen_map(getattr(self, name)))
 
     def digest(self) -> str:
         """A stable fingerprint of the managed content (context fields are left out)."""
-        payload = json.dumps(state_as_dict(self), sort_keys=True, separators=(",", ":"))
-        return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
+        return digest_of(state_as_dict(self))
+
+
+def digest_of(data: Any) -> str:
+    payload = json.dumps(data, sort_keys=True, separators=(",", ":"), default=str)
+    return "sha256:" + hashlib.sha256(payload.encode()).hexdigest()
 
 
 def state_as_dict(state: State) -> dict[str, Any]:
@@ -153,6 +244,66 @@ def state_as_dict(state: State) -> dict[str, Any]:
         },
         "password_policy": state.password_policy.as_dict() if state.password_policy else None,
     }
+
+
+# -- model objects <-> plain JSON data (plan files) --------------------------------------
+
+
+def to_data(obj: Any) -> Any:
+    """A model object as plain JSON data: what a plan file holds for a change."""
+    if isinstance(obj, PolicyDocument):
+        return obj.document
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)
+                if f.metadata.get("plan", True)}
+    if isinstance(obj, frozenset):
+        return sorted(to_data(v) for v in obj)
+    if isinstance(obj, tuple) and obj and all(isinstance(v, tuple) and len(v) == 2
+                                              for v in obj):
+        return {str(k): to_data(v) for k, v in obj}
+    if isinstance(obj, tuple | list):
+        return [to_data(v) for v in obj]
+    if isinstance(obj, Mapping):
+        return {str(k): to_data(v) for k, v in obj.items()}
+    return obj
+
+
+def from_data(cls: type[T], data: Mapping[str, Any]) -> T:
+    """The inverse of `to_data` for one of the model dataclasses above."""
+    hints = typing.get_type_hints(cls)
+    values = {}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name in data:
+            values[f.name] = _decode(hints[f.name], data[f.name])
+    return cls(**values)
+
+
+def _decode(hint: Any, value: Any) -> Any:
+    origin = typing.get_origin(hint)
+    args = typing.get_args(hint)
+    if origin in (typing.Union, types.UnionType):
+        inner = [a for a in args if a is not type(None)]
+        return None if value is None else _decode(inner[0], value)
+    if hint is PolicyDocument:
+        return PolicyDocument(value)
+    if dataclasses.is_dataclass(hint):
+        return from_data(hint, value)  # type: ignore[arg-type]
+    if origin is frozenset:
+        return frozenset(_decode(args[0], v) for v in value)
+    if origin is tuple:
+        element = args[0]
+        if typing.get_origin(element) is tuple and isinstance(value, Mapping):
+            _, item_type = typing.get_args(element)
+            return tuple((k, _decode(item_type, v)) for k, v in value.items())
+        if isinstance(value, Mapping):  # an empty tuple of pairs was written as {}
+            return ()
+        return tuple(_decode(element, v) for v in value)
+    return value
+
+
+def iter_sorted(mapping: Mapping[str, T]) -> Iterator[T]:
+    for key in sorted(mapping):
+        yield mapping[key]
 
 
 @dataclass(frozen=True)
@@ -182,19 +333,38 @@ class Ignore:
 
 
 @dataclass(frozen=True)
+class AcceptedRisk:
+    """A finding the team accepts, reviewed in git: `accepted_risks` in account.yaml."""
+
+    id: str
+    principal: str
+    reason: str
+    source: Location | None = field(default=None, compare=False, metadata=NOT_IN_PLAN)
+
+
+@dataclass(frozen=True)
 class AccountConfig:
     """account.yaml: who the account is and the rules iamstate applies in it."""
 
     name: str
     account_id: str
     directory: Path
-    role_arn: str | None = None
+    role_arn: str | None = None  # both roles in one (a warning says why that is risky)
+    plan_role_arn: str | None = None  # read-only: plan, drift, audit, import
+    apply_role_arn: str | None = None  # write: apply only
     partition: str = "aws"
     common_groups: tuple[str, ...] = ()
     categories: tuple[Category, ...] = ()
     max_deletions: int = 5
     ignore: Ignore = Ignore()
     unknown_actions: str = "error"  # or "warn" (account.yaml lint: {unknown_actions: warn})
+    accepted_risks: tuple[AcceptedRisk, ...] = ()
+
+    def role_for(self, purpose: str) -> str | None:
+        """The role to work in: `apply` -> the apply role, anything else -> the plan role
+        (`role_arn` stands for both when the two are not declared)."""
+        own = self.apply_role_arn if purpose == "apply" else self.plan_role_arn
+        return own or self.role_arn
 
     def policy_arn(self, path: str, name: str) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:policy{path}{name}"

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from iamstate.errors import shown
+from iamstate.frozen import freeze
 
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
 # IAM's own policy variables pass through untouched: `${aws:username}`, `${saml:sub}`,
@@ -158,6 +159,7 @@ class PolicyDocument:
     canonical: str = field(init=False)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "document", freeze(self.document))
         object.__setattr__(self, "canonical", canonical_json(self.document))
 
     def to_json(self) -> str:

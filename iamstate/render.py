@@ -1,87 +1,65 @@
 """Plan outputs: text for terminals, markdown for PR comments, JSON for machines.
 
-None of them ever holds a secret: changes carry no passwords or keys to begin with.
+Generic over the kinds: each kind describes its own changes (`describe`) and names the
+policy documents they are about (`documents`); this module lays them out. None of them
+ever holds a secret: changes carry no passwords or keys to begin with.
+
+What a reviewer must see is never what is left out: in a PR comment too large for GitHub,
+deletions, replacements and policy documents stay; only other changes are cut, and the
+comment says exactly how much was cut and where the full plan is.
 """
 
 from __future__ import annotations
 
+import difflib
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from iamstate.plan import CREATE, DELETE, UPDATE, AccountPlan, Change
+from iamstate import planfile
+from iamstate.changes import CREATE, DELETE, UPDATE, Change, Delete, Replace
+from iamstate.kinds import kind_of
+from iamstate.plan import AccountPlan
+from iamstate.policy import PolicyDocument
 
-FORMAT_VERSION = 1
 GITHUB_COMMENT_LIMIT = 65_536
 MARKDOWN_BUDGET = 60_000  # headroom under GitHub's limit for the marker and footer
-SYMBOLS = {CREATE: "+", UPDATE: "~", DELETE: "-"}
-VERBS = {CREATE: "create", UPDATE: "update", DELETE: "destroy"}
-STYLES = {CREATE: "green", UPDATE: "yellow", DELETE: "red"}
-KINDS = {
-    "password_policy": "account password policy",
-    "policy": "managed policy",
-    "group": "group",
-    "group_policy": "group inline policy",
-    "group_attachment": "group policy attachment",
-    "user": "user",
-    "login_profile": "login profile",
-    "membership": "group membership",
-    "user_policy": "user inline policy",
-    "user_attachment": "user policy attachment",
-}
+STYLES = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
 
 
 def headline(change: Change) -> str:
-    return f"{SYMBOLS[change.action]} {VERBS[change.action]} {KINDS[change.kind]} {change.name}"
+    kind = kind_of(change)
+    return f"{change.symbol} {change.verb} {kind.label} {kind.key(change.subject)}"
 
 
 def detail_lines(change: Change) -> list[str]:
     """The indented lines under a change: what it does beyond its headline."""
-    detail = change.detail
-    lines: list[str] = []
-    if change.kind == "user" and change.action == DELETE:
-        removes = detail.get("removes") or []
-        lines.append("teardown removes: " + (", ".join(removes) if removes else "nothing else"))
-    if "replace" in detail:
-        lines.append(f"replaced (IAM cannot change {' or '.join(detail['replace'])} in place): "
-                     "detached, deleted, created again and re-attached")
-    if "delete_version" in detail:
-        lines.append(f"deletes old version {detail['delete_version']} (IAM keeps 5 at most)")
-    if change.kind == "password_policy":
-        changed = detail.get("changed")
-        settings = changed if changed else detail.get("settings", {})
-        for key, value in settings.items():
-            lines.append(f"{key}: {value['from']} -> {value['to']}" if changed
-                         else f"{key}: {value}")
-    if change.kind == "user" and change.action == CREATE:
-        if detail.get("path", "/") != "/":
-            lines.append(f"path: {detail['path']}")
-        lines += [f"tag {key} = {value}" for key, value in (detail.get("tags") or {}).items()]
-    if change.kind == "user" and change.action == UPDATE:
-        if "path" in detail:
-            lines.append(f"path: {detail['path']['from']} -> {detail['path']['to']}")
-        tags = detail.get("tags") or {}
-        for key, value in (tags.get("set") or {}).items():
-            lines.append(f"tag {key} = {value}")
-        for key in tags.get("remove") or []:
-            lines.append(f"tag {key} removed")
-    if change.kind == "group" and change.action == UPDATE:
-        lines.append(f"path: {detail['from_path']} -> {detail['path']}")
-    if change.kind == "group" and change.action == DELETE:
-        for label, key in (("members removed", "members"),
-                           ("inline policies deleted", "inline_policies"),
-                           ("policies detached", "managed_policies")):
-            if detail.get(key):
-                lines.append(f"{label}: {', '.join(detail[key])}")
-    return lines
+    return kind_of(change).describe(change)
+
+
+def document_diff(before: PolicyDocument | None, after: PolicyDocument | None) -> list[str]:
+    """A readable unified diff of two documents, in their normalised form; a whole
+    document (all + or all -) when one side is missing."""
+    old = before.pretty().splitlines() if before else []
+    new = after.pretty().splitlines() if after else []
+    if not old or not new:
+        return [f"{'-' if old else '+'}{line}" for line in old or new]
+    return list(difflib.unified_diff(old, new, "live", "repository", lineterm="", n=2))[2:]
 
 
 def diff_lines(change: Change) -> list[str]:
-    diff: list[str] = change.detail.get("diff") or []
-    return diff
+    documents = kind_of(change).documents(change)
+    if documents is None or documents[0] == documents[1]:
+        return []
+    return document_diff(*documents)
+
+
+def is_destructive(change: Change) -> bool:
+    return isinstance(change, Delete | Replace)
 
 
 def summary_line(plans: Sequence[AccountPlan]) -> str:
@@ -93,6 +71,12 @@ def summary_line(plans: Sequence[AccountPlan]) -> str:
             f"{totals[DELETE]} to destroy.")
 
 
+def counts(plan: AccountPlan) -> str:
+    summary = plan.summary()
+    return (f"{summary[CREATE]} to add, {summary[UPDATE]} to change, "
+            f"{summary[DELETE]} to destroy")
+
+
 def render_text(plans: Sequence[AccountPlan], console: Console) -> None:
     for plan in plans:
         config = plan.config
@@ -100,7 +84,7 @@ def render_text(plans: Sequence[AccountPlan], console: Console) -> None:
         if not plan.changes:
             console.print("  No changes. Live state matches the repository.")
         for change in plan.changes:
-            style = STYLES[change.action]
+            style = STYLES[change.symbol]
             console.print(f"  [{style}]{escape(headline(change))}[/{style}]")
             for line in detail_lines(change):
                 console.print(f"      {escape(line)}")
@@ -108,59 +92,141 @@ def render_text(plans: Sequence[AccountPlan], console: Console) -> None:
                 colour = "green" if line.startswith("+") else "red" if line.startswith(
                     "-") else "dim"
                 console.print(f"      [{colour}]{escape(line)}[/{colour}]")
+        for kept in plan.kept:
+            console.print(f"  = keep {escape(kept.kind)} {escape(kept.name)}: "
+                          f"{escape(kept.reason)}")
         console.print()
     console.print(f"[bold]{summary_line(plans)}[/bold]")
 
 
+@dataclass
+class _Section:
+    """One account's markdown, in parts that must stay and parts that may be cut."""
+
+    head: list[str]
+    must: list[str]  # deletions and replacements, with what they remove
+    must_brief: list[str]  # the same, headlines only (if even they must shrink)
+    documents: list[str]  # every policy document change, in full
+    other: list[str]  # creations and updates: may be cut, and the cut is said
+    kept: list[str]
+    cut_other: int = 0
+    cut_kept: int = 0
+    brief: bool = False
+    notes: list[str] = field(default_factory=list)
+
+    def text(self, other: int | None, kept: int | None) -> list[str]:
+        out = list(self.head)
+        must = self.must_brief if self.brief else self.must
+        if must:
+            out += ["", f"**Deletions and replacements** ({_n(must, self.brief)})", "",
+                    "```diff", *must, "```"]
+        if self.documents:
+            out += ["", "<details><summary>Policy document changes</summary>", "",
+                    *self.documents, "</details>"]
+        shown_other = self.other if other is None else self.other[:other]
+        if shown_other:
+            out += ["", "**Other changes**", "", "```diff", *shown_other, "```"]
+        shown_kept = self.kept if kept is None else self.kept[:kept]
+        if shown_kept:
+            out += ["", "**Kept** (not iamstate's to change)", "", *shown_kept]
+        self.cut_other = len(self.other) - len(shown_other)
+        self.cut_kept = len(self.kept) - len(shown_kept)
+        return out
+
+
+def _n(lines: list[str], brief: bool) -> str:
+    return f"{sum(1 for line in lines if not line.startswith('    ')):,}"
+
+
+def _section(plan: AccountPlan) -> _Section:
+    config = plan.config
+    head = [f"### Account `{config.name}` ({config.account_id}): {counts(plan)}"]
+    if not plan.changes:
+        head += ["", "No changes. Live state matches the repository."]
+    must: list[str] = []
+    brief: list[str] = []
+    documents: list[str] = []
+    other: list[str] = []
+    for change in plan.changes:
+        lines = [headline(change), *(f"    {line}" for line in detail_lines(change))]
+        if is_destructive(change):
+            must += lines
+            brief.append(lines[0])
+        else:
+            other += lines
+        diff = diff_lines(change)
+        if diff:
+            name = kind_of(change).key(change.subject)
+            documents += [f"`{change.verb} {kind_of(change).label} {name}`", "", "```diff",
+                          *diff, "```", ""]
+    kept = [f"- `{k.kind} {k.name}`: {k.reason}" for k in plan.kept]
+    return _Section(head, must, brief, documents, other, kept)
+
+
 def render_markdown(plans: Sequence[AccountPlan], full_plan_hint: str = "") -> str:
-    """A PR comment, kept under GitHub's 65,536-character limit however large the plan."""
+    """A PR comment under GitHub's 65,536-character limit however large the plan, in which
+    deletions, replacements and policy document changes are never the part left out."""
     hint = full_plan_hint or "run `iamstate plan` or see the plan file artifact"
-    for with_diffs, max_lines in ((True, None), (False, None), (False, 2000), (False, 500),
-                                  (False, 100)):
-        text = _markdown(plans, with_diffs, max_lines, hint)
+    sections = [_section(p) for p in plans]
+    head = [f"**{summary_line(plans)}**"]
+
+    def compose(other: int | None, kept: int | None) -> str:
+        out = list(head)
+        for section in sections:
+            out += ["", *section.text(other, kept)]
+            cut = [f"{what} not shown here" for what, n in (
+                (f"{section.cut_other:,} lines of other changes (creations and updates)",
+                 section.cut_other), (f"{section.cut_kept:,} kept items", section.cut_kept)) if n]
+            if cut:
+                out += ["", f"_{' and '.join(cut)} ({section.cut_other + section.cut_kept:,} "
+                            f"more lines not shown here); every deletion, replacement and "
+                            f"policy document change is above. The full plan: {hint}._"]
+            if section.brief:
+                out += ["", "_What each deletion removes is left out here to fit GitHub's "
+                            f"comment limit; the full plan: {hint}._"]
+        return "\n".join(out) + "\n"
+
+    for other, kept in ((None, None), (2000, 200), (500, 50), (100, 20), (20, 5), (0, 0)):
+        text = compose(other, kept)
         if len(text) <= MARKDOWN_BUDGET:
             return text
-    return _markdown(plans, False, 20, hint)[:MARKDOWN_BUDGET]
+    for section in sections:
+        section.brief = True
+    text = compose(0, 0)
+    if len(text) <= MARKDOWN_BUDGET:
+        return text
+    return _too_large(plans, hint)
 
 
-def _markdown(
-    plans: Sequence[AccountPlan], with_diffs: bool, max_lines: int | None, hint: str
-) -> str:
-    out = [f"**{summary_line(plans)}**", ""]
+def _too_large(plans: Sequence[AccountPlan], hint: str) -> str:
+    """Even the deletions and policy documents alone do not fit: say so, never cut them."""
+    lines = [f"**{summary_line(plans)}**", "",
+             "**This plan is too large to review in a comment**: its deletions, replacements "
+             f"and policy document changes alone exceed GitHub's limit. Review all of it in "
+             f"{hint}; the digest below covers every change.", ""]
     for plan in plans:
-        config = plan.config
-        summary = plan.summary()
-        out.append(f"### Account `{config.name}` ({config.account_id}): "
-                   f"{summary[CREATE]} to add, {summary[UPDATE]} to change, "
-                   f"{summary[DELETE]} to destroy")
-        if not plan.changes:
-            out += ["", "No changes. Live state matches the repository.", ""]
-            continue
-        lines: list[str] = []
-        for change in plan.changes:
-            lines.append(headline(change))
-            lines += [f"    {line}" for line in detail_lines(change)]
-        shown = lines if max_lines is None else lines[:max_lines]
-        out += ["", "```diff", *shown, "```"]
-        if len(shown) < len(lines):
-            out.append(f"_{len(lines) - len(shown):,} more lines not shown here; the full plan: "
-                       f"{hint}._")
-        diffs = [(c, diff_lines(c)) for c in plan.changes if diff_lines(c)]
-        if diffs and with_diffs:
-            out += ["", "<details><summary>Policy document changes</summary>", ""]
-            for change, diff in diffs:
-                out += [f"`{change.name}`", "", "```diff", *diff, "```", ""]
-            out.append("</details>")
-        elif diffs:
-            out.append(f"_Policy document diffs left out to stay under GitHub's comment limit; "
-                       f"the full plan: {hint}._")
-        out.append("")
-    return "\n".join(out)
+        destroyed = sum(1 for c in plan.changes if is_destructive(c))
+        documents = sum(1 for c in plan.changes if diff_lines(c))
+        lines.append(f"- `{plan.config.name}` ({plan.config.account_id}): {counts(plan)}; "
+                     f"{destroyed:,} deletions or replacements, {documents:,} policy documents")
+    return "\n".join(lines)[:MARKDOWN_BUDGET] + "\n"
 
 
-def plan_document(plans: Sequence[AccountPlan]) -> dict[str, Any]:
-    return {"format_version": FORMAT_VERSION, "accounts": [p.as_dict() for p in plans]}
+def render_json(plans: Sequence[AccountPlan],
+                extras: Sequence[Mapping[str, Any]] | None = None) -> str:
+    return json.dumps(planfile.document(plans, extras), indent=2, sort_keys=False)
 
 
-def render_json(plans: Sequence[AccountPlan]) -> str:
-    return json.dumps(plan_document(plans), indent=2, sort_keys=False)
+def report_lines(report: Any) -> list[str]:
+    """An apply that stopped: what was done, what failed, what was not done, what next."""
+    lines = [f"account {report.account}: apply "
+             f"{'interrupted' if report.interrupted else 'stopped'}."]
+    lines.append(f"Done ({len(report.done)}):")
+    lines += [f"  {headline(c)}" for c in report.done] or ["  nothing"]
+    lines.append(f"Failed ({len(report.failed)}):")
+    lines += [f"  {headline(c)}: {why}" for c, why in report.failed] or ["  nothing"]
+    lines.append(f"Not done ({len(report.not_done)}):")
+    lines += [f"  {headline(c)}" for c in report.not_done] or ["  nothing"]
+    lines += [f"  note: {note}" for note in report.notes]
+    lines.append("Run `iamstate plan` again: it shows exactly what is left.")
+    return lines

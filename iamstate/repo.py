@@ -20,6 +20,7 @@ from iamstate import schema
 from iamstate.actions import unknown_actions
 from iamstate.errors import Problem, RepoError, shown
 from iamstate.model import (
+    AcceptedRisk,
     Account,
     AccountConfig,
     Category,
@@ -241,6 +242,12 @@ def _load_account(
     declared = _load_declarations(tree, folder)
     builder = _StateBuilder(config, documents, problems)
     desired = builder.build(declared, password_policy)
+    if config.role_arn and not (config.plan_role_arn and config.apply_role_arn):
+        builder.warnings.add(folder / ACCOUNT_FILE, 1, (
+            "role_arn is one role for plan and apply: any pull request's plan job can then "
+            "reach a role that writes IAM (a PR runs its own workflow file), bypassing review;"
+            " declare a read-only plan_role_arn and an apply_role_arn (see "
+            "`iamstate bootstrap`)"))
     return Account(config, desired, tuple(builder.warnings.items))
 
 
@@ -285,12 +292,18 @@ def _load_config(
         account_id=data["account_id"],
         directory=folder,
         role_arn=data.get("role_arn"),
+        plan_role_arn=data.get("plan_role_arn"),
+        apply_role_arn=data.get("apply_role_arn"),
         partition=data.get("partition", "aws"),
         common_groups=tuple(data.get("common_groups") or ()),
         categories=tuple(categories),
         max_deletions=(data.get("safety") or {}).get("max_deletions", 5),
         ignore=Ignore(*(tuple(ignore.get(k) or ()) for k in ("users", "groups", "policies"))),
         unknown_actions=(data.get("lint") or {}).get("unknown_actions", "error"),
+        accepted_risks=tuple(
+            AcceptedRisk(r["id"], r["principal"], r["reason"],
+                         Location(path, line_of(tree, ["accepted_risks", i])))
+            for i, r in enumerate(data.get("accepted_risks") or ())),
     )
     return config, _password_policy(password)
 

@@ -16,15 +16,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from iamstate.errors import SandboxError
+
 DEFAULT_PORT = 5055
 STATE_FILE = Path(".iamstate") / "sandbox.json"
 LOG_FILE = Path(".iamstate") / "sandbox.log"
 CREDENTIALS = {"AWS_ACCESS_KEY_ID": "sandbox", "AWS_SECRET_ACCESS_KEY": "sandbox",
                "AWS_DEFAULT_REGION": "us-east-1"}
-
-
-class SandboxError(Exception):
-    pass
 
 
 def environment(port: int) -> dict[str, str]:

@@ -7,6 +7,8 @@ as an artifact) that only the holder of the user's private key can open.
 
 from __future__ import annotations
 
+import base64
+import hashlib
 import os
 import secrets
 import string
@@ -49,11 +51,40 @@ def check_public_key(public_key: str) -> str | None:
     return None
 
 
-def write_encrypted(secret: str, public_key: str, path: Path) -> Path:
-    """Encrypt `secret` to `public_key` into `path` (armoured age, mode 0600)."""
+def fingerprint(public_key: str) -> str:
+    """Who a one-time password is encrypted to, as a reviewer can check it: an age
+    recipient as written, an ssh key as `ssh-ed25519 SHA256:...` (what ssh-keygen -l shows)
+    with its comment."""
+    key = public_key.strip()
+    if key.startswith("age1"):
+        return key
+    parts = key.split()
+    try:
+        blob = base64.b64decode(parts[1], validate=True)
+    except (IndexError, ValueError):
+        return "an unreadable key"
+    digest = base64.b64encode(hashlib.sha256(blob).digest()).decode().rstrip("=")
+    comment = f" ({' '.join(parts[2:])})" if len(parts) > 2 else ""
+    return f"{parts[0]} SHA256:{digest}{comment}"
+
+
+def one_time_password_file(out_dir: Path, account: str, user: str) -> Path:
+    return out_dir / account / f"{user}.age"
+
+
+def write_encrypted(secret: str, public_key: str, path: Path, inside: Path) -> Path:
+    """Encrypt `secret` to `public_key` into `path` (armoured age, mode 0600), which must
+    stay inside `inside`: a link planted in the repository (`.iamstate` -> elsewhere, or
+    the file itself) must not turn this into a write somewhere else."""
     ciphertext = pyrage.encrypt(secret.encode(), [recipient(public_key)], armored=True)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        path.parent.resolve().relative_to(inside.resolve())
+    except ValueError:
+        raise OSError(f"{path.parent} leads outside {inside}: refusing to write a secret "
+                      "there") from None
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "wb") as handle:
         handle.write(ciphertext)
     return path

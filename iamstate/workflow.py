@@ -3,25 +3,30 @@
 from __future__ import annotations
 
 import datetime
-import json
-import subprocess
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from iamstate.apply import Applier, ApplyReport, RetryPolicy
+from iamstate import planfile
+from iamstate.apply import ApplyReport, Runner
 from iamstate.audit import Finding, audit_account
 from iamstate.aws import CallCounter, Connection, connect
-from iamstate.errors import IamStateError, PlanFileError, StalePlan
-from iamstate.live import credential_report, read_live
-from iamstate.model import Account
-from iamstate.plan import AccountPlan, Change, plan_account
-from iamstate.render import FORMAT_VERSION, plan_document
+from iamstate.changes import Change
+from iamstate.checks import Overrides, run_checks
+from iamstate.errors import RepoError, StalePlan
+from iamstate.iamclient import Iam, RetryPolicy
+from iamstate.kinds.base import ApplyContext
+from iamstate.live import credential_report, missing_managed_policies, read_live
+from iamstate.model import Account, State
+from iamstate.plan import AccountPlan, effective_password_policy, plan_account
 from iamstate.repo import load_repository
 
 OUT_DIR = Path(".iamstate") / "out"
+CONCURRENT_ACCOUNTS = 8
+A = TypeVar("A")
+R = TypeVar("R")
 
 
 @dataclass
@@ -29,26 +34,37 @@ class Planned:
     account: Account
     conn: Connection
     plan: AccountPlan
+    live: State
 
 
-def plan_one(account: Account, counter: CallCounter | None = None) -> Planned:
-    conn = connect(account.config, counter)
-    live = read_live(conn, account.config, account.desired)
-    return Planned(account, conn, plan_account(account.config, account.desired, live))
+def plan_one(account: Account, counter: CallCounter | None = None,
+             purpose: str = "plan") -> Planned:
+    config, desired = account.config, account.desired
+    conn = connect(config, counter, purpose)
+    live = read_live(conn, config, desired)
+    missing = missing_managed_policies(conn, config, desired, live)
+    if missing:
+        raise RepoError(missing)
+    return Planned(account, conn, plan_account(config, desired, live), live)
 
 
-def plan_all(
-    repo: Path, only: str | None = None, counter: CallCounter | None = None
-) -> list[Planned]:
-    """Validate the repository, then read and plan every account (concurrently)."""
-    return plan_accounts(load_repository(repo, only), counter)
-
-
-def plan_accounts(accounts: list[Account], counter: CallCounter | None = None) -> list[Planned]:
+def for_each_account(accounts: Sequence[A], work: Callable[[A], R]) -> list[R]:
+    """`work` on every account, a few at a time (each with its own credentials)."""
     if len(accounts) <= 1:
-        return [plan_one(a, counter) for a in accounts]
-    with ThreadPoolExecutor(max_workers=min(8, len(accounts))) as pool:
-        return list(pool.map(lambda a: plan_one(a, counter), accounts))
+        return [work(a) for a in accounts]
+    with ThreadPoolExecutor(max_workers=min(CONCURRENT_ACCOUNTS, len(accounts))) as pool:
+        return list(pool.map(work, accounts))
+
+
+def plan_all(repo: Path, only: str | None = None, counter: CallCounter | None = None,
+             purpose: str = "plan") -> list[Planned]:
+    """Validate the repository, then read and plan every account (concurrently)."""
+    return plan_accounts(load_repository(repo, only), counter, purpose)
+
+
+def plan_accounts(accounts: Sequence[Account], counter: CallCounter | None = None,
+                  purpose: str = "plan") -> list[Planned]:
+    return for_each_account(accounts, lambda a: plan_one(a, counter, purpose))
 
 
 def audit_all(
@@ -64,102 +80,48 @@ def audit_all(
         return audit_account(account.config, live, report, account.desired.password_policy,
                              datetime.datetime.now(datetime.UTC))
 
-    with ThreadPoolExecutor(max_workers=max(1, min(8, len(accounts)))) as pool:
-        return dict(zip((a.config.name for a in accounts), pool.map(one, accounts),
-                        strict=True))
+    found = for_each_account(accounts, one)
+    return dict(zip((a.config.name for a in accounts), found, strict=True))
 
 
-def touched_accounts(repo: Path, names: list[str], since: str | None) -> list[str]:
-    """Accounts a change since `since` touches: its own folder, or any shared policy."""
-    if since is None:
-        return names
-    try:
-        changed = subprocess.run(["git", "diff", "--name-only", f"{since}...HEAD", "--",
-                                  "accounts", "policies"], cwd=repo, capture_output=True,
-                                 text=True, check=True).stdout.split()
-    except (OSError, subprocess.CalledProcessError) as error:
-        raise IamStateError(f"cannot list the files changed since {since}: {error}") from None
-    if any(path.startswith("policies/") for path in changed):
-        return names
-    return [n for n in names if any(p.startswith(f"accounts/{n}/") for p in changed)]
-
-
-def write_plan_file(path: Path, plans: list[AccountPlan]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(plan_document(plans), indent=2) + "\n", encoding="utf-8")
-
-
-def read_plan_file(path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise PlanFileError(f"{path}: no such plan file") from None
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise PlanFileError(f"{path}: not a plan file ({error})") from None
-    if not isinstance(data, dict) or data.get("format_version") != FORMAT_VERSION or not \
-            isinstance(data.get("accounts"), list):
-        raise PlanFileError(f"{path}: not an iamstate plan file of format_version "
-                            f"{FORMAT_VERSION}: make one with `iamstate plan --out {path}`")
-    return data
-
-
-def check_reviewed(repo: Path, account: str, reviewed_digest: str) -> list[Planned]:
-    """Re-plan `account`; refuse unless it is exactly the plan whose digest was reviewed."""
-    planned = plan_all(repo, account)
-    now = planned[0].plan.digest()
-    if now != reviewed_digest:
-        raise StalePlan(
-            f"account {account}: the plan now ({now[:19]}...) is not the plan reviewed on the "
-            f"pull request ({reviewed_digest[:19]}...): live state or main moved on since the "
-            "review. Nothing was changed. Re-run the plan on a new pull request.")
-    return planned
+def plan_document(planned: Sequence[Planned]) -> dict[str, Any]:
+    return planfile.document([p.plan for p in planned])
 
 
 def check_current(saved: dict[str, Any], repo: Path,
                   counter: CallCounter | None = None) -> list[Planned]:
-    """Re-plan every account of a saved plan; refuse unless it gives exactly the same plan."""
+    """Re-plan every account of a saved plan; refuse unless it gives exactly the same plan
+    (same changes, same model data, same digests of both states)."""
     accounts = {a.config.name: a for a in load_repository(repo)}
     entries: list[dict[str, Any]] = saved["accounts"]
-    names = [e.get("account") if isinstance(e, dict) else None for e in entries]
-    for name in names:
-        if not isinstance(name, str):
-            raise PlanFileError("plan file: an account entry has no name")
-        if name not in accounts:
-            raise StalePlan(f"account {name}: no longer in the repository; nothing was "
-                            "changed")
-    fresh = plan_accounts([accounts[str(n)] for n in names], counter)
+    for entry in entries:
+        if entry["account"] not in accounts:
+            raise StalePlan(f"account {entry['account']}: no longer in the repository; "
+                            "nothing was changed")
+    fresh = plan_accounts([accounts[e["account"]] for e in entries], counter, "apply")
     for entry, planned in zip(entries, fresh, strict=True):
-        now = planned.plan.as_dict()
+        now = planfile.account_to_json(planned.plan)
         if now != entry:
-            raise StalePlan(_stale_reason(planned.account.config.name, entry, now))
+            raise StalePlan(planfile.stale_reason(planned.account.config.name, entry, now))
     return fresh
 
 
-def _stale_reason(name: str, saved: dict[str, Any], now: dict[str, Any]) -> str:
-    reasons = []
-    if saved.get("live_digest") != now["live_digest"]:
-        reasons.append("live state changed")
-    if saved.get("desired_digest") != now["desired_digest"]:
-        reasons.append("the repository changed")
-    if not reasons:
-        reasons.append("the plan file does not match what iamstate plans (edited by hand?)")
-    return (f"account {name}: the plan is stale: {' and '.join(reasons)} since it was made. "
-            "Nothing was changed. Run `iamstate plan --out FILE` again, review it, apply that.")
-
-
 def apply_planned(
-    planned: list[Planned],
+    planned: Sequence[Planned],
     repo: Path,
-    allow_deletions: int | None,
+    overrides: Overrides,
     workers: int = 4,
     retry: RetryPolicy | None = None,
     on_done: Callable[[Change], None] | None = None,
 ) -> list[ApplyReport]:
-    for item in planned:  # every account's safety check passes before anything changes
-        item.plan.check_safety(allow_deletions)
+    """Every check on every account passes before any account changes; then each account's
+    changes are applied in order."""
+    run_checks([p.plan for p in planned], overrides)
     reports = []
     for item in planned:
-        applier = Applier(item.conn, item.account.config, item.account.desired,
-                          repo / OUT_DIR, workers=workers, retry=retry, on_done=on_done)
-        reports.append(applier.apply(item.plan.changes))
+        config = item.account.config
+        ctx = ApplyContext(Iam(item.conn.iam, retry), config, repo, repo / OUT_DIR,
+                           effective_password_policy(item.account.desired, item.live),
+                           item.conn.emulated)
+        reports.append(Runner(ctx, workers, on_done).run(item.plan.changes))
     return reports

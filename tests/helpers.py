@@ -100,3 +100,38 @@ def snapshot(iam: Any) -> str:
         password_policy = None
     return json.dumps({"details": details, "credentials": extra,
                        "password_policy": password_policy}, sort_keys=True, default=str)
+
+
+def extended(state: State, **more: Any) -> State:
+    """A new State: `state` with entries added or replaced (users={...}, groups={...},
+    policies={...}) or removed (value None). States are immutable; tests build new ones."""
+    fields: dict[str, Any] = {}
+    for name in ("users", "groups", "policies"):
+        current = dict(getattr(state, name))
+        for key, value in (more.get(name) or {}).items():
+            if value is None:
+                current.pop(key, None)
+            else:
+                current[key] = value
+        fields[name] = current
+    password = more.get("password_policy", state.password_policy)
+    return State(fields["users"], fields["groups"], fields["policies"], password)
+
+
+def summary_of(changes: Any) -> list[tuple[str, str, str]]:
+    """(action, kind, name) of each change, as the plan JSON writes them."""
+    from iamstate.planfile import change_to_json
+
+    return [(c["action"], c["kind"], c["name"]) for c in map(change_to_json, changes)]
+
+
+def apply_changes(conn: Any, config: Any, changes: Any, root: Path, workers: int = 4,
+                  retry: Any = None, password_policy: Any = None) -> Any:
+    """Apply typed changes as `iamstate apply` does (the runner with the kinds' handlers)."""
+    from iamstate.apply import Runner
+    from iamstate.iamclient import Iam
+    from iamstate.kinds.base import ApplyContext
+
+    ctx = ApplyContext(Iam(conn.iam, retry), config, root, root / ".iamstate" / "out",
+                       password_policy, conn.emulated)
+    return Runner(ctx, workers).run(list(changes))

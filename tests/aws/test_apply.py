@@ -14,15 +14,26 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from iamstate.apply import Applier, RetryPolicy
+from iamstate.apply import ApplyReport
 from iamstate.aws import Connection
+from iamstate.changes import Change, Create, Delete, Update
 from iamstate.errors import ApplyFailed
-from iamstate.live import read_live
-from iamstate.model import Account, State
-from iamstate.plan import CREATE, DELETE, Change, plan_account, plan_changes
-from iamstate.render import render_json
+from iamstate.iamclient import RetryPolicy
+from iamstate.live import read_credentials, read_live
+from iamstate.model import (
+    Account,
+    AccountConfig,
+    Credentials,
+    Group,
+    GroupPolicy,
+    Membership,
+    User,
+)
+from iamstate.plan import plan_account, plan_changes
+from iamstate.policy import PolicyDocument
+from iamstate.render import render_json, report_lines
 from iamstate.repo import load_repository
-from tests.helpers import ACCOUNT_ID, write
+from tests.helpers import ACCOUNT_ID, apply_changes, summary_of, write
 
 FAST = RetryPolicy(seconds=5, first_delay=0.001, max_delay=0.01)
 ADMIN = json.dumps({"Version": "2012-10-17",
@@ -31,14 +42,14 @@ ADMIN = json.dumps({"Version": "2012-10-17",
 
 def converge(conn: Connection, account: Account, out: Path, workers: int = 4) -> list[Change]:
     live = read_live(conn, account.config, account.desired)
-    changes = plan_changes(account.desired, live)
-    Applier(conn, account.config, account.desired, out, workers=workers,
-            retry=FAST).apply(changes)
+    changes = plan_changes(account.config, account.desired, live)
+    apply_changes(conn, account.config, changes, out, workers=workers, retry=FAST)
     return changes
 
 
 def remaining(conn: Connection, account: Account) -> list[Change]:
-    return plan_changes(account.desired, read_live(conn, account.config, account.desired))
+    return plan_changes(account.config, account.desired,
+                        read_live(conn, account.config, account.desired))
 
 
 def test_apply_then_plan_shows_no_changes(conn: Connection, example_repo: Path) -> None:
@@ -67,8 +78,7 @@ def test_drifted_user_with_every_credential_is_torn_down(conn: Connection,
                            PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     iam.add_user_to_group(UserName="intruder", GroupName="Developers")
     changes = converge(conn, account, example_repo)
-    [delete] = changes
-    assert (delete.action, delete.kind, delete.name) == (DELETE, "user", "intruder")
+    assert summary_of(changes) == [("delete", "user", "intruder")]
     assert [u["UserName"] for u in iam.list_users()["Users"]].count("intruder") == 0
     # moto would delete the user and leave its device assigned; the teardown removed it.
     assert iam.list_virtual_mfa_devices()["VirtualMFADevices"] == []
@@ -77,108 +87,110 @@ def test_drifted_user_with_every_credential_is_torn_down(conn: Connection,
     assert remaining(conn, account) == []
 
 
+NOW = datetime.datetime(2026, 1, 1)
+MFA = f"arn:aws:iam::{ACCOUNT_ID}:mfa/old"
+CREDENTIAL_LISTS: list[tuple[str, dict[str, Any]]] = [
+    ("get_login_profile", {"LoginProfile": {"UserName": "old", "CreateDate": NOW}}),
+    ("list_access_keys", {"AccessKeyMetadata": [{"AccessKeyId": "AKIAOLD0000000000000"}]}),
+    ("list_signing_certificates", {"Certificates": [{
+        "UserName": "old", "CertificateId": "C" * 24, "CertificateBody": "b",
+        "Status": "Active"}]}),
+    ("list_ssh_public_keys", {"SSHPublicKeys": [{
+        "UserName": "old", "SSHPublicKeyId": "APKA" + "A" * 16, "Status": "Active",
+        "UploadDate": NOW}]}),
+    ("list_service_specific_credentials", {"ServiceSpecificCredentials": [{
+        "UserName": "old", "Status": "Active", "ServiceUserName": "old-at-1",
+        "CreateDate": NOW, "ServiceSpecificCredentialId": "ACCA" + "A" * 16,
+        "ServiceName": "codecommit.amazonaws.com"}]}),
+    ("list_mfa_devices", {"MFADevices": [{"UserName": "old", "SerialNumber": MFA,
+                                          "EnableDate": NOW}]}),
+]
+DOC = PolicyDocument(json.loads(ADMIN))
+
+
+def _client() -> Any:
+    return boto3.client("iam", region_name="us-east-1", aws_access_key_id="x",
+                        aws_secret_access_key="x")
+
+
+def test_credentials_of_a_user_to_delete_are_listed_exactly() -> None:
+    """The live reader lists every kind of credential of a user about to be deleted (the
+    credential report is too coarse and may be hours old)."""
+    iam = _client()
+    stub = Stubber(iam)
+    for operation, response in CREDENTIAL_LISTS:
+        stub.add_response(operation, response)
+    with stub:
+        creds = read_credentials(Connection(iam, None, ACCOUNT_ID), "old")
+    stub.assert_no_pending_responses()
+    assert creds == Credentials(True, ("AKIAOLD0000000000000",), ("C" * 24,),
+                                ("APKA" + "A" * 16,), ("ACCA" + "A" * 16,), (MFA,))
+
+
 def test_user_teardown_follows_the_order_aws_requires() -> None:
     """moto deletes a user that still has credentials; AWS answers DeleteConflict. Stubber
-    holds the applier to AWS's order: every credential and link goes before DeleteUser."""
-    iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x",
-                       aws_secret_access_key="x")
+    holds the teardown to AWS's order: every credential and link goes before DeleteUser,
+    and only what the plan listed (nothing is listed again behind the reviewer's back)."""
+    iam = _client()
     stub = Stubber(iam)
-    user = "old"
-    now = datetime.datetime(2026, 1, 1)
-    mfa = f"arn:aws:iam::{ACCOUNT_ID}:mfa/old"
-    expect = [
-        ("get_login_profile", {"LoginProfile": {"UserName": user, "CreateDate": now}}),
-        ("list_access_keys", {"AccessKeyMetadata": [{"AccessKeyId": "AKIAOLD0000000000000"}]}),
-        ("list_signing_certificates", {"Certificates": [{
-            "UserName": user, "CertificateId": "C" * 24, "CertificateBody": "b",
-            "Status": "Active"}]}),
-        ("list_ssh_public_keys", {"SSHPublicKeys": [{
-            "UserName": user, "SSHPublicKeyId": "APKA" + "A" * 16, "Status": "Active",
-            "UploadDate": now}]}),
-        ("list_service_specific_credentials", {"ServiceSpecificCredentials": [{
-            "UserName": user, "Status": "Active", "ServiceUserName": "old-at-1",
-            "CreateDate": now, "ServiceSpecificCredentialId": "ACCA" + "A" * 16,
-            "ServiceName": "codecommit.amazonaws.com"}]}),
-        ("list_mfa_devices", {"MFADevices": [{"UserName": user, "SerialNumber": mfa,
-                                              "EnableDate": now}]}),
-        ("delete_login_profile", {}),
-        ("delete_access_key", {}),
-        ("delete_signing_certificate", {}),
-        ("delete_ssh_public_key", {}),
-        ("delete_service_specific_credential", {}),
-        ("deactivate_mfa_device", {}),
-        ("delete_virtual_mfa_device", {}),
-        ("list_user_policies", {"PolicyNames": ["admin"]}),
-        ("delete_user_policy", {}),
-        ("list_attached_user_policies", {"AttachedPolicies": [
-            {"PolicyName": "A", "PolicyArn": "arn:aws:iam::aws:policy/A"}]}),
-        ("detach_user_policy", {}),
-        ("list_groups_for_user", {"Groups": [{
-            "Path": "/", "GroupName": "Devs", "GroupId": "AGPA" + "A" * 16,
-            "Arn": f"arn:aws:iam::{ACCOUNT_ID}:group/Devs", "CreateDate": now}]}),
-        ("remove_user_from_group", {}),
-        ("get_user", {"User": {"Path": "/", "UserName": user, "UserId": "AIDA" + "A" * 16,
-                               "Arn": f"arn:aws:iam::{ACCOUNT_ID}:user/old",
-                               "CreateDate": now}}),
-        ("delete_user", {}),
-    ]
-    for operation, response in expect:
-        stub.add_response(operation, response)
-    config = load_config_stub()
+    for operation in ("delete_login_profile", "delete_access_key", "delete_signing_certificate",
+                      "delete_ssh_public_key", "delete_service_specific_credential",
+                      "deactivate_mfa_device", "delete_virtual_mfa_device",
+                      "delete_user_policy", "detach_user_policy", "remove_user_from_group",
+                      "delete_user"):
+        stub.add_response(operation, {})
+    user = User("old", groups=frozenset({"Devs"}), console_access=True,
+                inline_policies=(("admin", DOC),),
+                attached_policies=frozenset({"arn:aws:iam::aws:policy/A"}),
+                credentials=Credentials(True, ("AKIAOLD0000000000000",), ("C" * 24,),
+                                        ("APKA" + "A" * 16,), ("ACCA" + "A" * 16,), (MFA,)))
     with stub:
-        Applier(Connection(iam, None, ACCOUNT_ID), config, State(), Path("."),
-                retry=FAST).apply([Change(DELETE, "user", user, {})])
+        apply_changes(Connection(iam, None, ACCOUNT_ID), CONFIG, [Delete(user)], Path("."),
+                      retry=FAST)
     stub.assert_no_pending_responses()
 
 
-def load_config_stub() -> Any:
-    from iamstate.model import AccountConfig
-    return AccountConfig("acme", ACCOUNT_ID, Path("."))
+CONFIG = AccountConfig("acme", ACCOUNT_ID, Path("."))
 
 
-def _stubbed(*errors: str) -> tuple[Applier, Stubber]:
-    iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x",
-                       aws_secret_access_key="x")
-    stub = Stubber(iam)
-    applier = Applier(Connection(iam, None, ACCOUNT_ID), load_config_stub(), State(),
-                      Path("."), workers=1, retry=FAST)
-    return applier, stub
+def _stubbed() -> tuple[Connection, Stubber]:
+    iam = _client()
+    return Connection(iam, None, ACCOUNT_ID), Stubber(iam)
 
 
 def test_no_such_entity_right_after_create_is_retried() -> None:
     """IAM is eventually consistent: a group created a moment ago may not be visible yet."""
-    applier, stub = _stubbed()
-    now = datetime.datetime(2026, 1, 1)
+    conn, stub = _stubbed()
     stub.add_response("create_group", {"Group": {
         "Path": "/", "GroupName": "Devs", "GroupId": "AGPA" + "A" * 16,
-        "Arn": f"arn:aws:iam::{ACCOUNT_ID}:group/Devs", "CreateDate": now}})
+        "Arn": f"arn:aws:iam::{ACCOUNT_ID}:group/Devs", "CreateDate": NOW}})
     stub.add_client_error("add_user_to_group", "NoSuchEntity", http_status_code=404)
     stub.add_client_error("add_user_to_group", "NoSuchEntity", http_status_code=404)
     stub.add_response("add_user_to_group", {})
     with stub:
-        applier.apply([Change(CREATE, "group", "Devs", {"path": "/"}),
-                       Change(CREATE, "membership", "jdoe Devs",
-                              {"user": "jdoe", "group": "Devs"})])
+        apply_changes(conn, CONFIG, [Create(Group("Devs")), Create(Membership("jdoe", "Devs"))],
+                      Path("."), workers=1, retry=FAST)
     stub.assert_no_pending_responses()
 
 
 def test_no_such_entity_for_something_not_created_now_fails_at_once() -> None:
-    applier, stub = _stubbed()
+    conn, stub = _stubbed()
     stub.add_client_error("add_user_to_group", "NoSuchEntity", http_status_code=404)
-    with stub, pytest.raises(ApplyFailed, match="Failed \\(1\\)"):
-        applier.apply([Change(CREATE, "membership", "jdoe Devs",
-                              {"user": "jdoe", "group": "Devs"})])
+    with stub, pytest.raises(ApplyFailed) as caught:
+        apply_changes(conn, CONFIG, [Create(Membership("jdoe", "Devs"))], Path("."),
+                      workers=1, retry=FAST)
+    assert "Failed (1):" in "\n".join(report_lines(caught.value.report))
 
 
 def test_concurrent_modification_is_retried() -> None:
-    applier, stub = _stubbed()
+    conn, stub = _stubbed()
     stub.add_client_error("put_group_policy", "ConcurrentModification", http_status_code=409)
     stub.add_client_error("put_group_policy", "EntityTemporarilyUnmodifiable",
                           http_status_code=409)
     stub.add_response("put_group_policy", {})
     with stub:
-        applier.apply([Change(CREATE, "group_policy", "Devs/x", {
-            "group": "Devs", "policy": "x", "document": json.loads(ADMIN)})])
+        apply_changes(conn, CONFIG, [Create(GroupPolicy("Devs", "x", DOC))], Path("."),
+                      workers=1, retry=FAST)
     stub.assert_no_pending_responses()
 
 
@@ -193,17 +205,19 @@ def test_failure_halfway_stops_reports_and_a_new_plan_shows_exactly_the_rest(
                               "CreateUser")
 
     conn.iam.meta.events.register("before-parameter-build.iam.CreateUser", fail_for_jdoe)
-    before = plan_changes(account.desired, read_live(conn, account.config, account.desired))
+    before = remaining(conn, account)
     with pytest.raises(ApplyFailed) as caught:
-        Applier(conn, account.config, account.desired, example_repo, workers=1,
-                retry=RetryPolicy(seconds=0.05, first_delay=0.01)).apply(before)
-    message = str(caught.value)
+        apply_changes(conn, account.config, before, example_repo, workers=1,
+                      retry=RetryPolicy(seconds=0.05, first_delay=0.01))
+    report = caught.value.report
+    assert isinstance(report, ApplyReport)
+    message = "\n".join(report_lines(report))
     assert "Failed (1):\n  + create user jdoe: " in message and "injected" in message
     assert "Not done (" in message and "+ create group membership jdoe AllUsers" in message
     left = remaining(conn, account)
-    done = [line.strip() for line in message.split("Failed")[0].splitlines()[2:]]
-    assert len(left) == len(before) - len(done)
-    assert {c.name for c in left} >= {"jdoe", "jdoe AllUsers", "jdoe Developers"}
+    assert len(left) == len(before) - len(report.done)
+    assert {name for _, _, name in summary_of(left)} >= {"jdoe", "jdoe AllUsers",
+                                                          "jdoe Developers"}
     conn.iam.meta.events.unregister("before-parameter-build.iam.CreateUser", fail_for_jdoe)
     converge(conn, account, example_repo)
     assert remaining(conn, account) == []
@@ -247,8 +261,7 @@ def test_console_password_is_encrypted_to_the_user_and_never_in_the_plan(
                                                                    dict(params)}))
     live = read_live(conn, account.config, account.desired)
     plan = plan_account(account.config, account.desired, live)
-    Applier(conn, account.config, account.desired, example_repo / ".iamstate/out",
-            retry=FAST).apply(plan.changes)
+    apply_changes(conn, account.config, plan.changes, example_repo, retry=FAST)
     secret = (example_repo / ".iamstate/out/sandbox/alice.age").read_bytes()
     assert secret.startswith(b"-----BEGIN AGE ENCRYPTED FILE-----")
     password = pyrage.decrypt(secret, [identity]).decode()
@@ -272,9 +285,9 @@ SSH_RSA = (
 def test_group_path_change_is_sent_as_update_group() -> None:
     """moto ignores update_group with only NewPath; AWS moves the group. Stubber checks
     the call iamstate makes."""
-    applier, stub = _stubbed()
+    conn, stub = _stubbed()
     stub.add_response("update_group", {}, {"GroupName": "Devs", "NewPath": "/eng/"})
     with stub:
-        applier.apply([Change("update", "group", "Devs", {"path": "/eng/",
-                                                          "from_path": "/"})])
+        apply_changes(conn, CONFIG, [Update(Group("Devs"), Group("Devs", "/eng/"))],
+                      Path("."), retry=FAST)
     stub.assert_no_pending_responses()

@@ -180,7 +180,7 @@ def test_bad_input_exits_1_with_file_line_and_changes_nothing(cli: Cli) -> None:
 
 def test_formats_and_the_prompt(cli: Cli) -> None:
     as_json = json.loads(cli("plan", "--format", "json").out)
-    assert as_json["format_version"] == 1
+    assert as_json["format_version"] == 2
     assert as_json["accounts"][0]["summary"]["create"] == 32
     markdown = cli("plan", "--format", "markdown").out
     assert markdown.startswith("**Plan: 32 to add") and "```diff" in markdown

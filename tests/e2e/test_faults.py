@@ -16,14 +16,17 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from iamstate.apply import Applier, RetryPolicy
 from iamstate.aws import Connection, connect
+from iamstate.changes import Change
 from iamstate.errors import ApplyFailed
+from iamstate.iamclient import RetryPolicy
 from iamstate.live import read_live
 from iamstate.model import Account
-from iamstate.plan import Change, plan_changes
+from iamstate.plan import plan_changes
+from iamstate.render import report_lines
 from iamstate.repo import load_repository
 from tests.e2e.conftest import Cli
+from tests.helpers import apply_changes
 
 FAST = RetryPolicy(seconds=10, first_delay=0.01, max_delay=0.1)
 
@@ -59,12 +62,13 @@ def account_and_conn(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> tuple[Account
 
 
 def left(conn: Connection, account: Account) -> list[Change]:
-    return plan_changes(account.desired, read_live(conn, account.config, account.desired))
+    return plan_changes(account.config, account.desired,
+                        read_live(conn, account.config, account.desired))
 
 
 def apply_all(conn: Connection, account: Account, out: Path, **kwargs: Any) -> list[Change]:
     changes = left(conn, account)
-    Applier(conn, account.config, account.desired, out, **kwargs).apply(changes)
+    apply_changes(conn, account.config, changes, out, **kwargs)
     return changes
 
 
@@ -124,7 +128,7 @@ def test_a_service_failure_stops_reports_and_replanning_converges(
     total = len(left(conn, account))
     with pytest.raises(ApplyFailed) as caught:
         apply_all(conn, account, cli.repo, workers=1, retry=FAST)
-    report = str(caught.value)
+    report = "\n".join(report_lines(caught.value.report))
     assert "Failed (1):" in report and "ServiceFailure" in report
     assert "Done (" in report and "Not done (" in report
     conn.iam.meta.events.unregister("before-send.iam", fail_groups)

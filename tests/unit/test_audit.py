@@ -67,11 +67,11 @@ def test_a_broken_account_gets_one_finding_per_rule() -> None:
 
 
 def test_a_clean_account_has_no_findings() -> None:
-    live = State(users={"alice": User("alice", groups=frozenset({"AllUsers", "AllHumans"}))},
+    live = State(users={"alice": User("alice", groups=frozenset({"AllUsers", "AllHumans"})),
+                        "HeadlessUser-x": User("HeadlessUser-x", groups=frozenset(
+                            {"AllUsers", "AllHeadlessUsers"}))},
                  groups={"AllUsers": Group("AllUsers"), "AllHumans": Group("AllHumans"),
                          "AllHeadlessUsers": Group("AllHeadlessUsers")})
-    live.users["HeadlessUser-x"] = User("HeadlessUser-x",
-                                        groups=frozenset({"AllUsers", "AllHeadlessUsers"}))
     report = [row("alice", password_enabled="true", mfa_active="true"),
               row("HeadlessUser-x", access_key_1_active="true",
                   access_key_1_last_rotated=days_ago(30),

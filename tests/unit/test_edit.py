@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from iamstate.edit import EditError, add_user, format_files, remove_user
-from iamstate.errors import RepoError
+from iamstate.edit import add_user, format_files, remove_user
+from iamstate.errors import EditError, RepoError
 from iamstate.repo import load_repository
 
 

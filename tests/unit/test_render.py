@@ -11,16 +11,17 @@ from rich.console import Console
 from iamstate.model import AccountConfig, Credentials, State, User
 from iamstate.plan import plan_account
 from iamstate.render import GITHUB_COMMENT_LIMIT, render_json, render_markdown, render_text
+from tests.helpers import extended
 from tests.unit.test_plan import desired_state
 
 CONFIG = AccountConfig("acme", "123456789012", Path("."))
 
 
 def test_text_shows_symbols_teardown_and_summary() -> None:
-    live = desired_state()
-    live.users["old"] = User("old", credentials=Credentials(login_profile=True,
-                                                            mfa_devices=("arn:mfa/old",)))
-    del live.users["jdoe"]
+    live = extended(desired_state(), users={
+        "old": User("old", credentials=Credentials(login_profile=True,
+                                                   mfa_devices=("arn:mfa/old",))),
+        "jdoe": None})
     plan = plan_account(CONFIG, desired_state(), live)
     buffer = io.StringIO()
     render_text([plan], Console(file=buffer, width=200, color_system=None))
@@ -34,19 +35,19 @@ def test_text_shows_symbols_teardown_and_summary() -> None:
 def test_json_is_the_documented_shape() -> None:
     plan = plan_account(CONFIG, desired_state(), State())
     data = json.loads(render_json([plan]))
-    assert data["format_version"] == 1
+    assert data["format_version"] == 2
     [account] = data["accounts"]
     assert set(account) == {"account", "account_id", "live_digest", "desired_digest",
-                            "changes", "summary"}
+                            "changes", "kept", "summary", "digest"}
     assert account["summary"] == {"create": 9, "update": 0, "delete": 0}
     assert account["changes"][0] == {**account["changes"][0], "action": "create",
                                      "kind": "password_policy"}
 
 
 def test_markdown_of_a_huge_plan_stays_under_githubs_limit() -> None:
-    desired = desired_state()
-    for i in range(5000):
-        desired.users[f"user{i:05d}"] = User(f"user{i:05d}", groups=frozenset({"AllUsers"}))
+    desired = extended(desired_state(), users={
+        f"user{i:05d}": User(f"user{i:05d}", groups=frozenset({"AllUsers"}))
+        for i in range(5000)})
     plan = plan_account(CONFIG, desired, State())
     text = render_markdown([plan], "the `plan-acme` artifact")
     assert len(text) < GITHUB_COMMENT_LIMIT

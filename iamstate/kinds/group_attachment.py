@@ -1,0 +1,45 @@
+"""Managed policies attached to declared groups. An ignored policy stays attached even
+where the repository does not list it: iamstate never changes an ignored resource's
+attachments."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from iamstate.changes import Change, Create, Delete
+from iamstate.kinds.base import ApplyContext, Kind, PlanContext, register
+from iamstate.model import GroupAttachment, iter_sorted
+
+
+@register
+class GroupAttachmentKind(Kind[GroupAttachment]):
+    name = "group_attachment"
+    label = "group policy attachment"
+    model = GroupAttachment
+    after = ("group",)
+    actions = frozenset({"iam:AttachGroupPolicy", "iam:DetachGroupPolicy"})
+
+    def diff(self, ctx: PlanContext) -> Iterable[Change]:
+        changes: list[Change] = []
+        for want in iter_sorted(ctx.desired.groups):
+            have = ctx.live.groups.get(want.name)
+            live = have.managed_policies if have else frozenset()
+            changes += [Create(GroupAttachment(want.name, arn))
+                        for arn in sorted(want.managed_policies - live)]
+            for arn in sorted(live - want.managed_policies):
+                if ctx.ignored_policy(arn):
+                    ctx.keep(self.label, f"{want.name} {arn}", "the policy is ignored")
+                else:
+                    changes.append(Delete(GroupAttachment(want.name, arn)))
+        return changes
+
+    def key(self, obj: GroupAttachment) -> str:
+        return f"{obj.group} {obj.arn}"
+
+    def apply(self, change: Change, ctx: ApplyContext) -> None:
+        link: GroupAttachment = change.subject
+        if isinstance(change, Delete):
+            ctx.iam.gone("detach_group_policy", GroupName=link.group, PolicyArn=link.arn)
+        else:
+            ctx.iam.call("attach_group_policy", fresh=[link.group, link.arn],
+                         GroupName=link.group, PolicyArn=link.arn)
