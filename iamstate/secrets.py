@@ -77,12 +77,12 @@ def write_encrypted(secret: str, public_key: str, path: Path, inside: Path) -> P
     stay inside `inside`: a link planted in the repository (`.iamstate` -> elsewhere, or
     the file itself) must not turn this into a write somewhere else."""
     ciphertext = pyrage.encrypt(secret.encode(), [recipient(public_key)], armored=True)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    try:
+    try:  # resolved before anything is made: a link out must not even get a folder
         path.parent.resolve().relative_to(inside.resolve())
     except ValueError:
         raise OSError(f"{path.parent} leads outside {inside}: refusing to write a secret "
                       "there") from None
+    path.parent.mkdir(parents=True, exist_ok=True)
     flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
     fd = os.open(path, flags, 0o600)
     with os.fdopen(fd, "wb") as handle:

@@ -1,0 +1,80 @@
+"""Class: what the reviewer sees must be everything. Every policy document a plan creates or
+changes is shown in full; a PR comment cut to fit GitHub's limit never cuts deletions,
+replacements or policy documents, and says exactly what it left out and where it is."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from iamstate.model import AccountConfig, Credentials, Group, ManagedPolicy, State, User
+from iamstate.plan import plan_account
+from iamstate.policy import PolicyDocument
+from iamstate.render import GITHUB_COMMENT_LIMIT, headline, render_markdown
+from tests.e2e.conftest import Cli
+from tests.helpers import ACCOUNT_ID
+
+CONFIG = AccountConfig("acme", ACCOUNT_ID, Path("."))
+
+
+def test_a_new_managed_policy_shows_its_document_everywhere(cli: Cli) -> None:
+    (cli.repo / "accounts/sandbox/admin.yaml").write_text(
+        "policies:\n  everything-iam:\n    document:\n      Version: '2012-10-17'\n"
+        "      Statement: [{Effect: Allow, Action: 'iam:*', Resource: '*'}]\n")
+    text = cli("plan")
+    assert "+ create managed policy everything-iam" in text.out
+    section = text.out.split("+ create managed policy everything-iam", 1)[1]
+    assert '"iam:*"' in section.split("+ create", 1)[0]  # under its own headline
+    markdown = cli("plan", "--format", "markdown").out
+    details = markdown.split("<summary>Policy document changes</summary>", 1)[1]
+    assert "`create managed policy everything-iam`" in details and '"iam:*"' in details
+    as_json = json.loads(cli("plan", "--format", "json").out)
+    [created] = [c for c in as_json["accounts"][0]["changes"]
+                 if c["kind"] == "policy" and c["name"] == "everything-iam"]
+    assert created["detail"]["after"]["document"]["Statement"][0]["Action"] == "iam:*"
+
+
+def doc(i: int) -> PolicyDocument:
+    return PolicyDocument({"Version": "2012-10-17", "Statement": [
+        {"Effect": "Allow", "Action": "s3:GetObject", "Resource": f"arn:aws:s3:::bucket-{i}/*"}]})
+
+
+def big_plan(creations: int, deletions: int, documents: int) -> State:
+    return State(
+        users={f"new{i:05d}": User(f"new{i:05d}", groups=frozenset({"AllUsers"}))
+               for i in range(creations)},
+        groups={"AllUsers": Group("AllUsers")} | {
+            f"G{i}": Group(f"G{i}", inline_policies=(("p", doc(i)),)) for i in range(documents)})
+
+
+def test_a_cut_comment_keeps_every_deletion_and_document_and_says_what_it_cut() -> None:
+    desired = big_plan(4000, 0, 40)
+    live = State(users={f"old{i:04d}": User(f"old{i:04d}", credentials=Credentials(
+        access_keys=(f"AKIA{i:016d}",))) for i in range(300)},
+        groups={f"G{i}": Group(f"G{i}", inline_policies=(("p", doc(i + 1000)),))
+                for i in range(40)},
+        policies={"gone": ManagedPolicy("gone", doc(9))})
+    plan = plan_account(CONFIG, desired, live)
+    text = render_markdown([plan], "the `plan-acme` artifact")
+    assert len(text) < GITHUB_COMMENT_LIMIT
+    destructive = [c for c in plan.changes if headline(c).startswith(("- ", "-/+ "))]
+    assert len(destructive) == 301
+    for change in destructive:
+        assert headline(change) in text
+    for i in range(40):
+        assert f"`update group inline policy G{i}/p`" in text
+        assert f"bucket-{i}/*" in text
+    assert "lines of other changes (creations and updates) not shown here" in text
+    assert "every deletion, replacement and policy document change is above" in text
+    assert "the `plan-acme` artifact" in text
+    assert "Plan: 8001 to add, 40 to change, 301 to destroy." in text
+
+
+def test_a_plan_whose_deletions_alone_do_not_fit_says_so_and_cuts_none_silently() -> None:
+    live = State(users={f"old-user-with-a-long-name-{i:05d}": User(
+        f"old-user-with-a-long-name-{i:05d}") for i in range(3000)})
+    plan = plan_account(CONFIG, State(), live)
+    text = render_markdown([plan], "the `plan-acme` artifact")
+    assert len(text) < GITHUB_COMMENT_LIMIT
+    assert "too large to review in a comment" in text and "the `plan-acme` artifact" in text
+    assert "3,000 deletions or replacements" in text
