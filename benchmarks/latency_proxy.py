@@ -14,9 +14,12 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
 
-def make_handler(target: str, delay: float) -> type[BaseHTTPRequestHandler]:
+def make_handler(target: str, delay: float,
+                 calls: list[int] | None = None) -> type[BaseHTTPRequestHandler]:
+    """A handler forwarding to `target` after `delay` seconds; `calls[0]` counts requests."""
     parsed = urlparse(target)
     local = threading.local()
+    lock = threading.Lock()
 
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -32,6 +35,9 @@ def make_handler(target: str, delay: float) -> type[BaseHTTPRequestHandler]:
 
         def _forward(self) -> None:
             body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            if calls is not None:
+                with lock:
+                    calls[0] += 1
             time.sleep(delay)
             if not hasattr(local, "conn"):
                 local.conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port,
