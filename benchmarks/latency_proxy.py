@@ -10,13 +10,18 @@ import http.client
 import sys
 import threading
 import time
+from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import urlparse
 
+# What to answer instead of forwarding: (HTTP status, body) or None to forward.
+Intercept = Callable[[bytes], tuple[int, bytes] | None]
 
-def make_handler(target: str, delay: float,
-                 calls: list[int] | None = None) -> type[BaseHTTPRequestHandler]:
-    """A handler forwarding to `target` after `delay` seconds; `calls[0]` counts requests."""
+
+def make_handler(target: str, delay: float, calls: list[int] | None = None,
+                 intercept: Intercept | None = None) -> type[BaseHTTPRequestHandler]:
+    """A handler forwarding to `target` after `delay` seconds; `calls[0]` counts requests;
+    `intercept` may answer a request itself (the tests' fault injection)."""
     parsed = urlparse(target)
     local = threading.local()
     lock = threading.Lock()
@@ -38,6 +43,10 @@ def make_handler(target: str, delay: float,
             if calls is not None:
                 with lock:
                     calls[0] += 1
+            answer = intercept(body) if intercept is not None else None
+            if answer is not None:
+                self._reply(answer[0], {"Content-Type": "text/xml"}, answer[1])
+                return
             time.sleep(delay)
             if not hasattr(local, "conn"):
                 local.conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port,
@@ -45,9 +54,11 @@ def make_handler(target: str, delay: float,
             headers = {k: v for k, v in self.headers.items() if k.lower() != "host"}
             local.conn.request(self.command, self.path, body=body, headers=headers)
             response = local.conn.getresponse()
-            data = response.read()
-            self.send_response(response.status)
-            for key, value in response.getheaders():
+            self._reply(response.status, dict(response.getheaders()), response.read())
+
+        def _reply(self, status: int, headers: dict[str, str], data: bytes) -> None:
+            self.send_response(status)
+            for key, value in headers.items():
                 if key.lower() not in ("content-length", "transfer-encoding", "connection"):
                     self.send_header(key, value)
             self.send_header("Content-Length", str(len(data)))

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import fnmatch
 import threading
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -131,6 +131,22 @@ class Kind(Generic[T]):
 
     def apply(self, change: Change, ctx: ApplyContext) -> None:
         raise NotImplementedError
+
+    def remove_undeclared(self, ctx: PlanContext, live: Mapping[str, Any],
+                          desired: Mapping[str, Any],
+                          held: Callable[[Any], str | None]) -> list[Change]:
+        """Delete what is live and not declared, unless `held` says why removing it would
+        change something iamstate must not touch: then it is kept, and the plan says why."""
+        changes: list[Change] = []
+        for name in sorted(live):
+            if name in desired:
+                continue
+            reason = held(live[name])
+            if reason:
+                ctx.keep(self.label, name, f"not declared, but {reason}")
+            else:
+                changes.append(Delete(live[name]))
+        return changes
 
     def is_deletion(self, change: Change) -> bool:
         return self.counts_as_deletion and change.action != "create" and (

@@ -33,19 +33,8 @@ class GroupKind(Kind[Group]):
                 before = Group(old_name, have.path, have.inline_policies,
                                have.managed_policies, have.members)
                 changes.append(Update(before, want))
-        for have in iter_sorted(ctx.live.groups):
-            if have.name in ctx.desired.groups:
-                continue
-            reasons = [f"ignored user {m} is a member" for m in have.members
-                       if ctx.ignored_user(m)]
-            reasons += [f"ignored policy {arn} is attached" for arn in
-                        sorted(have.managed_policies) if ctx.ignored_policy(arn)]
-            if reasons:
-                ctx.keep(self.label, have.name, f"not declared, but {'; '.join(reasons)}: "
-                         "declare the group, or ignore it")
-            else:
-                changes.append(Delete(have))
-        return changes
+        return changes + self.remove_undeclared(ctx, ctx.live.groups, ctx.desired.groups,
+                                                lambda have: _held(ctx, have))
 
     def describe(self, change: Change) -> list[str]:
         if isinstance(change, Create):
@@ -93,3 +82,11 @@ class GroupKind(Kind[Group]):
             for arn in sorted(group.managed_policies):
                 iam.gone("detach_group_policy", GroupName=group.name, PolicyArn=arn)
             iam.gone("delete_group", GroupName=group.name)
+
+
+def _held(ctx: PlanContext, group: Group) -> str | None:
+    """Why deleting the group would change an ignored resource, if it would."""
+    reasons = [f"ignored user {m} is a member" for m in group.members if ctx.ignored_user(m)]
+    reasons += [f"ignored policy {arn} is attached" for arn in sorted(group.managed_policies)
+                if ctx.ignored_policy(arn)]
+    return f"{'; '.join(reasons)}: declare the group, or ignore it" if reasons else None

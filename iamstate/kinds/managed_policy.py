@@ -56,16 +56,8 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
                     changes.append(Replace(have, want))
             elif want.document != have.document:
                 changes.append(Update(have, want))
-        for have in iter_sorted(ctx.live.policies):
-            if have.name in ctx.desired.policies:
-                continue
-            users = [*have.boundary_of, *ctx.untouchable(have.attached)]
-            if users:
-                ctx.keep(self.label, have.name, f"not declared, but used by {', '.join(users)}"
-                         " (not iamstate's to change): declare it, or ignore it")
-            else:
-                changes.append(Delete(have))
-        return changes
+        return changes + self.remove_undeclared(ctx, ctx.live.policies, ctx.desired.policies,
+                                                lambda have: _held(ctx, have))
 
     def _can_replace(self, ctx: PlanContext, have: ManagedPolicy, want: ManagedPolicy) -> bool:
         why = " and ".join(replaced_because(have, want))
@@ -137,6 +129,13 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
             for ref in before.attached:
                 _link(ctx.iam, DETACH, ref, arn, gone=True)
             _delete(ctx.iam, arn, before.old_versions)
+
+
+def _held(ctx: PlanContext, policy: ManagedPolicy) -> str | None:
+    """Why deleting the policy would change what iamstate must not touch, if it would."""
+    users = [*policy.boundary_of, *ctx.untouchable(policy.attached)]
+    return (f"used by {', '.join(users)} (not iamstate's to change): declare it, or ignore it"
+            if users else None)
 
 
 def replaced_because(have: ManagedPolicy, want: ManagedPolicy) -> list[str]:

@@ -39,17 +39,8 @@ class UserKind(Kind[User]):
                 changes.append(Create(want))
             elif (want.path, want.tags, want.name) != (have.path, have.tags, old_name):
                 changes.append(Update(dataclasses.replace(have, name=old_name), want))
-        for have in iter_sorted(ctx.live.users):
-            if have.name in ctx.desired.users:
-                continue
-            held = [*have.protected, *(f"ignored policy {arn}" for arn in
-                                       sorted(have.attached_policies) if ctx.ignored_policy(arn))]
-            if held:
-                ctx.keep(self.label, have.name, f"not declared, but deleting it would change "
-                         f"{', '.join(held)}: declare the user, or ignore it")
-            else:
-                changes.append(Delete(have))
-        return changes
+        return changes + self.remove_undeclared(ctx, ctx.live.users, ctx.desired.users,
+                                                lambda have: _held(ctx, have))
 
     def describe(self, change: Change) -> list[str]:
         if isinstance(change, Create):
@@ -83,6 +74,14 @@ class UserKind(Kind[User]):
             _update(ctx, change.before, change.after)
         elif isinstance(change, Delete):
             _tear_down(ctx, change.before)
+
+
+def _held(ctx: PlanContext, user: User) -> str | None:
+    """Why tearing the user down would change an ignored resource, if it would."""
+    held = [*user.protected, *(f"ignored policy {arn}" for arn in
+                               sorted(user.attached_policies) if ctx.ignored_policy(arn))]
+    return (f"deleting it would change {', '.join(held)}: declare the user, or ignore it"
+            if held else None)
 
 
 def teardown(user: User) -> list[str]:
