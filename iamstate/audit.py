@@ -58,18 +58,18 @@ def audit_account(
     """Every finding, sorted by rule then resource. Pure: no AWS here."""
     findings: list[Finding] = []
     rows = {row["user"]: row for row in report}
-    categories = {c.group: c for c in config.categories}
+    strategy = config.strategy
     for user in sorted(live.users.values(), key=lambda u: u.name):
         name = f"user/{user.name}"
-        missing = sorted(set(config.common_groups) - user.groups)
-        if missing:
-            findings.append(Finding("IAM-001", name, f"not in common group(s) {missing}",
+        standing = strategy.standing(user.groups)
+        if standing.missing_common:
+            findings.append(Finding("IAM-001", name, "not in common group(s) "
+                                    f"{list(standing.missing_common)}",
                                     "declare the user in the repository and apply"))
-        in_categories = sorted(user.groups & set(categories))
-        if categories and len(in_categories) != 1:
+        if strategy.categories and len(standing.categories) != 1:
             findings.append(Finding(
                 "IAM-002", name,
-                f"in {len(in_categories)} category groups {in_categories}",
+                f"in {len(standing.categories)} category groups {list(standing.categories)}",
                 "give the user one category (name pattern or category:) and apply"))
         own = [p for p, _ in user.inline_policies] + sorted(user.attached_policies)
         if own:
@@ -78,8 +78,7 @@ def audit_account(
         row = rows.get(user.name, {})
         mfa = row.get("mfa_active") == "true"
         password = row.get("password_enabled") == "true"
-        human = any(categories[c].is_human for c in in_categories)
-        headless = any(categories[c].is_headless for c in in_categories)
+        human, headless = standing.human, standing.headless
         if human and not mfa:
             findings.append(Finding("IAM-004", name, "human without an MFA device",
                                     "the user enrols a virtual MFA device at first sign-in"))

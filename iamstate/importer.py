@@ -18,9 +18,13 @@ from iamstate.live import read_live
 from iamstate.model import AccountConfig, PasswordPolicy, State
 from iamstate.repo import ACCOUNT_FILE, load_repository
 from iamstate.schema import ACCOUNT, RESOURCES, editor_comment
+from iamstate.strategy import (
+    KNOWN_PATTERNS,
+    PROPOSED_COMMON_GROUP,
+    PROPOSED_HUMAN_CATEGORY,
+    Strategy,
+)
 
-KNOWN_PATTERNS = {"^HeadlessUser-": "AllHeadlessUsers",
-                  "^MisconfiguredUser-": "AllMisconfiguredUsers"}
 RESOURCE_FILE = "imported.yaml"
 
 
@@ -72,8 +76,8 @@ def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> s
         data["password_policy"] = _password_policy(live.password_policy)
     data["safety"] = CommentedMap(max_deletions=5)
     proposals = []
-    for pattern, group in KNOWN_PATTERNS.items():
-        matching = [u for u in live.users if re.search(pattern, u)]
+    for (pattern, group), matching in zip(KNOWN_PATTERNS.items(),
+                                          Strategy.proposals(live.users).values(), strict=True):
         if matching:
             proposals.append(f'#   {group}: {{match: "{pattern}"}}   # {len(matching)} user(s)')
             report.proposals.append(f"category {group} for {len(matching)} user(s) matching "
@@ -81,7 +85,8 @@ def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> s
     header = ("# Written by `iamstate import`. The strategy's common group and categories are\n"
               "# proposed below, commented out: adopting them adds memberships, so do it in a\n"
               "# pull request of its own.\n"
-              "# common_groups: [AllUsers]\n# categories:\n#   AllHumans: {}\n")
+              f"# common_groups: [{PROPOSED_COMMON_GROUP}]\n# categories:\n"
+              f"#   {PROPOSED_HUMAN_CATEGORY}: {{}}\n")
     return header + "\n".join(proposals) + ("\n" if proposals else "") + dump(data)
 
 

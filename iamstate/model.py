@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 from iamstate.errors import Problem
 from iamstate.frozen import FrozenDict, frozen_map
 from iamstate.policy import PolicyDocument
+from iamstate.strategy import Category, Strategy
 
 T = TypeVar("T")
 
@@ -307,25 +308,6 @@ def iter_sorted(mapping: Mapping[str, T]) -> Iterator[T]:
 
 
 @dataclass(frozen=True)
-class Category:
-    group: str
-    match: str | None = None
-    kind: str = ""  # human | headless | other; "" = human without match, else headless
-
-    @property
-    def resolved_kind(self) -> str:
-        return self.kind or ("headless" if self.match else "human")
-
-    @property
-    def is_human(self) -> bool:
-        return self.resolved_kind == "human"
-
-    @property
-    def is_headless(self) -> bool:
-        return self.resolved_kind == "headless"
-
-
-@dataclass(frozen=True)
 class Ignore:
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
@@ -359,6 +341,10 @@ class AccountConfig:
     ignore: Ignore = Ignore()
     unknown_actions: str = "error"  # or "warn" (account.yaml lint: {unknown_actions: warn})
     accepted_risks: tuple[AcceptedRisk, ...] = ()
+
+    @property
+    def strategy(self) -> Strategy:
+        return Strategy(self.common_groups, self.categories)
 
     def role_for(self, purpose: str) -> str | None:
         """The role to work in: `apply` -> the apply role, anything else -> the plan role

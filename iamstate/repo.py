@@ -23,7 +23,6 @@ from iamstate.model import (
     AcceptedRisk,
     Account,
     AccountConfig,
-    Category,
     Group,
     Ignore,
     Location,
@@ -41,7 +40,7 @@ from iamstate.policy import (
     substitute,
 )
 from iamstate.secrets import check_public_key
-from iamstate.strategy import infer_category
+from iamstate.strategy import Category, Strategy
 from iamstate.yamlio import Unreadable, json_lines, line_of, read_json, read_yaml, to_plain
 
 ACCOUNT_FILE = "account.yaml"
@@ -314,14 +313,15 @@ def _check_group_roles(
     """A group is common (everyone) or a category (one kind of user), never both: a common
     group that is also a category puts every user in that category's rules (headless users
     denied without MFA, say). Neither may be ignored: iamstate must manage them."""
-    common = list(data.get("common_groups") or ())
-    categories = list(data.get("categories") or {})
+    common = tuple(data.get("common_groups") or ())
+    categories = tuple(Category(c) for c in data.get("categories") or {})
+    strategy = Strategy(common, categories)
     ignored_globs = tuple((data.get("ignore") or {}).get("groups") or ())
-    for name in sorted(set(common) & set(categories)):
+    for name in strategy.conflicts():
         problems.add(path, line_of(tree, ["categories", name]), (
             f"group {name!r} is both a common group and a category: a common group holds "
             "every user, a category one kind of user; use two groups"))
-    for name in [*common, *categories]:
+    for name in strategy.implicit_groups():
         glob = matching_glob(name, ignored_globs)
         if glob is not None:
             problems.add(path, line_of(tree, ["ignore", "groups"]), (
@@ -411,7 +411,7 @@ class _StateBuilder:
             name: group for name, entry in declared["groups"].items()
             if entry is not None and (group := self._group(entry, policies)) is not None
         }
-        for implicit in (*self.config.common_groups, *(c.group for c in self.config.categories)):
+        for implicit in self.config.strategy.implicit_groups():
             groups.setdefault(implicit, Group(implicit))
         known_groups = set(groups) | set(declared["groups"])
         users = {
@@ -594,24 +594,21 @@ class _StateBuilder:
             ok = False
             self.problems.add(file, line, f"user {entry.name}: {message}")
 
-        category, error = infer_category(entry.name, data.get("category"),
-                                         self.config.categories)
+        strategy = self.config.strategy
+        category, error = strategy.infer_category(entry.name, data.get("category"))
         if error:
             fail(entry.line("category") if "category" in data else entry.location.line, error)
-        groups = set(data.get("groups") or ())
         for index, group in enumerate(data.get("groups") or ()):
             if group not in known_groups:
                 close = difflib.get_close_matches(group, sorted(known_groups), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
                 fail(entry.line("groups", index), (
                     f"group {group!r} is not declared: {hint}declare it under groups:"))
-            elif group in {c.group for c in self.config.categories} and group != category:
+            elif strategy.misplaced_category(group, category):
                 fail(entry.line("groups", index), (
                     f"group {group!r} is a category group; a user is in exactly one category: "
                     "use category: instead"))
-        groups.update(self.config.common_groups)
-        if category:
-            groups.add(category)
+        groups = strategy.groups_of(category, data.get("groups") or ())
         if len(groups) > MAX_GROUPS_PER_USER:
             fail(entry.line("groups") if "groups" in data else entry.location.line, (
                 f"would be in {len(groups)} groups (common and category groups included), "
@@ -640,7 +637,7 @@ class _StateBuilder:
                     fail(entry.line("tags", key), f"tag {what} {shown(text)}: {bad}")
         if not ok:
             return None
-        return User(entry.name, data.get("path", "/"), frozenset(groups),
+        return User(entry.name, data.get("path", "/"), groups,
                     tuple(sorted((str(k), str(v)) for k, v in tags.items())),
                     console_access=console, public_key=public_key, source=entry.location)
 

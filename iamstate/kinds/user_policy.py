@@ -10,6 +10,7 @@ from iamstate.changes import Change, Delete
 from iamstate.kinds.base import ApplyContext, Kind, PlanContext, register
 from iamstate.model import UserAttachment, UserPolicy, iter_sorted
 from iamstate.policy import PolicyDocument
+from iamstate.strategy import USER_POLICIES_BANNED
 
 
 @register
@@ -21,6 +22,8 @@ class UserPolicyKind(Kind[UserPolicy]):
     actions = frozenset({"iam:DeleteUserPolicy"})
 
     def diff(self, ctx: PlanContext) -> Iterable[Change]:
+        if not USER_POLICIES_BANNED:
+            return []
         return [Delete(UserPolicy(want.name, name, document))
                 for want in iter_sorted(ctx.desired.users)
                 if (have := ctx.live.users.get(want.name)) is not None
@@ -47,7 +50,7 @@ class UserAttachmentKind(Kind[UserAttachment]):
 
     def diff(self, ctx: PlanContext) -> Iterable[Change]:
         changes: list[Change] = []
-        for want in iter_sorted(ctx.desired.users):
+        for want in iter_sorted(ctx.desired.users if USER_POLICIES_BANNED else {}):
             have = ctx.live.users.get(want.name)
             for arn in sorted(have.attached_policies if have else ()):
                 if ctx.ignored_policy(arn):

@@ -6,8 +6,9 @@ import datetime
 from pathlib import Path
 
 from iamstate.audit import audit_account
-from iamstate.model import AccountConfig, Category, Group, PasswordPolicy, State, User
+from iamstate.model import AccountConfig, Group, PasswordPolicy, State, User
 from iamstate.policy import PolicyDocument
+from iamstate.strategy import Category
 
 NOW = datetime.datetime(2026, 11, 22, tzinfo=datetime.UTC)
 CONFIG = AccountConfig("acme", "123456789012", Path("."), common_groups=("AllUsers",),
