@@ -9,7 +9,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from iamstate.changes import Create
-from iamstate.errors import SecretUndeliverable, TooManyDeletions, UnsafePlan
+from iamstate.errors import RiskyPlan, SecretUndeliverable, TooManyDeletions, UnsafePlan
 from iamstate.model import LoginProfile
 from iamstate.plan import AccountPlan
 from iamstate.secrets import fingerprint
@@ -64,7 +64,27 @@ class SecretDelivery(Check):
                                  "one-time password to: nothing was changed")
 
 
-CHECKS: list[Check] = [DeletionThreshold(), SecretDelivery()]
+class EscalationGate(Check):
+    id = RiskyPlan.check_id
+    error = RiskyPlan
+    description = ("no new privilege-escalation path or administrator-equivalent user unless "
+                   "account.yaml's accepted_risks accepts it (reviewed in git)")
+
+    def check(self, plan: AccountPlan, overrides: Overrides) -> None:
+        found = plan.consequences.new_findings if plan.consequences else ()
+        if found:
+            lines = [f"  {f.id} {f.principal} ({f.severity}): {f.detail}" for f in found]
+            accept = "\n".join(f"  - {{id: {f.id}, principal: {f.principal}, reason: ...}}"
+                               for f in found)
+            raise self.error(
+                f"account {plan.config.name}: the plan introduces {len(found)} privilege-"
+                "escalation finding(s) the repository does not accept:\n" + "\n".join(lines)
+                + "\nNothing was changed. Remove what enables them, or accept them in "
+                f"accounts/{plan.config.name}/account.yaml (reviewed in the pull request):\n"
+                f"accepted_risks:\n{accept}")
+
+
+CHECKS: list[Check] = [DeletionThreshold(), SecretDelivery(), EscalationGate()]
 
 
 def register(check: Check) -> Check:

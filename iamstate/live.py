@@ -216,27 +216,44 @@ def _entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def missing_managed_policies(conn: Connection, config: AccountConfig, desired: State,
-                             live: State) -> list[Problem]:
-    """Managed policy ARNs the repository attaches that do not exist in AWS (a misspelt
-    `ReadOnlyAcess`), at the group's file:line, before anything changes. Only ARNs not
-    attached anywhere already are asked about, one GetPolicy each."""
+def aws_managed_documents(conn: Connection, config: AccountConfig, desired: State,
+                          live: State) -> tuple[dict[str, Any], list[Problem]]:
+    """The documents of the AWS managed policies the plan's states use (what their holders
+    can do is part of what the plan means), and a file:line problem for each one the
+    repository attaches that does not exist (a misspelt `ReadOnlyAcess`): found before
+    anything changes. Two calls per distinct ARN (GetPolicy, GetPolicyVersion)."""
+    prefix = f"arn:{config.partition}:iam::aws:policy/"
     declared = {config.policy_arn(p.path, p.name) for p in desired.policies.values()}
-    attached = {arn for g in live.groups.values() for arn in g.managed_policies}
-    problems = []
-    for group in desired.groups.values():
-        for arn in sorted(group.managed_policies - declared - attached):
-            try:
-                conn.iam.get_policy(PolicyArn=arn)
-            except ClientError as error:
-                if error_code(error) not in ("NoSuchEntity", "InvalidInput"):
-                    raise
+    used: dict[str, Group | None] = {}
+    for wanting in desired.groups.values():
+        for arn in wanting.managed_policies - declared:  # declared ones the plan creates
+            used.setdefault(arn, wanting)
+    attached = [*(g.managed_policies for g in live.groups.values()),
+                *(u.attached_policies for u in live.users.values())]
+    for arn in (a for arns in attached for a in arns):
+        used[arn] = None  # attached already: it exists
+    documents: dict[str, Any] = {}
+    problems: list[Problem] = []
+    for arn, group in sorted(used.items()):
+        if not arn.startswith(prefix) and group is None:
+            continue
+        try:
+            policy = conn.iam.get_policy(PolicyArn=arn)["Policy"]
+        except ClientError as error:
+            if error_code(error) not in ("NoSuchEntity", "InvalidInput"):
+                raise
+            if group is not None:
                 where = group.source
                 problems.append(Problem(where.file if where else Path("."),
                                         where.line if where else 0, (
                     f"group {group.name}: managed policy {arn} does not exist in AWS"
                     f"{_did_you_mean(conn, arn)}: fix the ARN")))
-    return problems
+            continue
+        if arn.startswith(prefix):
+            version = conn.iam.get_policy_version(PolicyArn=arn,
+                                                  VersionId=policy["DefaultVersionId"])
+            documents[arn] = _document(version["PolicyVersion"]["Document"]).document
+    return documents, problems
 
 
 def _did_you_mean(conn: Connection, arn: str) -> str:

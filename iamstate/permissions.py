@@ -27,6 +27,7 @@ supplied is listed in `unknown_policies`.
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import ipaddress
 import json
@@ -301,7 +302,9 @@ class ActionSet:
         return tuple(names[i] for i in _bit_indexes(self.bits))
 
     def folded(self) -> tuple[str, ...]:
-        """For people: `*` for everything, `service:*` for a whole service, else names."""
+        """For people: `*` for everything, `service:*` for a whole service, `service:Get*`
+        where every action of the catalogue with that prefix is in the set, else names.
+        Exact: the patterns expand (over the catalogue) to this set and no other action."""
         return _folded(self.bits)
 
 
@@ -318,8 +321,43 @@ def _folded(bits: int) -> tuple[str, ...]:
         if part == (1 << count) - 1:
             out.append(f"{service}:*")
         else:
-            out.extend(catalogue.names[i] for i in _bit_indexes(part, start))
+            out.extend(_fold_service(catalogue, service, start, count, part))
     return tuple(sorted(out, key=str.lower))
+
+
+CAMEL_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z][a-z0-9]*|[a-z0-9]+")
+
+
+def _fold_service(catalogue: _Catalogue, service: str, start: int, count: int,
+                  part: int) -> list[str]:
+    """One service's actions (bits of `part`, relative to `start`) as prefix patterns where
+    a whole run of the catalogue's (sorted) names shares the prefix, else as names."""
+    lowers = catalogue.lower[start:start + count]
+    out: list[str] = []
+    i = 0
+    while i < count:
+        if not part >> i & 1:
+            i += 1
+            continue
+        action = catalogue.names[start + i].partition(":")[2]
+        words = CAMEL_WORD.findall(action)
+        for k in range(1, len(words)):
+            prefix = "".join(words[:k])
+            low = prefix.lower()
+            first = bisect.bisect_left(lowers, low)
+            end = first
+            while end < count and lowers[end].startswith(low):
+                end += 1
+            if first == i and end - first > 1:
+                mask = ((1 << (end - first)) - 1) << first
+                if part & mask == mask:
+                    out.append(f"{service}:{prefix}*")
+                    i = end
+                    break
+        else:
+            out.append(catalogue.names[start + i])
+            i += 1
+    return out
 
 
 def unknown_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
@@ -663,16 +701,7 @@ class Grant:
 
     def line(self) -> str:
         """`s3:DeleteObject, s3:PutObject on arn:aws:s3:::prod/*  (via group/Data inline X)`"""
-        text = f"{', '.join(self.actions)} on {', '.join(self.resources)}"
-        if self.not_resources:
-            text += f" except {', '.join(self.not_resources)}"
-        if self.conditions:
-            text += f" when {_compact(self.conditions)}"
-        text += "".join(f" unless {_compact(block)}" for block in self.unless)
-        sources = f"via {', '.join(self.via)}"
-        if self.denied_by:
-            sources += f"; restricted by {', '.join(self.denied_by)}"
-        return f"{text}  ({sources})"
+        return grant_line(self.to_json())
 
     def to_json(self) -> dict[str, Any]:
         """SPEC §3 `gains[]`/`losses[]`: actions, resources, conditions, via; plus
@@ -704,6 +733,26 @@ class Grant:
     def possible(self, fixed: Mapping[str, str] | None = None) -> bool:
         """Can the grant apply to a request carrying the `fixed` context keys?"""
         return self.example_context(fixed) is not None
+
+
+def grant_line(grant: Mapping[str, Any], max_actions: int | None = None) -> str:
+    """One grant (as `Grant.to_json` writes it, so a plan file renders the same) on a line;
+    past `max_actions`, the rest of the actions are counted (the plan JSON has them all)."""
+    actions = list(grant["actions"])
+    if max_actions is not None and len(actions) > max_actions:
+        services = len({a.partition(":")[0] for a in actions})
+        actions = [*actions[:max_actions],
+                   f"... {len(actions) - max_actions:,} more in {services:,} services"]
+    text = f"{', '.join(actions)} on {', '.join(grant['resources'])}"
+    if grant.get("not_resources"):
+        text += f" except {', '.join(grant['not_resources'])}"
+    if grant.get("conditions"):
+        text += f" when {_compact(grant['conditions'])}"
+    text += "".join(f" unless {_compact(block)}" for block in grant.get("unless", ()))
+    sources = f"via {', '.join(grant['via'])}"
+    if grant.get("denied_by"):
+        sources += f"; restricted by {', '.join(grant['denied_by'])}"
+    return f"{text}  ({sources})"
 
 
 def _compact(value: Any) -> str:

@@ -12,8 +12,10 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from iamstate.changes import CREATE, DELETE, UPDATE, Change, Replace
+from iamstate.consequences import Consequences, consequences
 from iamstate.errors import RepoError
 from iamstate.kinds import KINDS, kind_of, order_key
 from iamstate.kinds.base import Kept, PlanContext
@@ -27,6 +29,7 @@ class AccountPlan:
     live_digest: str
     desired_digest: str
     kept: tuple[Kept, ...] = ()
+    consequences: Consequences | None = None
 
     def summary(self) -> dict[str, int]:
         """Counts for the summary line. A replacement is one to add and one to destroy
@@ -45,15 +48,33 @@ class AccountPlan:
         return sum(1 for c in self.changes if kind_of(c).is_deletion(c))
 
 
-def plan_account(config: AccountConfig, desired: State, live: State) -> AccountPlan:
-    """Every change that makes live match desired, in apply order. Raises RepoError (at the
-    declaration's file:line) for what the repository asks and cannot be done."""
+def plan_account(config: AccountConfig, desired: State, live: State,
+                 managed_documents: Mapping[str, Any] | None = None) -> AccountPlan:
+    """Every change that makes live match desired, in apply order, and what it means for
+    people (`managed_documents`: AWS managed policies' documents by ARN). Raises RepoError
+    (at the declaration's file:line) for what the repository asks and cannot be done."""
     ctx = align(config, desired, live)
     changes = [change for kind in KINDS.values() for change in kind.diff(ctx)]
     if ctx.problems:
         raise RepoError(ctx.problems)
+    meaning = consequences(config, ctx.live, _after(desired, ctx), managed_documents or {})
     return AccountPlan(config, tuple(sorted(changes, key=order_key)), live.digest(),
-                       desired.digest(), tuple(ctx.kept))
+                       desired.digest(), tuple(ctx.kept), meaning)
+
+
+def _after(desired: State, ctx: PlanContext) -> State:
+    """The state once the plan is applied: the repository's, plus what the plan keeps."""
+    kept = {(k.kind, k.name) for k in ctx.kept}
+    live = ctx.live
+
+    def keeping(label: str, declared: Mapping[str, Any], current: Mapping[str, Any]
+                ) -> dict[str, Any]:
+        return {**declared, **{n: v for n, v in current.items() if (label, n) in kept}}
+
+    return State(keeping("user", desired.users, live.users),
+                 keeping("group", desired.groups, live.groups),
+                 keeping("managed policy", desired.policies, live.policies),
+                 desired.password_policy)
 
 
 def plan_changes(config: AccountConfig, desired: State, live: State) -> list[Change]:

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from iamstate.changes import CHANGE_TYPES, Change, after_of, before_of, change_type_name
+from iamstate.consequences import Consequences
 from iamstate.errors import PlanFileError
 from iamstate.kinds import KINDS, kind_of
 from iamstate.kinds.base import Kept
@@ -48,6 +49,7 @@ def account_to_json(plan: AccountPlan, extra: Mapping[str, Any] | None = None) -
         "live_digest": plan.live_digest, "desired_digest": plan.desired_digest,
         "changes": [change_to_json(c) for c in plan.changes],
         "kept": [{"kind": k.kind, "name": k.name, "reason": k.reason} for k in plan.kept],
+        "consequences": plan.consequences.to_json() if plan.consequences else None,
         "summary": plan.summary(),
         **(extra or {}),
     }
@@ -67,7 +69,9 @@ def account_from_json(data: Mapping[str, Any]) -> AccountPlan:
         config = AccountConfig(data["account"], data["account_id"], Path("."))
         changes = tuple(change_from_json(c) for c in data["changes"])
         kept = tuple(Kept(k["kind"], k["name"], k["reason"]) for k in data.get("kept", ()))
-        return AccountPlan(config, changes, data["live_digest"], data["desired_digest"], kept)
+        meaning = data.get("consequences")
+        return AccountPlan(config, changes, data["live_digest"], data["desired_digest"], kept,
+                           Consequences.from_json(meaning) if meaning else None)
     except (KeyError, TypeError, ValueError) as error:
         raise PlanFileError(f"plan file: an account entry is not a plan ({error})") from None
 

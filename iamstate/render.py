@@ -23,11 +23,13 @@ from rich.markup import escape
 from iamstate import planfile
 from iamstate.changes import CREATE, DELETE, UPDATE, Change, Delete, Replace
 from iamstate.kinds import kind_of
+from iamstate.permissions import grant_line
 from iamstate.plan import AccountPlan
 from iamstate.policy import PolicyDocument
 
 GITHUB_COMMENT_LIMIT = 65_536
 MARKDOWN_BUDGET = 60_000  # headroom under GitHub's limit for the marker and footer
+MAX_ACTIONS = 12  # per grant in text and markdown; the plan JSON lists them all
 STYLES = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
 
 
@@ -77,6 +79,76 @@ def counts(plan: AccountPlan) -> str:
             f"{summary[DELETE]} to destroy")
 
 
+def _names(names: Sequence[str], limit: int | None) -> str:
+    if limit is None or len(names) <= limit:
+        return ", ".join(names)
+    return f"{', '.join(names[:limit])} and {len(names) - limit:,} more"
+
+
+def people(plan: AccountPlan) -> list[tuple[list[str], Mapping[str, Any]]]:
+    """Users whose permissions change, those with the same change together (a change to
+    the common group is one entry, not thousands)."""
+    if plan.consequences is None:
+        return []
+    together: dict[str, tuple[list[str], Mapping[str, Any]]] = {}
+    for name, change in plan.consequences.users.items():
+        key = json.dumps(change, sort_keys=True, default=str)
+        together.setdefault(key, ([], change))[0].append(name)
+    return sorted(together.values(), key=lambda entry: entry[0][0])
+
+
+def admin_lines(plan: AccountPlan, limit_names: int | None = None) -> list[str]:
+    """The first thing a reviewer must read: who becomes administrator-equivalent."""
+    meaning = plan.consequences
+    if meaning is None:
+        return []
+    lines = []
+    for flag, verb in ((True, "becomes"), (False, "is no longer")):
+        names = sorted(n for n, c in meaning.users.items()
+                       if bool(c.get("admin")) == flag and bool(c.get("admin_before")) != flag)
+        if names:
+            lines.append(f"! {_names(names, limit_names)} {verb} administrator-equivalent")
+    return lines
+
+
+def finding_lines(plan: AccountPlan) -> list[str]:
+    meaning = plan.consequences
+    if meaning is None:
+        return []
+    lines = []
+    for finding in meaning.findings:
+        where = f" [accepted at {finding.accepted_at}]" if finding.accepted_at else ""
+        lines.append(f"{finding.status:<9} {finding.id} {finding.principal} "
+                     f"({finding.severity}): {finding.detail}{where}")
+    return lines
+
+
+def people_lines(plan: AccountPlan, limit_names: int | None = None) -> list[list[str]]:
+    """One block of lines per set of users with the same change."""
+    blocks = []
+    for names, change in people(plan):
+        head = f"{_names(names, limit_names)}:"
+        lines = [head, *(f"  + {grant_line(g, MAX_ACTIONS)}" for g in change.get("gains", ())),
+                 *(f"  - {grant_line(g, MAX_ACTIONS)}" for g in change.get("losses", ()))]
+        lines += [f"  ? policy {arn} could not be read: what it grants is not shown"
+                  for arn in change.get("unknown_policies", ())]
+        blocks.append(lines)
+    return blocks
+
+
+def meaning_lines(plan: AccountPlan, limit_names: int | None = None) -> list[str]:
+    admins, findings = admin_lines(plan, limit_names), finding_lines(plan)
+    blocks = people_lines(plan, limit_names)
+    if not (admins or findings or blocks):
+        return []
+    lines = ["", "  What this plan means for people:"]
+    lines += [f"    {line}" for line in admins]
+    lines += [f"    {line}" for block in blocks for line in block]
+    if findings:
+        lines += ["  Privilege-escalation findings:", *(f"    {line}" for line in findings)]
+    return lines
+
+
 def render_text(plans: Sequence[AccountPlan], console: Console) -> None:
     for plan in plans:
         config = plan.config
@@ -95,6 +167,9 @@ def render_text(plans: Sequence[AccountPlan], console: Console) -> None:
         for kept in plan.kept:
             console.print(f"  = keep {escape(kept.kind)} {escape(kept.name)}: "
                           f"{escape(kept.reason)}")
+        for line in meaning_lines(plan, limit_names=5):
+            style = "bold red" if line.lstrip().startswith(("!", "new ")) else ""
+            console.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line))
         console.print()
     console.print(f"[bold]{summary_line(plans)}[/bold]")
 
@@ -109,6 +184,9 @@ class _Section:
     documents: list[str]  # every policy document change, in full
     other: list[str]  # creations and updates: may be cut, and the cut is said
     kept: list[str]
+    findings: list[str] = field(default_factory=list)  # admins and findings: never cut
+    people: list[list[str]] = field(default_factory=list)  # per-user blocks: may be cut
+    cut_people: int = 0
     cut_other: int = 0
     cut_kept: int = 0
     brief: bool = False
@@ -116,6 +194,14 @@ class _Section:
 
     def text(self, other: int | None, kept: int | None) -> list[str]:
         out = list(self.head)
+        if self.findings:
+            out += ["", "**What this plan means for people**", "", *self.findings]
+        shown_people = self.people if other is None else self.people[:max(other // 10, 0)]
+        for block in shown_people:
+            out += ["", f"<details><summary>{escape_md(block[0])} "
+                        f"{_gain_summary(block)}</summary>", "", "```diff",
+                    *(line[2:] for line in block[1:]), "```", "</details>"]
+        self.cut_people = len(self.people) - len(shown_people)
         must = self.must_brief if self.brief else self.must
         if must:
             out += ["", f"**Deletions and replacements** ({_n(must, self.brief)})", "",
@@ -136,6 +222,16 @@ class _Section:
 
 def _n(lines: list[str], brief: bool) -> str:
     return f"{sum(1 for line in lines if not line.startswith('    ')):,}"
+
+
+def escape_md(text: str) -> str:
+    return text.replace("<", "&lt;").replace(">", "&gt;")
+
+
+def _gain_summary(block: list[str]) -> str:
+    gains = sum(1 for line in block if line.startswith("  + "))
+    losses = sum(1 for line in block if line.startswith("  - "))
+    return f"({gains} gained, {losses} lost)"
 
 
 def _section(plan: AccountPlan) -> _Section:
@@ -160,7 +256,11 @@ def _section(plan: AccountPlan) -> _Section:
             documents += [f"`{change.verb} {kind_of(change).label} {name}`", "", "```diff",
                           *diff, "```", ""]
     kept = [f"- `{k.kind} {k.name}`: {k.reason}" for k in plan.kept]
-    return _Section(head, must, brief, documents, other, kept)
+    findings = [f"- **{escape_md(line)}**" for line in admin_lines(plan, 20)]
+    findings += [f"- {'**NEW** ' if line.startswith('new') else ''}`{escape_md(line)}`"
+                 for line in finding_lines(plan)]
+    return _Section(head, must, brief, documents, other, kept, findings,
+                    people_lines(plan, 20))
 
 
 def render_markdown(plans: Sequence[AccountPlan], full_plan_hint: str = "") -> str:
@@ -176,11 +276,14 @@ def render_markdown(plans: Sequence[AccountPlan], full_plan_hint: str = "") -> s
             out += ["", *section.text(other, kept)]
             cut = [f"{what} not shown here" for what, n in (
                 (f"{section.cut_other:,} lines of other changes (creations and updates)",
-                 section.cut_other), (f"{section.cut_kept:,} kept items", section.cut_kept)) if n]
+                 section.cut_other), (f"{section.cut_kept:,} kept items", section.cut_kept),
+                (f"{section.cut_people:,} sets of users' permission changes",
+                 section.cut_people)) if n]
             if cut:
                 out += ["", f"_{' and '.join(cut)} ({section.cut_other + section.cut_kept:,} "
-                            f"more lines not shown here); every deletion, replacement and "
-                            f"policy document change is above. The full plan: {hint}._"]
+                            f"more lines not shown here); every deletion, replacement, "
+                            f"policy document change, new administrator and escalation "
+                            f"finding is above. The full plan: {hint}._"]
             if section.brief:
                 out += ["", "_What each deletion removes is left out here to fit GitHub's "
                             f"comment limit; the full plan: {hint}._"]
@@ -209,6 +312,9 @@ def _too_large(plans: Sequence[AccountPlan], hint: str) -> str:
         documents = sum(1 for c in plan.changes if diff_lines(c))
         lines.append(f"- `{plan.config.name}` ({plan.config.account_id}): {counts(plan)}; "
                      f"{destroyed:,} deletions or replacements, {documents:,} policy documents")
+        lines += [f"  - **{escape_md(line)}**" for line in admin_lines(plan, 20)]
+        lines += [f"  - `{escape_md(line)}`" for line in finding_lines(plan)
+                  if line.startswith("new")]
     return "\n".join(lines)[:MARKDOWN_BUDGET] + "\n"
 
 

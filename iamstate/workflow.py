@@ -18,7 +18,7 @@ from iamstate.checks import Overrides, run_checks
 from iamstate.errors import RepoError, StalePlan
 from iamstate.iamclient import Iam, RetryPolicy
 from iamstate.kinds.base import ApplyContext
-from iamstate.live import credential_report, missing_managed_policies, read_live
+from iamstate.live import aws_managed_documents, credential_report, read_live
 from iamstate.model import Account, State
 from iamstate.plan import AccountPlan, effective_password_policy, plan_account
 from iamstate.repo import load_repository
@@ -42,10 +42,10 @@ def plan_one(account: Account, counter: CallCounter | None = None,
     config, desired = account.config, account.desired
     conn = connect(config, counter, purpose)
     live = read_live(conn, config, desired)
-    missing = missing_managed_policies(conn, config, desired, live)
+    documents, missing = aws_managed_documents(conn, config, desired, live)
     if missing:
         raise RepoError(missing)
-    return Planned(account, conn, plan_account(config, desired, live), live)
+    return Planned(account, conn, plan_account(config, desired, live, documents), live)
 
 
 def for_each_account(accounts: Sequence[A], work: Callable[[A], R]) -> list[R]:

@@ -65,7 +65,8 @@ def test_a_cut_comment_keeps_every_deletion_and_document_and_says_what_it_cut() 
         assert f"`update group inline policy G{i}/p`" in text
         assert f"bucket-{i}/*" in text
     assert "lines of other changes (creations and updates) not shown here" in text
-    assert "every deletion, replacement and policy document change is above" in text
+    assert ("every deletion, replacement, policy document change, new administrator and "
+            "escalation finding is above") in text
     assert "the `plan-acme` artifact" in text
     assert "Plan: 8001 to add, 40 to change, 301 to destroy." in text
 

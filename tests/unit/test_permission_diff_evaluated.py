@@ -276,7 +276,7 @@ def _check(before: State, after: State, stats: Counter[str]) -> None:
 def test_every_claim_of_the_diff_is_what_the_simulator_decides() -> None:
     stats: Counter[str] = Counter()
 
-    @settings(max_examples=40, deadline=None, database=None,
+    @settings(max_examples=40, deadline=None, database=None, derandomize=True,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(state_pairs())
     def check(pair: tuple[State, State]) -> None:

@@ -122,7 +122,7 @@ def test_unconditional_deny_removes_actions_and_carves_resources() -> None:
     delete = by_actions[("s3:DeleteObject",)]
     assert delete.resources == ("*",) and delete.not_resources == ("arn:aws:s3:::prod/*",)
     assert delete.denied_by == ("group/G inline Policy",)
-    rest = next(g for g in grants if "s3:GetObject" in g.actions)
+    rest = next(g for g in grants if "s3:GetObject" in g.action_set)
     assert "s3:PutObject" not in rest.action_set and "s3:DeleteObject" not in rest.action_set
     assert not any("s3:PutObject" in g.action_set for g in grants)
 
@@ -376,3 +376,19 @@ def test_glob_intersection_and_covers_agree_with_brute_force(a: str, b: str) -> 
     assert via_patterns == both  # exact on every word up to length 5
     if glob_covers(a, b):  # sound: never claims coverage that does not hold
         assert all(glob_match(a, w) for w in WORDS if glob_match(b, w))
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(st.sampled_from(["s3", "iam", "ec2", "dynamodb", "kms"]), st.data())
+def test_folded_actions_name_exactly_the_set(service: str, data: st.DataObject) -> None:
+    """Folding (`service:*`, `service:Get*`, names) is exact: expanded again over the
+    catalogue, the patterns give the same set, no action more or less."""
+    every = ActionSet.of([f"{service}:*"]).names()
+    chosen = data.draw(st.sets(st.sampled_from(every), max_size=len(every)))
+    prefixes = data.draw(st.lists(st.sampled_from(["Get", "List", "Describe", "Put", "Create",
+                                                   "Delete"]), max_size=3))
+    actions = ActionSet.of([*chosen, *(f"{service}:{p}*" for p in prefixes)])
+    folded = actions.folded()
+    assert ActionSet.of(folded).bits == actions.bits
+    if prefixes and actions:
+        assert len(folded) <= len(actions)

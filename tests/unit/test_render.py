@@ -38,7 +38,7 @@ def test_json_is_the_documented_shape() -> None:
     assert data["format_version"] == 2
     [account] = data["accounts"]
     assert set(account) == {"account", "account_id", "live_digest", "desired_digest",
-                            "changes", "kept", "summary", "digest"}
+                            "changes", "kept", "consequences", "summary", "digest"}
     assert account["summary"] == {"create": 9, "update": 0, "delete": 0}
     assert account["changes"][0] == {**account["changes"][0], "action": "create",
                                      "kind": "password_policy"}

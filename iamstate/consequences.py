@@ -1,0 +1,126 @@
+"""What a plan means for people: who gains or loses what, who becomes (or stops being)
+administrator-equivalent, and which privilege-escalation findings the plan introduces,
+accepts or removes. The engines are permissions.py and escalation.py; this module runs them
+on the states before and after a plan and sets each finding's status against the
+repository's `accepted_risks` (SPEC §3).
+
+A finding that exists both before and after the plan is not the plan's doing (audit reports
+standing findings): the plan lists what it introduces (`new`, or `accepted` when
+account.yaml accepts it) and what it removes (`gone`). Apply refuses a plan with a `new`
+finding.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from iamstate.escalation import (
+    ADMIN_EQUIVALENT,
+    CRITICAL,
+    Finding,
+    administrators,
+    combine_admin,
+    escalation_findings,
+)
+from iamstate.model import AcceptedRisk, AccountConfig, State
+from iamstate.permissions import Context, PermissionEngine, UserChange, permission_diff
+
+NEW, ACCEPTED, GONE = "new", "accepted", "gone"
+
+
+@dataclass(frozen=True)
+class PlanFinding:
+    id: str
+    principal: str
+    severity: str
+    status: str
+    detail: str
+    via: tuple[str, ...] = ()
+    accepted_at: str | None = None  # file:line of the acceptance in account.yaml
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "principal": self.principal,
+                               "severity": self.severity, "status": self.status,
+                               "detail": self.detail, "via": list(self.via)}
+        if self.accepted_at:
+            out["accepted_at"] = self.accepted_at
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanFinding:
+        return cls(data["id"], data["principal"], data["severity"], data["status"],
+                   data.get("detail", ""), tuple(data.get("via", ())), data.get("accepted_at"))
+
+
+@dataclass(frozen=True)
+class Consequences:
+    """Per user: gains, losses, admin (as JSON, SPEC §3); the plan's findings."""
+
+    users: Mapping[str, Mapping[str, Any]]
+    findings: tuple[PlanFinding, ...]
+    unused_acceptances: tuple[AcceptedRisk, ...] = ()
+
+    @property
+    def new_findings(self) -> tuple[PlanFinding, ...]:
+        return tuple(f for f in self.findings if f.status == NEW)
+
+    def new_admins(self) -> list[str]:
+        return sorted(name for name, change in self.users.items()
+                      if change.get("admin") and not change.get("admin_before"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"users": {name: {k: v for k, v in change.items() if k != "admin_before"}
+                          for name, change in self.users.items()},
+                "findings": [f.to_json() for f in self.findings]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Consequences:
+        return cls(dict(data.get("users", {})),
+                   tuple(PlanFinding.from_json(f) for f in data.get("findings", ())))
+
+
+def _user_json(change: UserChange) -> dict[str, Any]:
+    return {**change.to_json(), "admin_before": change.admin_before}
+
+
+def consequences(config: AccountConfig, before: State, after: State,
+                 managed_documents: Mapping[str, Mapping[str, Any]]) -> Consequences:
+    """Run the engines on the states before and after the plan (one engine: permissions
+    are computed once per distinct set of groups and shared by the diff and the findings)."""
+    ctx = Context(config.account_id, config.partition, managed_documents)
+    engine = PermissionEngine(ctx)
+    changes = combine_admin(permission_diff(before, after, ctx, engine=engine), before,
+                            after, ctx, engine)
+    old = _by_key(escalation_findings(before, ctx, engine))
+    new = _by_key(escalation_findings(after, ctx, engine))
+    # A user who is administrator-equivalent is a finding of its own, also where the
+    # engine lets an administrators' group "say it all": the gate is about who.
+    for state, found in ((before, old), (after, new)):
+        for name, status in administrators(state, ctx, engine).items():
+            if status.admin:
+                found.setdefault((ADMIN_EQUIVALENT, f"user/{name}"), Finding(
+                    ADMIN_EQUIVALENT, f"user/{name}", CRITICAL,
+                    f"User {name} is administrator-equivalent through their groups.",
+                    tuple(f"group/{g}" for g in sorted(state.users[name].groups))))
+    accepted = {(r.id, r.principal): r for r in config.accepted_risks}
+    findings = []
+    for key in sorted(set(new) - set(old), key=lambda k: (k[1], k[0])):
+        risk = accepted.get(key)
+        findings.append(_finding(new[key], ACCEPTED if risk else NEW,
+                                 str(risk.source) if risk and risk.source else None))
+    for key in sorted(set(old) - set(new), key=lambda k: (k[1], k[0])):
+        findings.append(_finding(old[key], GONE))
+    unused = tuple(r for key, r in accepted.items() if key not in new)
+    return Consequences({name: _user_json(c) for name, c in changes.items()},
+                        tuple(findings), unused)
+
+
+def _by_key(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
+    return {(f.id, f.principal): f for f in findings}
+
+
+def _finding(found: Finding, status: str, accepted_at: str | None = None) -> PlanFinding:
+    return PlanFinding(found.id, found.principal, found.severity, status, found.detail,
+                       tuple(found.via), accepted_at)
