@@ -5,6 +5,7 @@ its kind (iamstate/kinds/); retries to the IAM client (iamclient.py)."""
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_EXCEPTION, Future, ThreadPoolExecutor, wait
@@ -86,8 +87,7 @@ class Runner:
                 self.report.not_done.append(change)
             return
         kind = kind_of(change)
-        ctx = ApplyContext(self.iam.scoped(kind.actions), self.ctx.config, self.ctx.root,
-                           self.ctx.out_dir, self.ctx.password_policy, self.ctx.emulated)
+        ctx = dataclasses.replace(self.ctx, iam=self.iam.scoped(kind.actions))
         try:
             kind.apply(change, ctx)
         except (ClientError, BotoCoreError, ChangeFailed, ApplyFailed, OSError) as error:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlparse
@@ -54,8 +55,19 @@ class Connection:
     note: str | None = None  # worth telling the user (e.g. the role could not be assumed)
 
 
-def is_local_endpoint(client: Any) -> bool:
-    return urlparse(client.meta.endpoint_url).hostname in LOCAL_HOSTS
+def is_emulator(client: Any) -> bool:
+    """True only for moto on this machine (the sandbox): a local endpoint that answers
+    moto's own API. A local proxy in front of real AWS is not an emulator, and its gaps
+    (APIs moto lacks) must not be read as "none exist" there."""
+    url = urlparse(client.meta.endpoint_url)
+    if url.hostname not in LOCAL_HOSTS:
+        return False
+    try:
+        with urllib.request.urlopen(f"{url.scheme}://{url.netloc}/moto-api/",
+                                    timeout=5) as answer:
+            return b"Moto" in answer.read(4096)
+    except (OSError, ValueError):
+        return False
 
 
 def connect(config: AccountConfig, counter: CallCounter | None = None,
@@ -92,7 +104,7 @@ def connect(config: AccountConfig, counter: CallCounter | None = None,
             f"account {config.name}: the credentials reach AWS account {actual}, but "
             f"accounts/{config.name}/account.yaml says account_id {config.account_id}: "
             "refusing to read or change anything; use the right profile or role")
-    return Connection(iam, sts, actual, emulated=is_local_endpoint(iam), note=note)
+    return Connection(iam, sts, actual, emulated=is_emulator(iam), note=note)
 
 
 def _assume(session: Any, region: str, role: str, config: AccountConfig,

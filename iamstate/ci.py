@@ -99,8 +99,10 @@ def touched_accounts(repo: Path, names: list[str], since: str | None) -> list[st
     if since is None:
         return names
     try:
-        changed = subprocess.run(["git", "diff", "--name-only", f"{since}...HEAD", "--",
-                                  "accounts", "policies"], cwd=repo, capture_output=True,
+        # --no-renames: a file moved between accounts touches both (old and new path)
+        changed = subprocess.run(["git", "diff", "--name-only", "--no-renames",
+                                  f"{since}...HEAD", "--", "accounts", "policies"],
+                                 cwd=repo, capture_output=True,
                                  text=True, check=True).stdout.split()
     except (OSError, subprocess.CalledProcessError) as error:
         raise IamStateError(f"cannot list the files changed since {since}: {error}") from None

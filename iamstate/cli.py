@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import os
+import signal
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -21,6 +22,7 @@ from rich.console import Console
 
 from iamstate import __version__
 from iamstate.errors import ApplyFailed, IamStateError, RepoError
+from iamstate.files import write_text_safely
 
 if TYPE_CHECKING:
     from iamstate.apply import ApplyReport
@@ -153,7 +155,7 @@ def plan(
     warn([p.account for p in planned], planned)
     plans = [p.plan for p in planned]
     target = out_file or Options.repo / ".iamstate" / "plan.json"
-    planfile.write(target, workflow.plan_document(planned))
+    planfile.write(target, workflow.plan_document(planned), Options.repo)
     if fmt is Format.json:
         print(render.render_json(plans))
     elif fmt is Format.markdown:
@@ -201,7 +203,7 @@ def apply(
         return
     with applying(planned) as on_done:
         reports = workflow.apply_planned(planned, Options.repo, Overrides(allow_deletions),
-                                         workers=workers, on_done=on_done)
+                                         workers=workers, on_done=on_done, announce=_announce)
     _applied(reports)
 
 
@@ -225,6 +227,10 @@ def audit(account: AccountOption = None, fmt: FormatOption = Format.text) -> Non
     print(render_findings(findings, fmt.value))
     if any(findings.values()):
         raise typer.Exit(3)
+
+
+def _announce(text: str) -> None:
+    err.print(f"note: {text}", markup=False, highlight=False)
 
 
 def _progress(change: Change) -> None:
@@ -331,7 +337,7 @@ def bootstrap(
     if out_file is None:
         print(text, end="" if text.endswith("\n") else "\n")
         return
-    out_file.write_text(text, encoding="utf-8")
+    write_text_safely(out_file, text, Options.repo)
     out.print(f"wrote {out_file}: review it, then deploy it to each account (a StackSet for "
               "an Organization) and put the role ARNs in account.yaml")
 
@@ -380,9 +386,9 @@ def write_schemas(
     from iamstate import schema as schemas
 
     target = Options.repo / out_dir
-    target.mkdir(parents=True, exist_ok=True)
     for name in (schemas.ACCOUNT, schemas.RESOURCES):
-        (target / name).write_text(json.dumps(schemas.load_schema(name), indent=2) + "\n")
+        write_text_safely(target / name, json.dumps(schemas.load_schema(name), indent=2)
+                          + "\n", Options.repo)
         out.print(f"wrote {target / name}")
 
 
@@ -502,8 +508,15 @@ def sandbox_env(port: PortOption = 5055) -> None:
     print(sandbox.exports(port))
 
 
+def _terminated(signum: int, frame: object) -> None:
+    """A cancelled CI job gets SIGTERM: end the way Ctrl-C does (a change under way is
+    finished or put back, nothing more starts, the report says what was done)."""
+    raise KeyboardInterrupt
+
+
 def main() -> None:
     os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    signal.signal(signal.SIGTERM, _terminated)
     try:
         app()
     except KeyboardInterrupt:  # outside a command (parsing): nothing was started

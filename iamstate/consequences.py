@@ -19,6 +19,7 @@ from typing import Any
 from iamstate.escalation import (
     ADMIN_EQUIVALENT,
     CRITICAL,
+    HIGH,
     Finding,
     administrators,
     combine_admin,
@@ -28,6 +29,7 @@ from iamstate.model import AcceptedRisk, AccountConfig, State
 from iamstate.permissions import Context, PermissionEngine, UserChange, permission_diff
 
 NEW, ACCEPTED, GONE = "new", "accepted", "gone"
+UNREADABLE = "UNREADABLE-POLICY"
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,15 @@ def consequences(config: AccountConfig, before: State, after: State,
                     ADMIN_EQUIVALENT, f"user/{name}", CRITICAL,
                     f"User {name} is administrator-equivalent through their groups.",
                     tuple(f"group/{g}" for g in sorted(state.users[name].groups))))
+    # Fail closed: a policy whose document could not be read may grant anything, so a user
+    # it newly applies to is a finding (iamstate cannot say what the plan means for them).
+    for name, change in changes.items():
+        if change.unknown_policies and name in after.users:
+            new.setdefault((UNREADABLE, f"user/{name}"), Finding(
+                UNREADABLE, f"user/{name}", HIGH,
+                f"What {', '.join(change.unknown_policies)} grants user {name} could not be "
+                "read, so the plan cannot say what it means for them.",
+                tuple(change.unknown_policies)))
     accepted = {(r.id, r.principal): r for r in config.accepted_risks}
     findings = []
     for key in sorted(set(new) - set(old), key=lambda k: (k[1], k[0])):

@@ -5,6 +5,7 @@ back, so the repository is never left broken."""
 from __future__ import annotations
 
 import io
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -12,9 +13,11 @@ from typing import Any
 
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
+from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from iamstate.errors import EditError, RepoError
-from iamstate.repo import ACCOUNT_FILE, YAML_SUFFIXES, load_repository
+from iamstate.files import write_text_safely
+from iamstate.repo import ACCOUNT_FILE, YAML_SUFFIXES, Problems, Tree, load_repository
 from iamstate.schema import RESOURCES, editor_comment
 
 
@@ -34,7 +37,33 @@ def dump(data: Any) -> str:
 
 
 def _load(path: Path) -> Any:
-    return _yaml().load(path.read_text(encoding="utf-8"))
+    """A file read round-trip; invalid YAML is an EditError at file:line (never its text)."""
+    try:
+        return _yaml().load(path.read_text(encoding="utf-8"))
+    except MarkedYAMLError as error:
+        mark = error.problem_mark or error.context_mark
+        line = mark.line + 1 if mark is not None else 1
+        raise EditError(f"{path}:{line}: invalid YAML: fix it first (`iamstate validate` "
+                        "says what is wrong)") from None
+    except (YAMLError, UnicodeDecodeError):
+        raise EditError(f"{path}: invalid YAML: fix it first (`iamstate validate` says what "
+                        "is wrong)") from None
+
+
+def _files(repo: Path, folder: Path) -> list[Path]:
+    """The YAML files under `folder`, only those inside the repository (a link out of it
+    is an error, never read or written)."""
+    problems = Problems()
+    found = Tree(repo, repo.resolve(), problems).files(folder, YAML_SUFFIXES, deep=True)
+    if problems.items:
+        raise RepoError(problems.items)
+    return found
+
+
+def _write(repo: Path, path: Path, text: str) -> None:
+    """Write an edited file: where a link inside the repository leads, never out of it."""
+    real = path.resolve() if path.is_symlink() else path
+    write_text_safely(real, text, repo.resolve() if real != path else repo)
 
 
 def flow_list(items: list[str]) -> CommentedSeq:
@@ -45,8 +74,8 @@ def flow_list(items: list[str]) -> CommentedSeq:
 
 
 def _resource_files(account_dir: Path) -> list[Path]:
-    return sorted(p for p in account_dir.rglob("*") if p.suffix in YAML_SUFFIXES
-                  and p.is_file() and p.name != ACCOUNT_FILE)
+    repo = account_dir.parent.parent
+    return [p for p in _files(repo, account_dir) if p.name != ACCOUNT_FILE]
 
 
 def _account_dir(repo: Path, account: str | None) -> Path:
@@ -72,7 +101,7 @@ def _validated(repo: Path, path: Path) -> Iterator[None]:
         if before is None:
             path.unlink()
         else:
-            path.write_text(before, encoding="utf-8")
+            _write(repo, path, before)
         raise
 
 
@@ -92,6 +121,12 @@ def add_user(repo: Path, account: str | None, name: str, category: str | None,
     if _where_declared(account_dir, "users", name) is not None:
         raise EditError(f"user {name!r} is already declared")
     target = file or _users_file(account_dir)
+    try:
+        Path(os.path.abspath(target)).relative_to(os.path.abspath(account_dir))
+    except ValueError:
+        raise EditError(f"--file {target}: must be a file in {account_dir}") from None
+    if target.suffix not in YAML_SUFFIXES:
+        raise EditError(f"--file {target}: must end in .yaml or .yml")
     spec = CommentedMap()
     if category:
         spec["category"] = category
@@ -107,7 +142,7 @@ def add_user(repo: Path, account: str | None, name: str, category: str | None,
         if users is None:
             users = data["users"] = CommentedMap()
         users[name] = spec if spec else None
-        target.write_text(dump(data), encoding="utf-8")
+        _write(repo, target, dump(data))
     return target
 
 
@@ -119,7 +154,7 @@ def remove_user(repo: Path, account: str | None, name: str) -> Path:
     with _validated(repo, path):
         data = _load(path)
         del data["users"][name]
-        path.write_text(dump(data), encoding="utf-8")
+        _write(repo, path, dump(data))
     return path
 
 
@@ -149,16 +184,14 @@ def format_files(repo: Path, check: bool) -> list[Path]:
     """Re-indent every YAML file consistently (comments and order kept). Returns the files
     that changed (or, with `check`, would change)."""
     changed = []
-    for path in sorted((repo / "accounts").rglob("*")):
-        if path.suffix not in YAML_SUFFIXES or not path.is_file():
-            continue
+    for path in _files(repo, repo / "accounts"):
         text = path.read_text(encoding="utf-8")
-        data = _yaml().load(text)
+        data = _load(path)
         if data is None:
             continue
         formatted = dump(data)
         if formatted != text:
             changed.append(path)
             if not check:
-                path.write_text(formatted, encoding="utf-8")
+                _write(repo, path, formatted)
     return changed

@@ -14,6 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from iamstate.aws import CallCounter, connect
 from iamstate.edit import dump, flow_list
 from iamstate.errors import ImportRefused
+from iamstate.files import write_text_safely
 from iamstate.live import read_live
 from iamstate.model import AccountConfig, PasswordPolicy, State
 from iamstate.repo import ACCOUNT_FILE, load_repository
@@ -50,10 +51,12 @@ def import_account(repo: Path, account: str, account_id: str | None) -> ImportRe
     folder.mkdir(parents=True, exist_ok=True)
     if not (folder / ACCOUNT_FILE).exists():
         header = editor_comment(repo, folder / ACCOUNT_FILE, ACCOUNT) + "\n"
-        (folder / ACCOUNT_FILE).write_text(header + _account_yaml(config, live, report))
+        write_text_safely(folder / ACCOUNT_FILE, header + _account_yaml(config, live, report),
+                          repo)
         report.files.append(folder / ACCOUNT_FILE)
     header = editor_comment(repo, folder / RESOURCE_FILE, RESOURCES) + "\n"
-    (folder / RESOURCE_FILE).write_text(header + _resources_yaml(config, live, report))
+    write_text_safely(folder / RESOURCE_FILE, header + _resources_yaml(config, live, report),
+                      repo)
     report.files.append(folder / RESOURCE_FILE)
     load_repository(repo, account)  # what was written must validate
     return report

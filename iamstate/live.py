@@ -216,27 +216,26 @@ def _entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def aws_managed_documents(conn: Connection, config: AccountConfig, desired: State,
-                          live: State) -> tuple[dict[str, Any], list[Problem]]:
-    """The documents of the AWS managed policies the plan's states use (what their holders
-    can do is part of what the plan means), and a file:line problem for each one the
-    repository attaches that does not exist (a misspelt `ReadOnlyAcess`): found before
-    anything changes. Two calls per distinct ARN (GetPolicy, GetPolicyVersion)."""
-    prefix = f"arn:{config.partition}:iam::aws:policy/"
-    declared = {config.policy_arn(p.path, p.name) for p in desired.policies.values()}
-    used: dict[str, Group | None] = {}
+def outside_documents(conn: Connection, config: AccountConfig, desired: State,
+                      live: State) -> tuple[dict[str, Any], list[Problem]]:
+    """The documents of the managed policies the plan's states use that are not among the
+    customer managed policies iamstate reads (AWS managed ones, and ignored ones a group
+    may still use): what their holders can do is part of what the plan means. Also a
+    file:line problem for each one the repository attaches that does not exist (a misspelt
+    `ReadOnlyAcess`), found before anything changes. Two calls per distinct ARN."""
+    known = {config.policy_arn(p.path, p.name)
+             for state in (desired, live) for p in state.policies.values()}
+    used: dict[str, Group | None] = {}  # ARN -> a group that attaches it now (to blame)
     for wanting in desired.groups.values():
-        for arn in wanting.managed_policies - declared:  # declared ones the plan creates
+        for arn in wanting.managed_policies - known:  # declared ones the plan creates
             used.setdefault(arn, wanting)
     attached = [*(g.managed_policies for g in live.groups.values()),
                 *(u.attached_policies for u in live.users.values())]
-    for arn in (a for arns in attached for a in arns):
+    for arn in (a for arns in attached for a in arns if a not in known):
         used[arn] = None  # attached already: it exists
     documents: dict[str, Any] = {}
     problems: list[Problem] = []
     for arn, group in sorted(used.items()):
-        if not arn.startswith(prefix) and group is None:
-            continue
         try:
             policy = conn.iam.get_policy(PolicyArn=arn)["Policy"]
         except ClientError as error:
@@ -249,10 +248,9 @@ def aws_managed_documents(conn: Connection, config: AccountConfig, desired: Stat
                     f"group {group.name}: managed policy {arn} does not exist in AWS"
                     f"{_did_you_mean(conn, arn)}: fix the ARN")))
             continue
-        if arn.startswith(prefix):
-            version = conn.iam.get_policy_version(PolicyArn=arn,
-                                                  VersionId=policy["DefaultVersionId"])
-            documents[arn] = _document(version["PolicyVersion"]["Document"]).document
+        version = conn.iam.get_policy_version(PolicyArn=arn,
+                                              VersionId=policy["DefaultVersionId"])
+        documents[arn] = _document(version["PolicyVersion"]["Document"]).document
     return documents, problems
 
 

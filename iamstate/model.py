@@ -13,6 +13,7 @@ carries the model objects of every change, not a rendering of them.
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import hashlib
 import json
 import types
@@ -305,6 +306,13 @@ def _decode(hint: Any, value: Any) -> Any:
 def iter_sorted(mapping: Mapping[str, T]) -> Iterator[T]:
     for key in sorted(mapping):
         yield mapping[key]
+
+
+def matching_glob(name: str, globs: tuple[str, ...]) -> str | None:
+    """The first `ignore` glob matching `name`. IAM names are case-insensitive (`Alice` and
+    `alice` cannot coexist), so the match is too: `break-glass-*` protects `Break-Glass-1`."""
+    folded = name.casefold()
+    return next((g for g in globs if fnmatch.fnmatchcase(folded, g.casefold())), None)
 
 
 @dataclass(frozen=True)

@@ -57,9 +57,19 @@ def plan_account(config: AccountConfig, desired: State, live: State,
     changes = [change for kind in KINDS.values() for change in kind.diff(ctx)]
     if ctx.problems:
         raise RepoError(ctx.problems)
-    meaning = consequences(config, ctx.live, _after(desired, ctx), managed_documents or {})
+    meaning = consequences(config, _before(desired, ctx), _after(desired, ctx),
+                           managed_documents or {})
     return AccountPlan(config, tuple(sorted(changes, key=order_key)), live.digest(),
                        desired.digest(), tuple(ctx.kept), meaning)
+
+
+def _before(desired: State, ctx: PlanContext) -> State:
+    """Live state as the engines must read it: aligned to the repository's names, and a
+    policy that moves to a new path found under the ARN its holders are compared with."""
+    moved = {name: dataclasses.replace(have, path=desired.policies[name].path)
+             for name, have in ctx.live.policies.items()
+             if name in desired.policies and desired.policies[name].path != have.path}
+    return dataclasses.replace(ctx.live, policies={**ctx.live.policies, **moved})
 
 
 def _after(desired: State, ctx: PlanContext) -> State:

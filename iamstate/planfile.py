@@ -16,6 +16,7 @@ from typing import Any
 from iamstate.changes import CHANGE_TYPES, Change, after_of, before_of, change_type_name
 from iamstate.consequences import Consequences
 from iamstate.errors import PlanFileError
+from iamstate.files import write_text_safely
 from iamstate.kinds import KINDS, kind_of
 from iamstate.kinds.base import Kept
 from iamstate.model import AccountConfig, digest_of, from_data, to_data
@@ -82,13 +83,15 @@ def document(plans: Sequence[AccountPlan],
     return {"format_version": FORMAT_VERSION, "accounts": entries}
 
 
-def write(path: Path, doc: Mapping[str, Any]) -> None:
+def write(path: Path, doc: Mapping[str, Any], root: Path | None = None) -> None:
+    """Write the plan file, never through a link planted under `root` (the repository)."""
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+        write_text_safely(path, json.dumps(doc, indent=2, allow_nan=False) + "\n", root)
     except OSError as error:
         raise PlanFileError(f"cannot write the plan file {path}: {error.strerror or error}"
                             ) from None
+    except ValueError as error:  # NaN or an infinity: validate refuses those in documents
+        raise PlanFileError(f"cannot write the plan file {path}: {error}") from None
 
 
 def read(path: Path) -> dict[str, Any]:
@@ -109,9 +112,14 @@ def read(path: Path) -> dict[str, Any]:
             f"{path}: a plan file of format_version {version}, and this iamstate reads "
             f"format_version {FORMAT_VERSION}: plan again with this version "
             f"(`iamstate plan --out {path}`), review it, and apply that")
+    names: set[str] = set()
     for entry in data["accounts"]:
         if not isinstance(entry, dict) or not isinstance(entry.get("account"), str):
             raise PlanFileError(f"{path}: an account entry has no name")
+        if entry["account"] in names:
+            raise PlanFileError(f"{path}: account {entry['account']} is in the plan twice "
+                                "(edited by hand?): nothing was changed; plan again")
+        names.add(entry["account"])
     return data
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -46,6 +47,10 @@ SET_PREFIXES = ("ForAllValues:", "ForAnyValue:")
 # Characters of a document as IAM counts them against its quotas: whitespace is free.
 MANAGED_POLICY_MAX = 6144
 GROUP_INLINE_TOTAL_MAX = 5120
+# IAM's quotas on links: groups per user (fixed), managed policies per group (cannot be
+# raised, whatever a quota page for roles says).
+MAX_GROUPS_PER_USER = 10
+MAX_MANAGED_POLICIES_PER_GROUP = 10
 
 
 def substitute(
@@ -174,11 +179,23 @@ Path = tuple[str | int, ...]
 Finding = tuple[Path, str]
 
 
+def _not_finite(value: Any, path: Path = ()) -> list[Path]:
+    """Where a document holds NaN or an infinity (YAML's .nan/.inf): no JSON, so no policy."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return [path]
+    if isinstance(value, Mapping):
+        return [p for k, v in value.items() for p in _not_finite(v, (*path, k))]
+    if isinstance(value, list):
+        return [p for i, v in enumerate(value) for p in _not_finite(v, (*path, i))]
+    return []
+
+
 def lint(document: Any) -> list[Finding]:
     """Grammar errors AWS would reject (or silently accept and misread): (where, sentence)."""
     if not isinstance(document, Mapping):
         return [((), "a policy document must be a mapping with Version and Statement")]
-    errors: list[Finding] = []
+    errors: list[Finding] = [(where, "not a number JSON (or AWS) can hold: write a number or "
+                                     "a string") for where in _not_finite(document)]
     version = document.get("Version")
     if version is None:
         errors.append(((), 'Version is missing: write Version: "2012-10-17" (quoted)'))
@@ -220,7 +237,7 @@ def _lint_statement(statement: Any, sids: set[str]) -> list[Finding]:
         errors.append((where, f"Effect must be Allow or Deny, not {effect}"))
     sid = statement.get("Sid")
     if sid is not None:
-        if not isinstance(sid, str) or not SID.match(sid):
+        if not isinstance(sid, str) or not SID.fullmatch(sid):
             errors.append((("Sid",), f"Sid {shown(sid)} must be letters and digits only"))
         elif sid in sids:
             errors.append((("Sid",), f"Sid {shown(sid)} is used twice: Sids must be unique"))
@@ -291,7 +308,7 @@ def _lint_pair(
 
 
 def _check_action(action: str) -> str | None:
-    if ACTION.match(action):
+    if ACTION.fullmatch(action):
         return None
     return f"{shown(action)} is not an action name: write service:Action, e.g. s3:GetObject"
 

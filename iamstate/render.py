@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -33,14 +34,24 @@ MAX_ACTIONS = 12  # per grant in text and markdown; the plan JSON lists them all
 STYLES = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
 
 
+def one_line(text: str) -> str:
+    """A line as it must be shown: values from the repository or from AWS (a policy's
+    description, a resource in a document) may hold newlines, backticks and `<!--`, which
+    would end a code block in a PR comment and hide what follows, or forge plan lines in a
+    terminal. Control and format characters (newlines, bidi overrides) are written as
+    escapes; what is left is one line of plain text."""
+    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ"
+                   else ch.encode("unicode_escape").decode("ascii") for ch in text)
+
+
 def headline(change: Change) -> str:
     kind = kind_of(change)
-    return f"{change.symbol} {change.verb} {kind.label} {kind.key(change.subject)}"
+    return one_line(f"{change.symbol} {change.verb} {kind.label} {kind.key(change.subject)}")
 
 
 def detail_lines(change: Change) -> list[str]:
     """The indented lines under a change: what it does beyond its headline."""
-    return kind_of(change).describe(change)
+    return [one_line(line) for line in kind_of(change).describe(change)]
 
 
 def document_diff(before: PolicyDocument | None, after: PolicyDocument | None) -> list[str]:
@@ -57,7 +68,7 @@ def diff_lines(change: Change) -> list[str]:
     documents = kind_of(change).documents(change)
     if documents is None or documents[0] == documents[1]:
         return []
-    return document_diff(*documents)
+    return [one_line(line) for line in document_diff(*documents)]
 
 
 def is_destructive(change: Change) -> bool:
@@ -97,6 +108,10 @@ def people(plan: AccountPlan) -> list[tuple[list[str], Mapping[str, Any]]]:
     return sorted(together.values(), key=lambda entry: entry[0][0])
 
 
+def kept_lines(plan: AccountPlan) -> list[str]:
+    return [one_line(f"= keep {k.kind} {k.name}: {k.reason}") for k in plan.kept]
+
+
 def admin_lines(plan: AccountPlan, limit_names: int | None = None) -> list[str]:
     """The first thing a reviewer must read: who becomes administrator-equivalent."""
     meaning = plan.consequences
@@ -107,7 +122,8 @@ def admin_lines(plan: AccountPlan, limit_names: int | None = None) -> list[str]:
         names = sorted(n for n, c in meaning.users.items()
                        if bool(c.get("admin")) == flag and bool(c.get("admin_before")) != flag)
         if names:
-            lines.append(f"! {_names(names, limit_names)} {verb} administrator-equivalent")
+            lines.append(one_line(f"! {_names(names, limit_names)} {verb} "
+                                  "administrator-equivalent"))
     return lines
 
 
@@ -118,8 +134,8 @@ def finding_lines(plan: AccountPlan) -> list[str]:
     lines = []
     for finding in meaning.findings:
         where = f" [accepted at {finding.accepted_at}]" if finding.accepted_at else ""
-        lines.append(f"{finding.status:<9} {finding.id} {finding.principal} "
-                     f"({finding.severity}): {finding.detail}{where}")
+        lines.append(one_line(f"{finding.status:<9} {finding.id} {finding.principal} "
+                              f"({finding.severity}): {finding.detail}{where}"))
     return lines
 
 
@@ -132,7 +148,7 @@ def people_lines(plan: AccountPlan, limit_names: int | None = None) -> list[list
                  *(f"  - {grant_line(g, MAX_ACTIONS)}" for g in change.get("losses", ()))]
         lines += [f"  ? policy {arn} could not be read: what it grants is not shown"
                   for arn in change.get("unknown_policies", ())]
-        blocks.append(lines)
+        blocks.append([one_line(line) for line in lines])
     return blocks
 
 
@@ -164,9 +180,8 @@ def render_text(plans: Sequence[AccountPlan], console: Console) -> None:
                 colour = "green" if line.startswith("+") else "red" if line.startswith(
                     "-") else "dim"
                 console.print(f"      [{colour}]{escape(line)}[/{colour}]")
-        for kept in plan.kept:
-            console.print(f"  = keep {escape(kept.kind)} {escape(kept.name)}: "
-                          f"{escape(kept.reason)}")
+        for line in kept_lines(plan):
+            console.print(f"  {escape(line)}")
         for line in meaning_lines(plan, limit_names=5):
             style = "bold red" if line.lstrip().startswith(("!", "new ")) else ""
             console.print(f"[{style}]{escape(line)}[/{style}]" if style else escape(line))
@@ -195,7 +210,8 @@ class _Section:
     def text(self, other: int | None, kept: int | None) -> list[str]:
         out = list(self.head)
         if self.findings:
-            out += ["", "**What this plan means for people**", "", *self.findings]
+            out += ["", "**What this plan means for people**", "", "```text", *self.findings,
+                    "```"]
         shown_people = self.people if other is None else self.people[:max(other // 10, 0)]
         for block in shown_people:
             out += ["", f"<details><summary>{escape_md(block[0])} "
@@ -214,7 +230,8 @@ class _Section:
             out += ["", "**Other changes**", "", "```diff", *shown_other, "```"]
         shown_kept = self.kept if kept is None else self.kept[:kept]
         if shown_kept:
-            out += ["", "**Kept** (not iamstate's to change)", "", *shown_kept]
+            out += ["", "**Kept** (not iamstate's to change)", "", "```text", *shown_kept,
+                    "```"]
         self.cut_other = len(self.other) - len(shown_other)
         self.cut_kept = len(self.kept) - len(shown_kept)
         return out
@@ -225,7 +242,8 @@ def _n(lines: list[str], brief: bool) -> str:
 
 
 def escape_md(text: str) -> str:
-    return text.replace("<", "&lt;").replace(">", "&gt;")
+    """Text outside code blocks: no HTML (a `<!--` would hide the rest of the comment)."""
+    return one_line(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def _gain_summary(block: list[str]) -> str:
@@ -253,12 +271,10 @@ def _section(plan: AccountPlan) -> _Section:
         diff = diff_lines(change)
         if diff:
             name = kind_of(change).key(change.subject)
-            documents += [f"`{change.verb} {kind_of(change).label} {name}`", "", "```diff",
-                          *diff, "```", ""]
-    kept = [f"- `{k.kind} {k.name}`: {k.reason}" for k in plan.kept]
-    findings = [f"- **{escape_md(line)}**" for line in admin_lines(plan, 20)]
-    findings += [f"- {'**NEW** ' if line.startswith('new') else ''}`{escape_md(line)}`"
-                 for line in finding_lines(plan)]
+            documents += [escape_md(f"`{change.verb} {kind_of(change).label} {name}`"), "",
+                          "```diff", *diff, "```", ""]
+    kept = kept_lines(plan)
+    findings = admin_lines(plan, 20) + finding_lines(plan)
     return _Section(head, must, brief, documents, other, kept, findings,
                     people_lines(plan, 20))
 
@@ -312,8 +328,8 @@ def _too_large(plans: Sequence[AccountPlan], hint: str) -> str:
         documents = sum(1 for c in plan.changes if diff_lines(c))
         lines.append(f"- `{plan.config.name}` ({plan.config.account_id}): {counts(plan)}; "
                      f"{destroyed:,} deletions or replacements, {documents:,} policy documents")
-        lines += [f"  - **{escape_md(line)}**" for line in admin_lines(plan, 20)]
-        lines += [f"  - `{escape_md(line)}`" for line in finding_lines(plan)
+        lines += [f"  - {escape_md(line)}" for line in admin_lines(plan, 20)]
+        lines += [f"  - {escape_md(line)}" for line in finding_lines(plan)
                   if line.startswith("new")]
     return "\n".join(lines)[:MARKDOWN_BUDGET] + "\n"
 

@@ -7,7 +7,6 @@ Nothing here calls AWS.
 from __future__ import annotations
 
 import difflib
-import fnmatch
 import os
 import re
 import unicodedata
@@ -30,10 +29,13 @@ from iamstate.model import (
     PasswordPolicy,
     State,
     User,
+    matching_glob,
 )
 from iamstate.policy import (
     GROUP_INLINE_TOTAL_MAX,
     MANAGED_POLICY_MAX,
+    MAX_GROUPS_PER_USER,
+    MAX_MANAGED_POLICIES_PER_GROUP,
     PolicyDocument,
     lint,
     quota_length,
@@ -46,14 +48,13 @@ from iamstate.yamlio import Unreadable, json_lines, line_of, read_json, read_yam
 ACCOUNT_FILE = "account.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 POLICY_SUFFIXES = (".json", *YAML_SUFFIXES)
-MAX_GROUPS_PER_USER = 10
-MAX_MANAGED_POLICIES_PER_GROUP = 10
 # A managed policy ARN as AWS accepts it on AttachGroupPolicy: AWS managed (account "aws") or
 # customer managed in this account, with an optional path.
 POLICY_ARN = re.compile(
     r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>aws|[0-9]{12}):policy"
     r"(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]{1,128})$", re.ASCII)
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
+ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 
 
 @dataclass
@@ -154,6 +155,11 @@ def load_repository(root: Path, only: str | None = None) -> list[Account]:
         raise RepoError([Problem(accounts_dir, 0, (
             "no accounts/ folder: create accounts/<name>/account.yaml (or pass --repo DIR)"))])
     every = tree.folders(accounts_dir)
+    for folder in every:
+        if not ACCOUNT_NAME.fullmatch(folder.name):
+            problems.add(folder, 0, (
+                f"account folder {shown(folder.name)}: use letters, digits, '.', '_' and '-' "
+                "(the name appears in plans, PR comments and CI job names)"))
     folders = every
     if only is not None:
         if only not in {p.name for p in every}:
@@ -551,7 +557,7 @@ class _StateBuilder:
             fail(f"unknown variable ${{{unknown[0]}}}: only ${{account_id}} and ${{partition}} "
                  "are substituted here")
             return None
-        found = POLICY_ARN.match(arn)
+        found = POLICY_ARN.fullmatch(arn)
         if found is None:
             fail("not a managed policy ARN: write arn:aws:iam::aws:policy/NAME for an AWS "
                  "managed policy, or the name of a policy declared under policies:")
@@ -652,13 +658,6 @@ def tag_character_problem(text: str) -> str | None:
         return (f"AWS refuses the character {char!r} in tags: use letters, digits, spaces and "
                 "_ . : / = + - @ (e.g. R-and-D for R&D)")
     return None
-
-
-def matching_glob(name: str, globs: tuple[str, ...]) -> str | None:
-    """The first `ignore` glob matching `name`. IAM names are case-insensitive (`Alice` and
-    `alice` cannot coexist), so the match is too: `break-glass-*` protects `Break-Glass-1`."""
-    folded = name.casefold()
-    return next((g for g in globs if fnmatch.fnmatchcase(folded, g.casefold())), None)
 
 
 def ignored(name: str, globs: tuple[str, ...]) -> bool:

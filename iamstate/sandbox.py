@@ -17,6 +17,7 @@ import urllib.request
 from pathlib import Path
 
 from iamstate.errors import SandboxError
+from iamstate.files import write_safely, write_text_safely
 
 DEFAULT_PORT = 5055
 STATE_FILE = Path(".iamstate") / "sandbox.json"
@@ -74,6 +75,7 @@ def start(repo: Path, port: int) -> int:
             return int(running["port"])
     port = port or free_port()
     state.parent.mkdir(parents=True, exist_ok=True)
+    write_safely(repo / LOG_FILE, b"", repo)  # made here, never through a planted link
     with open(repo / LOG_FILE, "ab") as log:
         process = subprocess.Popen(server_command(port), env=server_environment(),
                                    stdout=log, stderr=subprocess.STDOUT,
@@ -84,7 +86,7 @@ def start(repo: Path, port: int) -> int:
         process.kill()
         raise SandboxError(f"the sandbox did not start on port {port} (is the port in use? "
                            f"see {repo / LOG_FILE})") from None
-    state.write_text(json.dumps({"pid": process.pid, "port": port}))
+    write_text_safely(state, json.dumps({"pid": process.pid, "port": port}), repo)
     return port
 
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import os
 import secrets
 import string
 from pathlib import Path
 
 import pyrage
 
+from iamstate.files import write_safely
 from iamstate.model import PasswordPolicy
 
 SYMBOLS = "!@#$%^&*()_+-=[]{}|'"  # the symbols IAM password policies count
@@ -72,19 +72,8 @@ def one_time_password_file(out_dir: Path, account: str, user: str) -> Path:
     return out_dir / account / f"{user}.age"
 
 
-def write_encrypted(secret: str, public_key: str, path: Path, inside: Path) -> Path:
-    """Encrypt `secret` to `public_key` into `path` (armoured age, mode 0600), which must
-    stay inside `inside`: a link planted in the repository (`.iamstate` -> elsewhere, or
-    the file itself) must not turn this into a write somewhere else."""
+def write_encrypted(secret: str, public_key: str, path: Path, root: Path) -> Path:
+    """Encrypt `secret` to `public_key` into `path` (armoured age, mode 0600), never
+    through a link planted under `root` (`.iamstate` -> elsewhere, or the file itself)."""
     ciphertext = pyrage.encrypt(secret.encode(), [recipient(public_key)], armored=True)
-    try:  # resolved before anything is made: a link out must not even get a folder
-        path.parent.resolve().relative_to(inside.resolve())
-    except ValueError:
-        raise OSError(f"{path.parent} leads outside {inside}: refusing to write a secret "
-                      "there") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags, 0o600)
-    with os.fdopen(fd, "wb") as handle:
-        handle.write(ciphertext)
-    return path
+    return write_safely(path, ciphertext, root, mode=0o600)

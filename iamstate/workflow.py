@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -18,7 +19,7 @@ from iamstate.checks import Overrides, run_checks
 from iamstate.errors import RepoError, StalePlan
 from iamstate.iamclient import Iam, RetryPolicy
 from iamstate.kinds.base import ApplyContext
-from iamstate.live import aws_managed_documents, credential_report, read_live
+from iamstate.live import credential_report, outside_documents, read_live
 from iamstate.model import Account, State
 from iamstate.plan import AccountPlan, effective_password_policy, plan_account
 from iamstate.repo import load_repository
@@ -27,6 +28,13 @@ OUT_DIR = Path(".iamstate") / "out"
 CONCURRENT_ACCOUNTS = 8
 A = TypeVar("A")
 R = TypeVar("R")
+
+
+def out_dir(repo: Path) -> Path:
+    """Where one-time passwords are written: `.iamstate/out`, or IAMSTATE_OUT_DIR (CI sets
+    it outside the checkout, so the artifact it uploads holds nothing else)."""
+    chosen = os.environ.get("IAMSTATE_OUT_DIR")
+    return Path(chosen) if chosen else repo / OUT_DIR
 
 
 @dataclass
@@ -42,7 +50,7 @@ def plan_one(account: Account, counter: CallCounter | None = None,
     config, desired = account.config, account.desired
     conn = connect(config, counter, purpose)
     live = read_live(conn, config, desired)
-    documents, missing = aws_managed_documents(conn, config, desired, live)
+    documents, missing = outside_documents(conn, config, desired, live)
     if missing:
         raise RepoError(missing)
     return Planned(account, conn, plan_account(config, desired, live, documents), live)
@@ -113,6 +121,7 @@ def apply_planned(
     workers: int = 4,
     retry: RetryPolicy | None = None,
     on_done: Callable[[Change], None] | None = None,
+    announce: Callable[[str], None] = lambda text: None,
 ) -> list[ApplyReport]:
     """Every check on every account passes before any account changes; then each account's
     changes are applied in order."""
@@ -120,8 +129,8 @@ def apply_planned(
     reports = []
     for item in planned:
         config = item.account.config
-        ctx = ApplyContext(Iam(item.conn.iam, retry), config, repo, repo / OUT_DIR,
+        ctx = ApplyContext(Iam(item.conn.iam, retry), config, repo, out_dir(repo),
                            effective_password_policy(item.account.desired, item.live),
-                           item.conn.emulated)
+                           item.conn.emulated, announce=announce)
         reports.append(Runner(ctx, workers, on_done).run(item.plan.changes))
     return reports

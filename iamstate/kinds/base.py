@@ -9,7 +9,6 @@ loops over the registry.
 
 from __future__ import annotations
 
-import fnmatch
 import threading
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -20,7 +19,7 @@ from typing import Any, ClassVar, Generic, TypeVar
 from iamstate.changes import Change, Delete
 from iamstate.errors import Problem
 from iamstate.iamclient import Iam
-from iamstate.model import AccountConfig, Location, PasswordPolicy, State
+from iamstate.model import AccountConfig, Location, PasswordPolicy, State, matching_glob
 from iamstate.policy import PolicyDocument
 
 T = TypeVar("T")
@@ -59,8 +58,7 @@ class PlanContext:
         self.kept.append(Kept(kind, name, reason))
 
     def _ignored(self, name: str, globs: tuple[str, ...]) -> bool:
-        folded = name.casefold()
-        return any(fnmatch.fnmatchcase(folded, g.casefold()) for g in globs)
+        return matching_glob(name, globs) is not None
 
     def ignored_user(self, name: str) -> bool:
         return self._ignored(name, self.config.ignore.users)
@@ -98,6 +96,9 @@ class ApplyContext:
     password_policy: PasswordPolicy | None = None  # the account's, after this plan
     emulated: bool = False
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # Said at once (not in the report at the end): what a human needs to know should this
+    # process be killed in the middle of a change.
+    announce: Callable[[str], None] = field(default=lambda text: None)
 
     def policy_arn(self, path: str, name: str) -> str:
         return self.config.policy_arn(path, name)

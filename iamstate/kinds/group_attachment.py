@@ -9,6 +9,7 @@ from collections.abc import Iterable
 from iamstate.changes import Change, Create, Delete
 from iamstate.kinds.base import ApplyContext, Kind, PlanContext, register
 from iamstate.model import GroupAttachment, iter_sorted
+from iamstate.policy import MAX_MANAGED_POLICIES_PER_GROUP
 
 
 @register
@@ -24,6 +25,12 @@ class GroupAttachmentKind(Kind[GroupAttachment]):
         for want in iter_sorted(ctx.desired.groups):
             have = ctx.live.groups.get(want.name)
             live = have.managed_policies if have else frozenset()
+            kept = {arn for arn in live - want.managed_policies if ctx.ignored_policy(arn)}
+            if len(want.managed_policies | kept) > MAX_MANAGED_POLICIES_PER_GROUP:
+                ctx.problem(want.source, (
+                    f"group {want.name}: {len(want.managed_policies)} managed policies here "
+                    f"and {len(kept)} ignored one(s) it keeps make more than IAM's "
+                    f"{MAX_MANAGED_POLICIES_PER_GROUP}: merge some"))
             changes += [Create(GroupAttachment(want.name, arn))
                         for arn in sorted(want.managed_policies - live)]
             for arn in sorted(live - want.managed_policies):

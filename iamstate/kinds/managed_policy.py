@@ -211,6 +211,11 @@ class Replacement:
                 f"managed policy {self.before.name}: attached to {', '.join(now) or 'nothing'}"
                 f" now, not to {', '.join(self.before.attached) or 'nothing'} as planned: "
                 "nothing was replaced; run `iamstate plan` again")
+        self.ctx.announce(
+            f"replacing managed policy {self.before.name}: detaching {self.old_arn} from "
+            f"{', '.join(self.before.attached) or 'nothing'}; should this process be killed "
+            "before it reports the policy replaced or restored, attach the policy to those "
+            "again")
         step = "detaching"
         try:
             for ref in self.before.attached:
@@ -231,6 +236,12 @@ class Replacement:
             raise ApplyFailed(
                 f"replacing managed policy {self.before.name} failed while {step}: {error}. "
                 + restored) from None
+        except BaseException:
+            # Ctrl-C, or a cancelled CI job (its SIGTERM is turned into the same): put the
+            # old policy and its attachments back before anything else happens.
+            self.ctx.announce(f"interrupted while {step}: {self._restore()}")
+            raise
+        self.ctx.announce(f"managed policy {self.before.name} replaced and re-attached")
 
     def _restore(self) -> str:
         """Put the old policy and its attachments back; say what could not be."""

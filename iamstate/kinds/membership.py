@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from iamstate.changes import Change, Create, Delete
 from iamstate.kinds.base import ApplyContext, Kind, PlanContext, register
 from iamstate.model import Membership, iter_sorted
+from iamstate.policy import MAX_GROUPS_PER_USER
 
 
 @register
@@ -25,6 +26,12 @@ class MembershipKind(Kind[Membership]):
         for want in iter_sorted(ctx.desired.users):
             have = ctx.live.users.get(want.name)
             live = have.groups if have else frozenset()
+            kept = len(have.protected) if have else 0  # memberships of ignored groups stay
+            if len(want.groups) + kept > MAX_GROUPS_PER_USER:
+                ctx.problem(want.source, (
+                    f"user {want.name}: {len(want.groups)} groups here and {kept} ignored "
+                    f"group(s) it stays in make more than IAM's {MAX_GROUPS_PER_USER}: "
+                    "merge groups"))
             changes += [Create(Membership(want.name, g)) for g in sorted(want.groups - live)]
             changes += [Delete(Membership(want.name, g)) for g in sorted(live - want.groups)]
         return changes

@@ -288,8 +288,17 @@ def _when(applies: Callable[[Any], bool], word: str,
     return make
 
 
+def ecma_pattern(value: str) -> re.Pattern[str]:
+    """A JSON Schema pattern (ECMA-262) as a Python regex. The difference that matters:
+    ECMA's `$` is the very end of the text, Python's also matches before a final newline,
+    which would let `"alice\n"` pass as a user name (AWS refuses it mid-apply)."""
+    if value.endswith("$") and not value.endswith("\\$"):
+        value = value[:-1] + r"\Z"
+    return re.compile(value)
+
+
 def _pattern(value: str, node: Mapping[str, Any]) -> Check:
-    search = re.compile(value).search
+    search = ecma_pattern(value).search
 
     def check_pattern(instance: Any, path: tuple[Any, ...], out: list[Violation]) -> None:
         if isinstance(instance, str) and search(instance) is None:

@@ -192,3 +192,47 @@ def test_operator_case_and_values_still_matter() -> None:
         {"StringEquals": {"aws:username": "alice"}})
     assert doc({"StringLike": {"aws:username": "a*"}}) != doc(
         {"StringEquals": {"aws:username": "a*"}})
+
+
+NEWLINE_NAMES = {
+    "user name": ("users:\n  \"evil\\n\": {category: AllHumans}\n", "users.yaml:2"),
+    "group name": ("groups:\n  \"Ops\\n\": {}\n", "users.yaml:2"),
+    "policy name": ("policies:\n  \"P\\n\": {document: {Version: '2012-10-17', Statement: "
+                    "[{Effect: Allow, Action: 's3:GetObject', Resource: '*'}]}}\n",
+                    "users.yaml:2"),
+    "inline policy name": ("groups:\n  Ops:\n    inline_policies:\n      \"P\\n\": {Version: "
+                           "'2012-10-17', Statement: [{Effect: Allow, Action: 's3:GetObject',"
+                           " Resource: '*'}]}\n", "users.yaml:4"),
+    "path": ("users:\n  kim: {category: AllHumans, path: \"/x/\\n\"}\n", "users.yaml:2"),
+    "Sid": ("groups:\n  Ops:\n    inline_policies:\n      P: {Version: '2012-10-17', "
+            "Statement: [{Sid: \"A\\n\", Effect: Allow, Action: 's3:GetObject', "
+            "Resource: '*'}]}\n", "users.yaml:4"),
+}
+
+
+@pytest.mark.parametrize("text,where", NEWLINE_NAMES.values(), ids=list(NEWLINE_NAMES))
+def test_a_trailing_newline_is_not_part_of_a_valid_name(tmp_path: Path, text: str,
+                                                         where: str) -> None:
+    """Python's `$` matches before a final newline; JSON Schema's (and AWS's) does not."""
+    minimal_repo(tmp_path, files={"accounts/acme/users.yaml": text})
+    found = problems_of(tmp_path)
+    assert any(where in p for p in found), found
+
+
+@pytest.mark.parametrize("value", [".nan", ".inf", "-.inf"])
+def test_not_a_number_in_a_document_is_refused(tmp_path: Path, value: str) -> None:
+    minimal_repo(tmp_path, files={"accounts/acme/groups.yaml": (
+        "groups:\n  Ops:\n    inline_policies:\n      P:\n        Version: '2012-10-17'\n"
+        "        Statement:\n          - Effect: Allow\n            Action: s3:ListBucket\n"
+        "            Resource: '*'\n            Condition:\n"
+        f"              NumericLessThan: {{s3:max-keys: {value}}}\n")})
+    found = problems_of(tmp_path)
+    assert any("groups.yaml:11" in p and "not a number JSON" in p for p in found), found
+
+
+@pytest.mark.parametrize("name", ["a`b", "x<!--", "two words", "-lead"])
+def test_account_folder_names_are_plain(tmp_path: Path, name: str) -> None:
+    minimal_repo(tmp_path)
+    write(tmp_path, f"accounts/{name}/account.yaml", 'account_id: "111122223333"\n')
+    found = problems_of(tmp_path)
+    assert any("account folder" in p and "letters, digits" in p for p in found), found

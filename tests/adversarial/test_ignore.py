@@ -91,3 +91,30 @@ def test_a_doomed_group_lists_the_members_it_removes(cli: Cli) -> None:
     plan = cli("plan")
     assert "- destroy group Temps" in plan.out
     assert "members removed: jdoe" in plan.out and "inline policies deleted: t" in plan.out
+
+
+def test_an_ignored_policy_a_group_starts_using_is_read_and_gated(cli: Cli) -> None:
+    """An ignored policy is not iamstate's to change, but what it grants the users of a
+    group that starts using it is part of what the plan means: it is read, and an
+    administrator it makes is a new finding that apply refuses."""
+    account = cli.repo / "accounts/sandbox/account.yaml"
+    account.write_text(account.read_text().replace(
+        'ignore:\n  users: ["break-glass-*"]\n',
+        'ignore:\n  users: ["break-glass-*"]\n  policies: ["break-glass-*"]\n'))
+    assert cli("apply", "--auto-approve").code == 0
+    admin = json.dumps({"Version": "2012-10-17",
+                        "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]})
+    cli.iam.create_policy(PolicyName="break-glass-admin", PolicyDocument=admin)
+    groups = cli.repo / "accounts/sandbox/groups.yaml"
+    groups.write_text(groups.read_text().replace(
+        "  BackupWriters:\n", "  BackupWriters:\n    managed_policies: "
+        f"['{arn('break-glass-admin')}']\n"))
+    plan = cli("plan", "--out", "p.json")
+    assert plan.code == 0, plan.both
+    assert "! HeadlessUser-backup becomes administrator-equivalent" in plan.out
+    assert "new       ADMIN-EQUIVALENT" in plan.out
+    before = cli.snapshot()
+    refused = cli("apply", "p.json")
+    assert refused.code == 1 and "privilege-escalation finding" in refused.err
+    assert "accepted_risks:" in refused.err
+    assert cli.snapshot() == before

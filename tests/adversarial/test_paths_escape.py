@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import pyrage
 import pytest
 
 from iamstate.errors import RepoError, shown
@@ -91,3 +92,64 @@ def test_errors_never_echo_long_or_multi_line_values(tmp_path: Path) -> None:
     assert shown("short") == "'short'"
     assert shown(SECRET) == f"a text of {len(SECRET)} characters"
     assert shown("a" * 65) == "a text of 65 characters"
+
+
+def test_nothing_is_written_through_a_link_planted_in_the_repository(
+    tmp_path: Path, outside: Path
+) -> None:
+    from iamstate.errors import PlanFileError
+    from iamstate.files import UnsafePath
+    from iamstate.planfile import write
+    from iamstate.secrets import write_encrypted
+
+    root = minimal_repo(tmp_path / "repo")
+    victim = outside / "authorized_keys"
+    victim.write_text("ssh-ed25519 AAAA mine\n")
+    listing = sorted(p.name for p in outside.iterdir())
+    (root / ".iamstate").mkdir()
+    os.symlink(victim, root / ".iamstate/plan.json")
+    with pytest.raises(PlanFileError, match="symbolic link"):
+        write(root / ".iamstate/plan.json", {"format_version": 2, "accounts": []}, root)
+    os.symlink(outside, root / ".iamstate/out")  # `.iamstate/out -> ~/.ssh` (or ../.git)
+    age = str(pyrage.x25519.Identity.generate().to_public())
+    with pytest.raises(UnsafePath, match="symbolic link"):
+        write_encrypted("secret", age, root / ".iamstate/out/acme/kim.age", root)
+    assert victim.read_text() == "ssh-ed25519 AAAA mine\n"
+    assert sorted(p.name for p in outside.iterdir()) == listing  # nothing made there
+
+
+def test_fmt_and_user_add_stay_inside_the_repository(tmp_path: Path, outside: Path) -> None:
+    from iamstate.edit import add_user, format_files
+    from iamstate.errors import EditError
+
+    root = minimal_repo(tmp_path / "repo", files={
+        "accounts/acme/users.yaml": "users:\n  jdoe: {category: AllHumans}\n"})
+    before = (outside / "config.yaml").read_text()
+    os.symlink(outside / "config.yaml", root / "accounts/acme/creds.yaml")
+    with pytest.raises(RepoError) as caught:
+        format_files(root, check=False)
+    assert "leads outside the repository" in str(caught.value)
+    assert "BEGIN OPENSSH" not in str(caught.value)
+    assert (outside / "config.yaml").read_text() == before
+    (root / "accounts/acme/creds.yaml").unlink()
+    (root / "accounts/acme/broken.yaml").write_text("users: [\n  secret-value\n")
+    with pytest.raises(EditError) as broken:
+        format_files(root, check=True)
+    assert "broken.yaml:" in str(broken.value) and "secret-value" not in str(broken.value)
+    (root / "accounts/acme/broken.yaml").unlink()
+    with pytest.raises(EditError, match="must be a file in"):
+        add_user(root, "acme", "kim", "AllHumans", [], False, None, outside / "x.yaml")
+    assert not (outside / "x.yaml").exists()
+
+
+def test_a_plan_file_naming_an_account_twice_is_refused(tmp_path: Path) -> None:
+    import json as json_module
+
+    from iamstate.errors import PlanFileError
+    from iamstate.planfile import read
+
+    entry = {"account": "acme", "account_id": "123456789012", "changes": []}
+    path = tmp_path / "p.json"
+    path.write_text(json_module.dumps({"format_version": 2, "accounts": [entry, entry]}))
+    with pytest.raises(PlanFileError, match="in the plan twice"):
+        read(path)

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import signal
+import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -181,3 +183,32 @@ def test_usage_is_read_by_permissions_and_boundaries_apart() -> None:
                              ManagedPolicy("b", DOC))
     stub.assert_no_pending_responses()
     assert policy.attached == ("group/Devs",) and policy.boundary_of == ("role/Workers",)
+
+
+def test_ctrl_c_during_a_replacement_puts_the_old_policy_back(cli: Cli) -> None:
+    """Ctrl-C (or a cancelled CI job's SIGTERM) while the policy is deleted and not yet
+    created again: the old policy and every attachment come back before the exit."""
+    apply_example(cli)
+    cli.iam.create_role(RoleName="Lambda", AssumeRolePolicyDocument=TRUST)
+    cli.iam.attach_role_policy(RoleName="Lambda", PolicyArn=OLD)
+    edit_policy(cli, "path: /team/")
+    with fault_proxy(cli.env["AWS_ENDPOINT_URL"]) as (url, faults):
+        env = {**cli.env, "AWS_ENDPOINT_URL": url}
+        assert dataclasses.replace(cli, env=env)("plan", "--out", "p.json").code == 0
+        process = subprocess.Popen(cli.command("apply", "p.json", "--allow-deletions", "1"),
+                                   env=env, cwd=cli.repo, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+
+        def interrupt(action: str, params: dict[str, str]) -> None:
+            if action == "CreatePolicy" and params.get("Path") == "/team/":
+                process.send_signal(signal.SIGTERM)  # the CI job is cancelled right here
+                faults.rule = lambda action, params: None
+            return None
+
+        faults.rule = interrupt
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (out, err)
+    assert "interrupted while creating the new policy" in err
+    assert "The old policy and its attachments were restored" in err
+    assert attached_to(cli, OLD) == {"group/Developers", "role/Lambda"}
+    assert "-/+ replace managed policy assume-readonly-role" in cli("plan").out

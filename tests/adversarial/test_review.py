@@ -4,13 +4,16 @@ replacements or policy documents, and says exactly what it left out and where it
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
+
+from rich.console import Console
 
 from iamstate.model import AccountConfig, Credentials, Group, ManagedPolicy, State, User
 from iamstate.plan import plan_account
 from iamstate.policy import PolicyDocument
-from iamstate.render import GITHUB_COMMENT_LIMIT, headline, render_markdown
+from iamstate.render import GITHUB_COMMENT_LIMIT, headline, render_markdown, render_text
 from tests.e2e.conftest import Cli
 from tests.helpers import ACCOUNT_ID
 
@@ -79,3 +82,45 @@ def test_a_plan_whose_deletions_alone_do_not_fit_says_so_and_cuts_none_silently(
     assert len(text) < GITHUB_COMMENT_LIMIT
     assert "too large to review in a comment" in text and "the `plan-acme` artifact" in text
     assert "3,000 deletions or replacements" in text
+
+
+def outside_code(markdown: str) -> list[str]:
+    """The lines GitHub renders as markdown/HTML (not inside a fenced code block)."""
+    lines, fenced = [], False
+    for line in markdown.splitlines():
+        if line.lstrip(" ")[:3] == "```" and len(line) - len(line.lstrip(" ")) <= 3:
+            fenced = not fenced
+            continue
+        if not fenced:
+            lines.append(line)
+    return lines
+
+
+INJECTIONS = ["Harmless\n```\n\n_No other changes._\n<!--",
+              "x\r\n+ create user decoy",
+              "```<!-- a -->``` \u202e",
+              "</details><!--"]
+
+
+def test_text_from_the_repository_cannot_hide_or_forge_plan_lines() -> None:
+    for text in INJECTIONS:
+        doc = PolicyDocument({"Version": "2012-10-17", "Statement": [
+            {"Sid": "A", "Effect": "Allow", "Action": "s3:GetObject",
+             "Resource": f"arn:aws:s3:::b/{text}"}]})
+        desired = State(policies={"helper": ManagedPolicy("helper", doc, description=text)},
+                        users={"kim": User("kim", console_access=True,
+                                           public_key="age1" + "q" * 58)},
+                        groups={"Admins": Group("Admins", managed_policies=frozenset(
+                            {"arn:aws:iam::aws:policy/AdministratorAccess"}))})
+        plan = plan_account(CONFIG, desired, State())
+        markdown = render_markdown([plan])
+        rendered = outside_code(markdown)
+        assert not any("<!--" in line or "</details><!" in line for line in rendered), text
+        for change in plan.changes:  # every headline is inside a code block, on its own
+            assert headline(change) in markdown.splitlines()
+            assert headline(change) not in rendered
+        assert markdown.count("\n```") % 2 == 0
+        buffer = io.StringIO()
+        render_text([plan], Console(file=buffer, width=300, color_system=None))
+        assert "\n+ create user decoy" not in buffer.getvalue()
+        assert "\n  + create user decoy" not in buffer.getvalue()
