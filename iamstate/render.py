@@ -139,17 +139,30 @@ def finding_lines(plan: AccountPlan) -> list[str]:
     return lines
 
 
+GAINS, LOSES, UNREAD = "gains", "loses", "cannot tell"
+
+
 def people_lines(plan: AccountPlan, limit_names: int | None = None) -> list[list[str]]:
-    """One block of lines per set of users with the same change."""
+    """One block per set of users with the same change: their names, then a line per grant
+    (`gains ...`, `loses ...`; never `+`/`-`, which are plan changes in text output)."""
     blocks = []
     for names, change in people(plan):
-        head = f"{_names(names, limit_names)}:"
-        lines = [head, *(f"  + {grant_line(g, MAX_ACTIONS)}" for g in change.get("gains", ())),
-                 *(f"  - {grant_line(g, MAX_ACTIONS)}" for g in change.get("losses", ()))]
-        lines += [f"  ? policy {arn} could not be read: what it grants is not shown"
+        lines = [f"{_names(names, limit_names)}:"]
+        lines += [f"  {GAINS} {grant_line(g, MAX_ACTIONS)}" for g in change.get("gains", ())]
+        lines += [f"  {LOSES} {grant_line(g, MAX_ACTIONS)}" for g in change.get("losses", ())]
+        lines += [f"  {UNREAD}: what policy {arn} grants could not be read"
                   for arn in change.get("unknown_policies", ())]
         blocks.append([one_line(line) for line in lines])
     return blocks
+
+
+def _as_diff(line: str) -> str:
+    """A grant line for a markdown diff block: gains green (+), losses red (-)."""
+    text = line.strip()
+    for word, sign in ((GAINS, "+"), (LOSES, "-")):
+        if text.startswith(word + " "):
+            return f"{sign} {text[len(word) + 1:]}"
+    return f"? {text}"
 
 
 def meaning_lines(plan: AccountPlan, limit_names: int | None = None) -> list[str]:
@@ -216,7 +229,7 @@ class _Section:
         for block in shown_people:
             out += ["", f"<details><summary>{escape_md(block[0])} "
                         f"{_gain_summary(block)}</summary>", "", "```diff",
-                    *(line[2:] for line in block[1:]), "```", "</details>"]
+                    *(_as_diff(line) for line in block[1:]), "```", "</details>"]
         self.cut_people = len(self.people) - len(shown_people)
         must = self.must_brief if self.brief else self.must
         if must:
@@ -247,8 +260,8 @@ def escape_md(text: str) -> str:
 
 
 def _gain_summary(block: list[str]) -> str:
-    gains = sum(1 for line in block if line.startswith("  + "))
-    losses = sum(1 for line in block if line.startswith("  - "))
+    gains = sum(1 for line in block if line.startswith(f"  {GAINS} "))
+    losses = sum(1 for line in block if line.startswith(f"  {LOSES} "))
     return f"({gains} gained, {losses} lost)"
 
 
