@@ -8,10 +8,13 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from typing import Any
 
+from iamstate.consequences import state_findings
 from iamstate.model import AccountConfig, PasswordPolicy, State
+from iamstate.permissions import Context
 
 KEY_MAX_AGE_DAYS = 90
 
@@ -54,9 +57,11 @@ def audit_account(
     report: Sequence[dict[str, str]],
     desired_password_policy: PasswordPolicy | None,
     now: datetime.datetime,
+    documents: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
-    """Every finding, sorted by rule then resource. Pure: no AWS here."""
-    findings: list[Finding] = []
+    """Every finding, sorted by rule then resource. Pure: no AWS here. `documents`: the
+    AWS managed (and ignored) policies' documents, for the escalation rules."""
+    findings: list[Finding] = escalation_audit(config, live, documents or {})
     rows = {row["user"]: row for row in report}
     strategy = config.strategy
     for user in sorted(live.users.values(), key=lambda u: u.name):
@@ -99,6 +104,22 @@ def audit_account(
                                 "weaker than declared: " + ", ".join(weaker),
                                 "apply the repository's password_policy"))
     return sorted(findings, key=lambda f: (f.rule, f.resource))
+
+
+def escalation_audit(config: AccountConfig, live: State,
+                     documents: Mapping[str, Any]) -> list[Finding]:
+    """The plan's privilege-escalation rules on live state, per group and per user:
+    every path to more privilege and every administrator-equivalent user (accepted ones
+    say where account.yaml accepts them)."""
+    accepted = {(r.id, r.principal): r for r in config.accepted_risks}
+    found = state_findings(live, Context(config.account_id, config.partition, documents))
+    findings = []
+    for (rule, principal), finding in sorted(found.items()):
+        risk = accepted.get((rule, principal))
+        fix = (f"accepted at {risk.source}: {risk.reason}" if risk else
+               "remove what enables it, or accept it in account.yaml's accepted_risks")
+        findings.append(Finding(rule, principal, f"{finding.severity}: {finding.detail}", fix))
+    return findings
 
 
 def _key_findings(name: str, row: dict[str, str], now: datetime.datetime) -> list[Finding]:

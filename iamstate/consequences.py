@@ -95,17 +95,8 @@ def consequences(config: AccountConfig, before: State, after: State,
     engine = PermissionEngine(ctx)
     changes = combine_admin(permission_diff(before, after, ctx, engine=engine), before,
                             after, ctx, engine)
-    old = _by_key(escalation_findings(before, ctx, engine))
-    new = _by_key(escalation_findings(after, ctx, engine))
-    # A user who is administrator-equivalent is a finding of its own, also where the
-    # engine lets an administrators' group "say it all": the gate is about who.
-    for state, found in ((before, old), (after, new)):
-        for name, status in administrators(state, ctx, engine).items():
-            if status.admin:
-                found.setdefault((ADMIN_EQUIVALENT, f"user/{name}"), Finding(
-                    ADMIN_EQUIVALENT, f"user/{name}", CRITICAL,
-                    f"User {name} is administrator-equivalent through their groups.",
-                    tuple(f"group/{g}" for g in sorted(state.users[name].groups))))
+    old = state_findings(before, ctx, engine)
+    new = state_findings(after, ctx, engine)
     # Fail closed: a policy whose document could not be read may grant anything, so a user
     # it newly applies to is a finding (iamstate cannot say what the plan means for them).
     for name, change in changes.items():
@@ -128,8 +119,20 @@ def consequences(config: AccountConfig, before: State, after: State,
                         tuple(findings), unused)
 
 
-def _by_key(findings: list[Finding]) -> dict[tuple[str, str], Finding]:
-    return {(f.id, f.principal): f for f in findings}
+def state_findings(state: State, ctx: Context, engine: PermissionEngine | None = None
+                   ) -> dict[tuple[str, str], Finding]:
+    """Every escalation finding of a state by (id, principal), and every administrator-
+    equivalent user as a finding of its own — also where the engine lets an
+    administrators' group "say it all": the gate (and an audit) is about who."""
+    engine = engine or PermissionEngine(ctx)
+    found = {(f.id, f.principal): f for f in escalation_findings(state, ctx, engine)}
+    for name, status in administrators(state, ctx, engine).items():
+        if status.admin:
+            found.setdefault((ADMIN_EQUIVALENT, f"user/{name}"), Finding(
+                ADMIN_EQUIVALENT, f"user/{name}", CRITICAL,
+                f"User {name} is administrator-equivalent through their groups.",
+                tuple(f"group/{g}" for g in sorted(state.users[name].groups))))
+    return found
 
 
 def _finding(found: Finding, status: str, accepted_at: str | None = None) -> PlanFinding:

@@ -84,9 +84,12 @@ def audit_all(
     def one(account: Account) -> list[Finding]:
         conn = connect(account.config, counter)
         report = credential_report(conn.iam)  # read once: a hint for live, the audit's source
-        live = read_live(conn, account.config, account.desired, report=report)
+        # no teardown listing: an audit deletes nothing (the report says who holds keys)
+        live = read_live(conn, account.config, account.desired, teardowns=False,
+                         report=report)
+        documents, _ = outside_documents(conn, account.config, State(), live)
         return audit_account(account.config, live, report, account.desired.password_policy,
-                             datetime.datetime.now(datetime.UTC))
+                             datetime.datetime.now(datetime.UTC), documents)
 
     found = for_each_account(accounts, one)
     return dict(zip((a.config.name for a in accounts), found, strict=True))
