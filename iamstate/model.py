@@ -347,7 +347,8 @@ class AccountConfig:
     categories: tuple[Category, ...] = ()
     max_deletions: int = 5
     ignore: Ignore = Ignore()
-    unknown_actions: str = "error"  # or "warn" (account.yaml lint: {unknown_actions: warn})
+    # account.yaml `lint:`: rule setting -> error | warn | off (see lint.py)
+    lint: Mapping[str, str] = field(default_factory=FrozenDict)
     accepted_risks: tuple[AcceptedRisk, ...] = ()
 
     @property

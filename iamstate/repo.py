@@ -16,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from iamstate import schema
-from iamstate.actions import unknown_actions
 from iamstate.errors import Problem, RepoError, shown
+from iamstate.frozen import FrozenDict
+from iamstate.lint import ERROR, OFF, severity
+from iamstate.lint import check as check_lint
 from iamstate.model import (
     AcceptedRisk,
     Account,
@@ -304,7 +306,7 @@ def _load_config(
         categories=tuple(categories),
         max_deletions=(data.get("safety") or {}).get("max_deletions", 5),
         ignore=Ignore(*(tuple(ignore.get(k) or ()) for k in ("users", "groups", "policies"))),
-        unknown_actions=(data.get("lint") or {}).get("unknown_actions", "error"),
+        lint=FrozenDict(data.get("lint") or {}),
         accepted_risks=tuple(
             AcceptedRisk(r["id"], r["principal"], r["reason"],
                          Location(path, line_of(tree, ["accepted_risks", i])))
@@ -467,12 +469,17 @@ class _StateBuilder:
             self.problems.add(file, line_in(path), (
                 f"unknown variable ${{{name}}}: iamstate substitutes ${{account_id}} and "
                 "${partition}; IAM variables look like ${aws:username}"))
-        strict = self.config.unknown_actions == "error"
-        for path, message in unknown_actions(data):
-            (self.problems if strict else self.warnings).add(file, line_in(path), (
-                f"{label}: {message}" + ("" if not strict else
-                                        " (lint: {unknown_actions: warn} in account.yaml "
-                                        "makes this a warning)")))
+        for found in check_lint(data):
+            level = severity(found.rule, self.config.lint)
+            if level == OFF:
+                continue
+            if level == ERROR:
+                self.problems.add(file, line_in(found.path), (
+                    f"{label}: {found.message} ({found.rule.id}; lint: "
+                    f"{{{found.rule.setting}: warn}} in account.yaml makes it a warning)"))
+            else:
+                self.warnings.add(file, line_in(found.path), (
+                    f"{label}: {level} {found.rule.id}: {found.message}"))
         return None if unknown else PolicyDocument(substituted)
 
     def _policy(self, entry: Declared) -> ManagedPolicy | None:
