@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from iamstate.sandbox import free_port, server_command, wait_until_up
+from iamstate.sandbox import free_port, server_command, server_environment, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
@@ -23,10 +23,12 @@ CREDENTIALS = {"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
 
 
 @contextmanager
-def moto_server() -> Iterator[str]:
-    port = free_port()  # the sandbox's server, without AWS managed policies: none are used
+def moto_server(managed_policies: bool = False) -> Iterator[str]:
+    """The sandbox's server; AWS managed policies loaded only when the benchmark uses them."""
+    port = free_port()
+    env = server_environment() if managed_policies else None
     process = subprocess.Popen(server_command(port), stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, env=env)
     wait_until_up(port)
     try:
         yield f"http://127.0.0.1:{port}"

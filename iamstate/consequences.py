@@ -13,7 +13,7 @@ finding.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from iamstate.escalation import (
@@ -24,8 +24,9 @@ from iamstate.escalation import (
     administrators,
     combine_admin,
     escalation_findings,
+    relevant_actions,
 )
-from iamstate.model import AcceptedRisk, AccountConfig, State
+from iamstate.model import AccountConfig, State
 from iamstate.permissions import Context, PermissionEngine, UserChange, permission_diff
 
 NEW, ACCEPTED, GONE = "new", "accepted", "gone"
@@ -62,7 +63,6 @@ class Consequences:
 
     users: Mapping[str, Mapping[str, Any]]
     findings: tuple[PlanFinding, ...]
-    unused_acceptances: tuple[AcceptedRisk, ...] = ()
 
     @property
     def new_findings(self) -> tuple[PlanFinding, ...]:
@@ -93,10 +93,19 @@ def consequences(config: AccountConfig, before: State, after: State,
     are computed once per distinct set of groups and shared by the diff and the findings)."""
     ctx = Context(config.account_id, config.partition, managed_documents)
     engine = PermissionEngine(ctx)
-    changes = combine_admin(permission_diff(before, after, ctx, engine=engine), before,
-                            after, ctx, engine)
-    old = state_findings(before, ctx, engine)
-    new = state_findings(after, ctx, engine)
+    diff = permission_diff(before, after, ctx, engine=engine)
+    if _may_change_findings(diff, before, after, engine):
+        changes = combine_admin(diff, before, after, ctx, engine)
+        old = state_findings(before, ctx, engine)
+        new = state_findings(after, ctx, engine)
+    else:
+        # Nothing that changes touches an action any escalation path (or administrator-
+        # equivalence) is about: findings and who is an administrator stay as they are.
+        admins = administrators(after, ctx, engine)
+        changes = {name: replace(change, admin_before=name in admins and admins[name].admin,
+                                 admin_after=name in admins and admins[name].admin)
+                   for name, change in diff.items()}
+        old, new = {}, {}
     # Fail closed: a policy whose document could not be read may grant anything, so a user
     # it newly applies to is a finding (iamstate cannot say what the plan means for them).
     for name, change in changes.items():
@@ -114,9 +123,33 @@ def consequences(config: AccountConfig, before: State, after: State,
                                  str(risk.source) if risk and risk.source else None))
     for key in sorted(set(old) - set(new), key=lambda k: (k[1], k[0])):
         findings.append(_finding(old[key], GONE))
-    unused = tuple(r for key, r in accepted.items() if key not in new)
     return Consequences({name: _user_json(c) for name, c in changes.items()},
-                        tuple(findings), unused)
+                        tuple(findings))
+
+
+def _may_change_findings(diff: Mapping[str, UserChange], before: State, after: State,
+                         engine: PermissionEngine) -> bool:
+    """Could the findings differ between the two states? Only through a change that touches
+    an action some escalation path needs (or any IAM action): in what a user gains or
+    loses, or in what a changed group grants (a group's findings can change while no
+    member's permissions do: another group may grant the same)."""
+    relevant = relevant_actions().bits
+    for change in diff.values():
+        if any(g.action_set.bits & relevant for g in (*change.gains, *change.losses)):
+            return True
+    moved = {arn for state in (before, after) for policy in state.policies.values()
+             if (arn := engine.ctx.arn("policy", policy.path, policy.name))
+             and (before.policies.get(policy.name) != after.policies.get(policy.name))}
+    for name in set(before.groups) | set(after.groups):
+        old, new = before.groups.get(name), after.groups.get(name)
+        if old == new and not (new and new.managed_policies & moved):
+            continue
+        for state in (before, after):
+            if name in state.groups and any(
+                    g.action_set.bits & relevant
+                    for g in engine.for_group(state, name).grants):
+                return True
+    return False
 
 
 def state_findings(state: State, ctx: Context, engine: PermissionEngine | None = None

@@ -26,12 +26,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
 from iamstate.model import State, User
 from iamstate.permissions import (
     USERNAME,
+    ActionSet,
     Context,
     Grant,
     PermissionEngine,
@@ -242,6 +244,9 @@ SEVERITIES: Mapping[str, str] = MappingProxyType(
 _SELF_POLICY = ("ESC-PUT-USER-POLICY", "ESC-ATTACH-USER-POLICY")
 _OWN_GROUP_POLICY = ("ESC-PUT-GROUP-POLICY", "ESC-ATTACH-GROUP-POLICY")
 _BECOME_USER = ("ESC-CREATE-ACCESS-KEY", "ESC-CREATE-LOGIN-PROFILE", "ESC-UPDATE-LOGIN-PROFILE")
+# The paths `self_escalation` looks at: a user with none of them cannot make themselves one.
+_SELF_ESCALATING = frozenset({*_SELF_POLICY, *_OWN_GROUP_POLICY, "ESC-CREATE-POLICY-VERSION",
+                              "ESC-ADD-USER-TO-GROUP"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -348,10 +353,27 @@ def _enabled(path: EscalationPath, perms: PermissionSet, own_groups: tuple[str, 
     return None
 
 
+@lru_cache(maxsize=512)
+def _action_bits(action: str) -> int:
+    return ActionSet.of([action]).bits
+
+
 def _paths(perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
            ) -> dict[str, _Use]:
-    found = {path.id: _enabled(path, perms, own_groups, ctx) for path in PATHS}
-    return {k: v for k, v in found.items() if v is not None}
+    # Most principals hold none of the actions most paths need: one bit test per need
+    # skips those paths before any grant is looked at.
+    present = 0
+    for grant in perms.grants:
+        present |= grant.action_set.bits
+    found = {}
+    for path in PATHS:
+        if not any(all(_action_bits(n.action) & present for n in alternative)
+                   for alternative in path.alternatives):
+            continue
+        use = _enabled(path, perms, own_groups, ctx)
+        if use is not None:
+            found[path.id] = use
+    return found
 
 
 def _grants_of(paths: Mapping[str, _Use], path_id: str) -> tuple[Grant, ...]:
@@ -377,6 +399,8 @@ class _Analysis:
         self.engine = engine or PermissionEngine(ctx)
         self._group_paths: dict[str, dict[str, _Use]] = {}
         self._user_paths: dict[tuple[Any, ...], dict[str, _Use]] = {}
+        self._administrators: dict[str, AdminStatus] | None = None
+        self._paths_by_user: dict[str, dict[str, _Use]] = {}
 
     def group_arn(self, name: str) -> str:
         return self.ctx.arn("group", self.state.groups[name].path, name)
@@ -402,11 +426,15 @@ class _Analysis:
 
     def user_paths(self, user: User) -> dict[str, _Use]:
         """Paths of the user's whole set of policies (cached per set of groups)."""
+        mine = self._paths_by_user.get(user.name)
+        if mine is not None:
+            return mine
         groups = tuple(self.group_arn(g) for g in self.user_groups(user))
         key: tuple[Any, ...] = (self.engine.user_key(self.state, user), groups)
         found = self._user_paths.get(key)
         if found is None:
             found = self._user_paths[key] = _paths(self.user_perms(user), groups, self.ctx)
+        self._paths_by_user[user.name] = found
         return found
 
     def customer_policies(self, user: User) -> list[str]:
@@ -425,7 +453,10 @@ class _Analysis:
 
     def self_escalation(self, user: User, admin_groups: list[str]) -> list[str]:
         """Paths by which the user can give themselves arbitrary permissions."""
-        paths, arn = self.user_paths(user), self.user_arn(user)
+        paths = self.user_paths(user)
+        if not paths.keys() & _SELF_ESCALATING:
+            return []  # most users: none of the paths this needs, whoever they are
+        arn = self.user_arn(user)
         found = [p for p in _SELF_POLICY
                  if any(_reaches_arn(g, arn, user.name) for g in _grants_of(paths, p))]
         found += [p for p in _OWN_GROUP_POLICY if p in paths]
@@ -439,6 +470,11 @@ class _Analysis:
         return sorted(found)
 
     def administrators(self) -> dict[str, AdminStatus]:
+        if self._administrators is None:
+            self._administrators = self._find_administrators()
+        return self._administrators
+
+    def _find_administrators(self) -> dict[str, AdminStatus]:
         users = [self.state.users[n] for n in sorted(self.state.users)]
         admin_groups = self.admin_groups()
         status = {u.name: AdminStatus(True) if self.user_perms(u).admin
@@ -468,7 +504,20 @@ def administrators(state: State, ctx: Context, engine: PermissionEngine | None =
     policy that applies to them, joining a group that makes its members administrators, or
     taking over (access key, password) a user who is one. Roles are not in the state, so
     paths through roles are findings but never make a user an administrator here."""
-    return MappingProxyType(_Analysis(state, ctx, engine).administrators())
+    return MappingProxyType(_analysis(state, ctx, engine).administrators())
+
+
+def _analysis(state: State, ctx: Context, engine: PermissionEngine | None) -> _Analysis:
+    """One analysis per state and engine: a plan asks about the same two states several
+    times (findings, administrators, the admin flag of each changed user)."""
+    if engine is None:
+        return _Analysis(state, ctx, None)
+    cache: dict[int, tuple[State, _Analysis]] = engine.__dict__.setdefault(
+        "_escalation_analyses", {})
+    held = cache.get(id(state))
+    if held is None or held[0] is not state:
+        held = cache[id(state)] = (state, _Analysis(state, ctx, engine))
+    return held[1]
 
 
 def combine_admin(
@@ -566,9 +615,18 @@ def _user_findings(analysis: _Analysis, user: User, status: AdminStatus) -> list
 def escalation_findings(state: State, ctx: Context, engine: PermissionEngine | None = None
                         ) -> list[Finding]:
     """Every finding on the state, sorted by principal then id (see the module's rule)."""
-    analysis = _Analysis(state, ctx, engine)
+    analysis = _analysis(state, ctx, engine)
     findings = _group_findings(analysis)
     admins = analysis.administrators()
     for name in sorted(state.users):
         findings += _user_findings(analysis, state.users[name], admins[name])
     return sorted(findings, key=lambda f: (f.principal, f.id))
+
+
+@lru_cache(maxsize=1)
+def relevant_actions() -> ActionSet:
+    """Every action some escalation path needs, and every IAM action (administrator-
+    equivalence is about IAM): a change that touches none of these changes no finding."""
+    needed = {need.action for path in PATHS for alternative in path.alternatives
+              for need in alternative}
+    return ActionSet.of(["iam:*", *needed])

@@ -698,6 +698,7 @@ class Grant:
     denied_by: tuple[str, ...] = ()
     action_set: ActionSet = field(default=ActionSet(), compare=False, repr=False)
     region: Region = field(default=Region(frozenset()), compare=False, repr=False)
+    order_text: str = field(default="", compare=False, repr=False)  # conditions, for sorting
 
     def line(self) -> str:
         """`s3:DeleteObject, s3:PutObject on arn:aws:s3:::prod/*  (via group/Data inline X)`"""
@@ -767,25 +768,36 @@ def _plain(value: Any) -> Any:
     return value
 
 
+@lru_cache(maxsize=65536)
+def _conditions_json(blocks: tuple[Block, ...]) -> tuple[Mapping[str, Any], str]:
+    """Blocks as a Condition mapping, and its compact text (for ordering): the same few
+    conditions recur on thousands of grants, so each is worked out once."""
+    merged = MappingProxyType(_block_json(blocks))
+    return merged, _compact(merged)
+
+
 def _grant(piece: _Piece, username: str | None = None) -> Grant:
     region = piece.region if username is None else _resolve_region(piece.region, username)
+    conditions, conditions_text = _conditions_json(tuple(sorted(region.conditions)))
+    unless = tuple(_conditions_json((b,)) for b in sorted(region.unless))
     return Grant(
         actions=piece.actions.folded(),
         resources=tuple(sorted(region.resources)),
-        conditions=MappingProxyType(_block_json(region.conditions)),
+        conditions=conditions,
         via=tuple(sorted(piece.via)),
         not_resources=tuple(sorted(region.not_resources)),
-        unless=tuple(MappingProxyType(_block_json([b])) for b in sorted(region.unless)),
+        unless=tuple(mapping for mapping, _ in unless),
         denied_by=tuple(sorted(piece.denied_by)),
         action_set=piece.actions,
         region=region,
+        order_text=conditions_text + "|" + "|".join(text for _, text in unless),
     )
 
 
 def _grant_order(grant: Grant) -> tuple[Any, ...]:
     # `actions` is already in case-insensitive order; comparing the tuples stops early.
-    return (grant.resources, grant.not_resources, grant.actions, _compact(grant.conditions),
-            _compact(grant.unless), grant.via, grant.denied_by)
+    return (grant.resources, grant.not_resources, grant.actions, grant.order_text,
+            grant.via, grant.denied_by)
 
 
 # --------------------------------------------------------------------------------------------

@@ -49,7 +49,8 @@ class AccountPlan:
 
 
 def plan_account(config: AccountConfig, desired: State, live: State,
-                 managed_documents: Mapping[str, Any] | None = None) -> AccountPlan:
+                 managed_documents: Mapping[str, Any] | None = None,
+                 with_consequences: bool = True) -> AccountPlan:
     """Every change that makes live match desired, in apply order, and what it means for
     people (`managed_documents`: AWS managed policies' documents by ARN). Raises RepoError
     (at the declaration's file:line) for what the repository asks and cannot be done."""
@@ -58,7 +59,7 @@ def plan_account(config: AccountConfig, desired: State, live: State,
     if ctx.problems:
         raise RepoError(ctx.problems)
     meaning = consequences(config, _before(desired, ctx), _after(desired, ctx),
-                           managed_documents or {})
+                           managed_documents or {}) if with_consequences else None
     return AccountPlan(config, tuple(sorted(changes, key=order_key)), live.digest(),
                        desired.digest(), tuple(ctx.kept), meaning)
 

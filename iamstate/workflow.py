@@ -46,14 +46,15 @@ class Planned:
 
 
 def plan_one(account: Account, counter: CallCounter | None = None,
-             purpose: str = "plan") -> Planned:
+             purpose: str = "plan", consequences: bool = True) -> Planned:
     config, desired = account.config, account.desired
     conn = connect(config, counter, purpose)
     live = read_live(conn, config, desired)
     documents, missing = outside_documents(conn, config, desired, live)
     if missing:
         raise RepoError(missing)
-    return Planned(account, conn, plan_account(config, desired, live, documents), live)
+    return Planned(account, conn, plan_account(config, desired, live, documents,
+                                               consequences), live)
 
 
 def for_each_account(accounts: Sequence[A], work: Callable[[A], R]) -> list[R]:
@@ -65,14 +66,14 @@ def for_each_account(accounts: Sequence[A], work: Callable[[A], R]) -> list[R]:
 
 
 def plan_all(repo: Path, only: str | None = None, counter: CallCounter | None = None,
-             purpose: str = "plan") -> list[Planned]:
+             purpose: str = "plan", consequences: bool = True) -> list[Planned]:
     """Validate the repository, then read and plan every account (concurrently)."""
-    return plan_accounts(load_repository(repo, only), counter, purpose)
+    return plan_accounts(load_repository(repo, only), counter, purpose, consequences)
 
 
 def plan_accounts(accounts: Sequence[Account], counter: CallCounter | None = None,
-                  purpose: str = "plan") -> list[Planned]:
-    return for_each_account(accounts, lambda a: plan_one(a, counter, purpose))
+                  purpose: str = "plan", consequences: bool = True) -> list[Planned]:
+    return for_each_account(accounts, lambda a: plan_one(a, counter, purpose, consequences))
 
 
 def audit_all(
