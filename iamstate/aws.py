@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import json
+import os
 import threading
+import time
 import urllib.request
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
 import boto3
+from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
@@ -21,6 +26,9 @@ IAM_REGION = "us-east-1"  # IAM's control plane is global and lives here
 RETRIES = Config(retries={"mode": "adaptive", "total_max_attempts": 10},
                  max_pool_connections=32)
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
+TOKEN_REUSE_SECONDS = 240.0  # GitHub's OIDC tokens live a few minutes: take a new one after
+_TOKEN: dict[str, str | float] = {}
+_TOKEN_LOCK = threading.Lock()
 
 
 @dataclass
@@ -59,7 +67,12 @@ def is_emulator(client: Any) -> bool:
     """True only for moto on this machine (the sandbox): a local endpoint that answers
     moto's own API. A local proxy in front of real AWS is not an emulator, and its gaps
     (APIs moto lacks) must not be read as "none exist" there."""
-    url = urlparse(client.meta.endpoint_url)
+    return _answers_as_moto(str(client.meta.endpoint_url))
+
+
+@lru_cache(maxsize=64)
+def _answers_as_moto(endpoint: str) -> bool:
+    url = urlparse(endpoint)
     if url.hostname not in LOCAL_HOSTS:
         return False
     try:
@@ -70,59 +83,118 @@ def is_emulator(client: Any) -> bool:
         return False
 
 
+Creds = dict[str, str]  # aws_access_key_id, aws_secret_access_key, aws_session_token
+_SESSIONS: dict[tuple[str | None, ...], Any] = {}
+_SESSION_LOCK = threading.Lock()
+
+
+def client(service: str, creds: Creds | None = None, unsigned: bool = False) -> Any:
+    """A client from one shared session (its service models are loaded once, not for every
+    account of a batch); `creds` an assumed role's, else boto3's usual chain."""
+    # One session per environment it was made in (credentials, profile, endpoints), so a
+    # process that changes them (tests do) never gets a session made for other ones.
+    key = tuple(f"{k}={v}" for k, v in sorted(os.environ.items()) if k.startswith("AWS_"))
+    with _SESSION_LOCK:  # boto3 sessions are not safe to share across threads otherwise
+        session = _SESSIONS.get(key)
+        if session is None:
+            session = _SESSIONS[key] = boto3.Session()
+        config = RETRIES.merge(Config(signature_version=UNSIGNED)) if unsigned else RETRIES
+        return session.client(service, region_name=session.region_name or IAM_REGION,
+                              config=config, **(creds or {}))
+
+
+def _creds(answer: Any) -> Creds:
+    found = answer["Credentials"]
+    return {"aws_access_key_id": found["AccessKeyId"],
+            "aws_secret_access_key": found["SecretAccessKey"],
+            "aws_session_token": found["SessionToken"]}
+
+
 def connect(config: AccountConfig, counter: CallCounter | None = None,
             purpose: str = "plan") -> Connection:
     """Clients for the account, in the role for `purpose` (plan: the read-only role; apply:
     the write role); refuse any other account, and refuse to apply from the plan role."""
+    role = config.role_for(purpose)
+    token = github_oidc_token() if role else None
+    note = None
     try:
-        session = boto3.Session()
-        region = session.region_name or IAM_REGION
-        identity = session.client("sts", region_name=region,
-                                  config=RETRIES).get_caller_identity()
-        caller = str(identity["Arn"])
-        if purpose == "apply" and config.plan_role_arn and config.apply_role_arn and \
-                in_role(caller, config.plan_role_arn):
-            raise RoleRefused(
-                f"account {config.name}: these credentials are the read-only plan role "
-                f"({config.plan_role_arn}); apply needs {config.apply_role_arn}, which only "
-                "the protected apply job can assume: nothing was changed")
-        role = config.role_for(purpose)
-        note = None
-        assumed = bool(role) and not in_role(caller, str(role))
-        if role and assumed:
-            session, note = _assume(session, region, role, config, str(identity["Account"]))
-        iam = session.client("iam", region_name=region, config=RETRIES)
-        sts = session.client("sts", region_name=region, config=RETRIES)
+        if role and token:
+            creds: Creds | None = _creds(client("sts", unsigned=True)
+                                         .assume_role_with_web_identity(
+                RoleArn=role, RoleSessionName=f"iamstate-{purpose}", WebIdentityToken=token))
+            identity = None
+        else:
+            identity = client("sts").get_caller_identity()
+            caller = str(identity["Arn"])
+            if purpose == "apply" and config.plan_role_arn and config.apply_role_arn and \
+                    in_role(caller, config.plan_role_arn):
+                raise RoleRefused(
+                    f"account {config.name}: these credentials are the read-only plan role "
+                    f"({config.plan_role_arn}); apply needs {config.apply_role_arn}, which "
+                    "only the protected apply job can assume: nothing was changed")
+            creds = None
+            if role and not in_role(caller, role):
+                creds, note = _assume(role, config, str(identity["Account"]))
+        iam, sts = client("iam", creds), client("sts", creds)
         if counter is not None:
             counter.attach(iam)
             counter.attach(sts)
-        actual = sts.get_caller_identity()["Account"] if assumed else identity["Account"]
+        actual = str(sts.get_caller_identity()["Account"] if creds or identity is None
+                     else identity["Account"])
     except (BotoCoreError, ClientError) as error:
-        raise AwsError(f"account {config.name}: cannot reach AWS: {error}") from None
+        how = f"cannot assume {role} with GitHub's OIDC token" if token else "cannot reach AWS"
+        raise AwsError(f"account {config.name}: {how}: {error}") from None
+    _guard(config, actual)
+    return Connection(iam, sts, actual, emulated=is_emulator(iam), note=note)
+
+
+def _guard(config: AccountConfig, actual: str) -> None:
     if actual != config.account_id:
         raise AccountMismatch(
             f"account {config.name}: the credentials reach AWS account {actual}, but "
             f"accounts/{config.name}/account.yaml says account_id {config.account_id}: "
             "refusing to read or change anything; use the right profile or role")
-    return Connection(iam, sts, actual, emulated=is_emulator(iam), note=note)
 
 
-def _assume(session: Any, region: str, role: str, config: AccountConfig,
-            own_account: str) -> tuple[Any, str | None]:
-    """A session in `role`. The roles `iamstate bootstrap` makes trust only GitHub's OIDC
+def github_oidc_token() -> str | None:
+    """In a GitHub Actions job with `id-token: write`, a token GitHub signs for AWS STS
+    (audience sts.amazonaws.com): each account's role is assumed with it directly, so one
+    job can plan a batch of accounts, each in its own role, and no key is stored anywhere.
+    None outside such a job."""
+    url = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
+    bearer = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
+    if not (url and bearer):
+        return None
+    now = time.monotonic()
+    with _TOKEN_LOCK:
+        cached = _TOKEN.get("value")
+        if cached and now - float(_TOKEN["at"]) < TOKEN_REUSE_SECONDS:
+            return str(cached)
+        separator = "&" if "?" in url else "?"
+        request = urllib.request.Request(f"{url}{separator}audience=sts.amazonaws.com",
+                                         headers={"Authorization": f"bearer {bearer}"})
+        try:
+            with urllib.request.urlopen(request, timeout=30) as answer:
+                value = str(json.loads(answer.read())["value"])
+        except (OSError, ValueError, KeyError) as error:
+            raise AwsError(f"cannot get GitHub's OIDC token for AWS: {error}") from None
+        _TOKEN.update({"value": value, "at": now})
+        return value
+
+
+def _assume(role: str, config: AccountConfig, own_account: str) -> tuple[Creds | None,
+                                                                          str | None]:
+    """Credentials of `role`. The roles `iamstate bootstrap` makes trust only GitHub's OIDC
     provider: someone running iamstate at their desk, already in the account, works with
     their own credentials instead (and is told so)."""
-    sts = session.client("sts", region_name=region, config=RETRIES)
     try:
-        creds = sts.assume_role(RoleArn=role, RoleSessionName="iamstate")["Credentials"]
+        return _creds(client("sts").assume_role(RoleArn=role,
+                                                RoleSessionName="iamstate")), None
     except ClientError as error:
         if error_code(error) != "AccessDenied" or own_account != config.account_id:
             raise
-        return session, (f"account {config.name}: cannot assume {role} (it trusts the CI "
-                         "jobs only): using your own credentials in the account")
-    return boto3.Session(aws_access_key_id=creds["AccessKeyId"],
-                         aws_secret_access_key=creds["SecretAccessKey"],
-                         aws_session_token=creds["SessionToken"]), None
+        return None, (f"account {config.name}: cannot assume {role} (it trusts the CI jobs "
+                      "only): using your own credentials in the account")
 
 
 def in_role(caller_arn: str, role_arn: str) -> bool:

@@ -60,6 +60,16 @@ RepoOption = Annotated[Path, typer.Option("--repo", help="The repository (defaul
                                           file_okay=False)]
 AccountOption = Annotated[str | None, typer.Option("--account", "-a",
                                                    help="Only this account (a folder name).")]
+AccountsOption = Annotated[list[str] | None, typer.Option(
+    "--account", "-a", help="Only these accounts (folder names; repeat it, or give several "
+                            "separated by spaces).")]
+
+
+def _names(given: list[str] | None) -> list[str] | None:
+    """`--account a --account b` or `--account "a b"` (a batch from the job matrix)."""
+    if not given:
+        return None
+    return [name for item in given for name in item.split()]
 FormatOption = Annotated[Format, typer.Option("--format", help="text, markdown or json.")]
 AllowDeletions = Annotated[int | None, typer.Option(
     "--allow-deletions", help="Allow up to N deletions (overrides safety.max_deletions).")]
@@ -140,7 +150,7 @@ def validate() -> None:
 @app.command()
 @handles_errors
 def plan(
-    account: AccountOption = None,
+    account: AccountsOption = None,
     out_file: Annotated[Path | None, typer.Option(
         "--out", help="Where to write the plan file [default: .iamstate/plan.json].")] = None,
     fmt: FormatOption = Format.text,
@@ -151,7 +161,7 @@ def plan(
     from iamstate import planfile, render, workflow
 
     with reading("live IAM state"):
-        planned = workflow.plan_all(Options.repo, account)
+        planned = workflow.plan_all(Options.repo, _names(account))
     warn([p.account for p in planned], planned)
     plans = [p.plan for p in planned]
     target = out_file or Options.repo / ".iamstate" / "plan.json"
@@ -174,7 +184,7 @@ def plan(
 def apply(
     plan_file: Annotated[Path | None, typer.Argument(
         help="A plan file from `iamstate plan --out`; without one, plan and ask.")] = None,
-    account: AccountOption = None,
+    account: AccountsOption = None,
     allow_deletions: AllowDeletions = None,
     auto_approve: Annotated[bool, typer.Option(
         "--auto-approve", help="Do not ask (without a plan file).")] = False,
@@ -191,7 +201,7 @@ def apply(
             planned = workflow.check_current(saved, Options.repo)
     else:
         with reading("live IAM state"):
-            planned = workflow.plan_all(Options.repo, account, purpose="apply")
+            planned = workflow.plan_all(Options.repo, _names(account), purpose="apply")
         render.render_text([p.plan for p in planned], out)
         if not any(p.plan.changes for p in planned):
             return
@@ -218,12 +228,12 @@ def _applied(reports: list[ApplyReport]) -> None:
 
 @app.command()
 @handles_errors
-def audit(account: AccountOption = None, fmt: FormatOption = Format.text) -> None:
+def audit(account: AccountsOption = None, fmt: FormatOption = Format.text) -> None:
     """Report what the strategy forbids on live state: exit 0 clean, 3 findings, 1 error."""
     from iamstate import workflow
     from iamstate.audit import render_findings
 
-    findings = workflow.audit_all(Options.repo, account)
+    findings = workflow.audit_all(Options.repo, _names(account))
     print(render_findings(findings, fmt.value))
     if any(findings.values()):
         raise typer.Exit(3)
@@ -409,53 +419,68 @@ def fmt(check: Annotated[bool, typer.Option(help="Only report; exit 1 if a file 
 @ci_app.command("comment")
 @handles_errors
 def ci_comment(
-    plan_file: Annotated[Path, typer.Argument(help="A plan file from `iamstate plan --out`.")],
+    plan_files: Annotated[list[Path], typer.Argument(
+        help="Plan files from `iamstate plan --out` (one per batch job).")],
     pr: Annotated[int | None, typer.Option(help="Pull request number [default: from the "
                                                 "GitHub event].")] = None,
-    full_plan: Annotated[str, typer.Option(help="Where the full plan is, for long plans.")]
-    = "the plan artifact of this workflow run",
+    full_plan: Annotated[str, typer.Option(help="Where the full plans are, for long plans.")]
+    = "the plan artifacts of this workflow run",
 ) -> None:
-    """Create or update the one sticky plan comment per account on the pull request."""
+    """Create or update the one plan comment of the pull request (every account)."""
     from iamstate import ci
 
-    for line in ci.comment(plan_file, pr, full_plan).lines:
+    _finish(ci.comment(plan_files, pr, full_plan))
+
+
+def _finish(outcome: Any) -> None:
+    for line in outcome.lines:
         out.print(line)
+    if outcome.reports:
+        _applied(outcome.reports)
+    if outcome.exit_code:
+        raise typer.Exit(outcome.exit_code)
 
 
 @ci_app.command("apply-reviewed")
 @handles_errors
 def ci_apply_reviewed(
-    account: Annotated[str, typer.Option("--account", "-a", help="The account to apply.")],
-    commit: Annotated[str | None, typer.Option(help="The merge commit [default: "
-                                                    "GITHUB_SHA].")] = None,
+    account: AccountsOption,
+    commit: Annotated[str | None, typer.Option(help="The merge commit (on push to main) "
+                                                    "[default: GITHUB_SHA].")] = None,
+    pr: Annotated[int | None, typer.Option(help="Apply the follow-up plan posted on this "
+                                                "pull request instead (run by hand).")] = None,
     allow_deletions: AllowDeletions = None,
 ) -> None:
-    """On merge: apply only if a fresh plan is exactly the one reviewed on the PR."""
-    from iamstate import ci, render
+    """Apply each account only if a fresh plan is word for word the one reviewed on the PR;
+    else change nothing and post the fresh plan there for review (exit 1)."""
+    from iamstate import ci
     from iamstate.checks import Overrides
 
-    sha = commit or os.environ.get("GITHUB_SHA", "")
-    planned, reports = ci.apply_reviewed(Options.repo, account, sha,
-                                         Overrides(allow_deletions), _progress)
-    render.render_text([p.plan for p in planned], out)
-    if not reports:
-        out.print("No changes to apply.")
-        return
-    _applied(reports)
-    out.print("The reviewed plan is live.")
+    sha = None if pr is not None else (commit or os.environ.get("GITHUB_SHA", ""))
+    _finish(ci.apply_reviewed(Options.repo, _names(account), sha, pr,
+                              Overrides(allow_deletions), _progress, _announce))
+
+
+@ci_app.command("check-reviewed")
+@handles_errors
+def ci_check_reviewed(
+    account: AccountsOption,
+    pr: Annotated[int | None, typer.Option(help="Pull request number [default: from the "
+                                                "GitHub event, merge queue included].")] = None,
+) -> None:
+    """In the merge queue: fail unless the plan is still the one reviewed on the PR."""
+    from iamstate import ci
+
+    _finish(ci.check_reviewed(Options.repo, _names(account), pr))
 
 
 @ci_app.command("drift")
 @handles_errors
-def ci_drift(account: AccountOption = None) -> None:
-    """Plan every account; on drift, open or update one issue and exit 2."""
+def ci_drift(account: AccountsOption = None) -> None:
+    """Plan every account; on drift, open or update one issue per account and exit 2."""
     from iamstate import ci
 
-    outcome = ci.drift(Options.repo, account)
-    for line in outcome.lines:
-        out.print(line)
-    if outcome.exit_code:
-        raise typer.Exit(outcome.exit_code)
+    _finish(ci.drift(Options.repo, _names(account)))
 
 
 @ci_app.command("accounts")
@@ -464,11 +489,13 @@ def ci_accounts(
     changed_since: Annotated[str | None, typer.Option(
         help="Only accounts touched since this git ref (a change under policies/ touches "
              "every account).")] = None,
+    batches: Annotated[int | None, typer.Option(
+        help="Group the accounts into at most N jobs (each plans several).")] = None,
 ) -> None:
-    """Print the workflow matrix as JSON: account and the roles its jobs use."""
+    """Print the workflow matrix as JSON: accounts (or batches of them) and their roles."""
     from iamstate import ci
 
-    print(json.dumps(ci.accounts_matrix(Options.repo, changed_since)))
+    print(json.dumps(ci.accounts_matrix(Options.repo, changed_since, batches)))
 
 
 PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]

@@ -1,8 +1,10 @@
 """The few GitHub REST calls the workflows need, so the workflows only call iamstate.
 
-- a sticky plan comment per account on the pull request, found again by a hidden marker
-  and updated in place (never a new comment per push);
-- on merge, the reviewed plan's digest, read back from that comment;
+- one plan comment per pull request (every account planned), found again by a hidden marker
+  and updated in place (never a new comment per push); only the bot's comments count;
+- on merge, that comment read back (apply re-renders each account's section from a fresh
+  plan and applies only if it is what the comment says);
+- a follow-up comment when a merged plan could not be applied (stale), for review;
 - a drift issue, opened once and updated while drift lasts.
 
 Standard library only (urllib): the token is the workflow's GITHUB_TOKEN.
@@ -12,16 +14,15 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import urllib.error
 import urllib.request
 from dataclasses import dataclass
 from typing import Any
 
 from iamstate.errors import GitHubError
+from iamstate.render import FOLLOWUP_MARKER, SUMMARY_MARKER
 
-MARKER = "<!-- iamstate-plan account={account} digest={digest} -->"
-MARKER_RE = re.compile(r"<!-- iamstate-plan account=(?P<account>\S+) digest=(?P<digest>\S+) -->")
+BOT = "github-actions[bot]"  # who writes comments with the workflow's GITHUB_TOKEN
 DRIFT_MARKER = "<!-- iamstate-drift account={account} -->"
 
 
@@ -31,12 +32,14 @@ class GitHub:
     repository: str  # owner/name
     token: str
     api: str = "https://api.github.com"
+    bot: str = BOT
 
     @classmethod
     def from_environment(cls) -> GitHub:
         try:
             return cls(os.environ["GITHUB_REPOSITORY"], os.environ["GITHUB_TOKEN"],
-                       os.environ.get("GITHUB_API_URL", "https://api.github.com"))
+                       os.environ.get("GITHUB_API_URL", "https://api.github.com"),
+                       os.environ.get("IAMSTATE_BOT_LOGIN", BOT))
         except KeyError as missing:
             raise GitHubError(f"{missing.args[0]} is not set: run this in GitHub Actions "
                               "with permissions for pull requests and issues") from None
@@ -69,41 +72,54 @@ class GitHub:
                 break
         return items
 
-    # -- the sticky plan comment --------------------------------------------------------
+    # -- the plan comment ---------------------------------------------------------------
 
-    def plan_comment(self, number: int, account: str) -> tuple[int, str] | None:
-        """(comment id, reviewed digest) of `account`'s plan comment on PR `number`."""
-        for comment in self.paged(f"/repos/{self.repository}/issues/{number}/comments"):
-            found = MARKER_RE.search(comment.get("body") or "")
-            if found and found["account"] == account:
-                return comment["id"], found["digest"]
-        return None
+    def _bot_comments(self, number: int, marker: str) -> list[dict[str, Any]]:
+        """The comments on PR `number` that iamstate's bot wrote and that start with
+        `marker`, oldest first. Anyone can write a comment with the marker; only the bot's
+        count, and what they say is checked against a fresh plan before anything applies."""
+        return [c for c in self.paged(f"/repos/{self.repository}/issues/{number}/comments")
+                if (c.get("user") or {}).get("login") == self.bot
+                and (c.get("body") or "").startswith(marker)]
 
-    def upsert_plan_comment(self, number: int, account: str, digest: str, body: str) -> str:
-        """Create or update the one comment for `account` on PR `number`. Returns
-        "created" or "updated"."""
-        text = f"{MARKER.format(account=account, digest=digest)}\n{body}"
-        existing = self.plan_comment(number, account)
-        if existing is not None:
-            self.request("PATCH", f"/repos/{self.repository}/issues/comments/{existing[0]}",
-                         {"body": text})
+    def upsert_plan_comment(self, number: int, body: str) -> str:
+        """Create or update the one plan comment on PR `number`: "created" or "updated"."""
+        existing = self._bot_comments(number, SUMMARY_MARKER)
+        if existing:
+            self.request("PATCH", f"/repos/{self.repository}/issues/comments/"
+                                  f"{existing[-1]['id']}", {"body": body})
             return "updated"
         self.request("POST", f"/repos/{self.repository}/issues/{number}/comments",
-                     {"body": text})
+                     {"body": body})
         return "created"
 
-    def reviewed_digest(self, commit: str, account: str) -> str:
-        """The plan digest reviewed on the pull request that `commit` merged."""
+    def add_comment(self, number: int, body: str) -> None:
+        self.request("POST", f"/repos/{self.repository}/issues/{number}/comments",
+                     {"body": body})
+
+    def merged_pull_request(self, commit: str) -> int:
+        """The pull request that `commit` merged (refused when there is none or several:
+        nothing reviewed, or nothing clear, is applied)."""
         pulls = self.request("GET", f"/repos/{self.repository}/commits/{commit}/pulls")
         if not pulls:
             raise GitHubError(f"commit {commit} belongs to no pull request: nothing was "
                               "reviewed, so nothing is applied")
-        number = pulls[0]["number"]
-        existing = self.plan_comment(number, account)
-        if existing is not None:
-            return existing[1]
-        raise GitHubError(f"pull request #{number} has no iamstate plan comment for "
-                          f"account {account}: its plan was never reviewed")
+        numbers = sorted({int(p["number"]) for p in pulls})
+        if len(numbers) > 1:
+            raise GitHubError(f"commit {commit} belongs to several pull requests {numbers}: "
+                              "nothing is applied")
+        return numbers[0]
+
+    def reviewed_comment(self, number: int, follow_up: bool = False) -> str:
+        """The body of the plan comment reviewed on PR `number` (the newest follow-up
+        comment, when `follow_up`)."""
+        marker = FOLLOWUP_MARKER if follow_up else SUMMARY_MARKER
+        found = self._bot_comments(number, marker)
+        if not found:
+            what = "follow-up plan comment" if follow_up else "iamstate plan comment"
+            raise GitHubError(f"pull request #{number} has no {what} by {self.bot}: its plan "
+                              "was never reviewed, so nothing is applied")
+        return str(found[-1]["body"])
 
     # -- the drift issue -----------------------------------------------------------------
 

@@ -277,7 +277,7 @@ def credential_report(iam: Any) -> list[dict[str, str]]:
     """The credential report's rows (root excluded). AWS regenerates it at most every
     4 hours, so it may be stale: a hint for plans, fine for an audit. [] if unavailable."""
     deadline = time.monotonic() + REPORT_WAIT_SECONDS
-    delay = 0.2
+    delay = 0.05  # often ready at the second ask; then back off
     while True:
         try:
             if iam.generate_credential_report()["State"] == "COMPLETE":

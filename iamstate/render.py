@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import re
 import unicodedata
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -265,9 +266,10 @@ def _gain_summary(block: list[str]) -> str:
     return f"({gains} gained, {losses} lost)"
 
 
-def _section(plan: AccountPlan) -> _Section:
+def _section(plan: AccountPlan, anonymous: bool = False) -> _Section:
     config = plan.config
-    head = [f"### Account `{config.name}` ({config.account_id}): {counts(plan)}"]
+    head = [f"### Account `{config.name}` ({config.account_id}): {counts(plan)}"
+            if not anonymous else f"### {counts(plan)}"]
     if not plan.changes:
         head += ["", "No changes. Live state matches the repository."]
     must: list[str] = []
@@ -292,11 +294,34 @@ def _section(plan: AccountPlan) -> _Section:
                     people_lines(plan, 20))
 
 
-def render_markdown(plans: Sequence[AccountPlan], full_plan_hint: str = "") -> str:
-    """A PR comment under GitHub's 65,536-character limit however large the plan, in which
-    deletions, replacements and policy document changes are never the part left out."""
+# How much of what may be cut is shown: (other lines, kept items); then "brief" (deletions
+# by headline only), then the too-large notice. Level 0 shows everything.
+LEVELS: tuple[tuple[int | None, int | None], ...] = (
+    (None, None), (2000, 200), (500, 50), (100, 20), (20, 5), (0, 0))
+BRIEF, TOO_LARGE_LEVEL = len(LEVELS), len(LEVELS) + 1
+
+
+def render_markdown(plans: Sequence[AccountPlan], full_plan_hint: str = "",
+                    budget: int = MARKDOWN_BUDGET, anonymous: bool = False) -> str:
+    """A PR comment under GitHub's 65,536-character limit (or `budget`) however large the
+    plan, in which deletions, replacements and policy document changes are never the part
+    left out: the most detailed level that fits."""
+    for level in range(TOO_LARGE_LEVEL):
+        text = render_level(plans, full_plan_hint, level, anonymous)
+        if len(text) <= budget:
+            return text
+    return render_level(plans, full_plan_hint, TOO_LARGE_LEVEL, anonymous)
+
+
+def render_level(plans: Sequence[AccountPlan], full_plan_hint: str, level: int,
+                 anonymous: bool = False) -> str:
+    """The plan at one level of detail (see LEVELS). `anonymous`: the account's name and id
+    are left out (its id in ARNs shows as ${account_id}), so accounts with the same change
+    render the same text."""
     hint = full_plan_hint or "run `iamstate plan` or see the plan file artifact"
-    sections = [_section(p) for p in plans]
+    if level >= TOO_LARGE_LEVEL:
+        return _too_large(plans, hint, anonymous)
+    sections = [_section(p, anonymous) for p in plans]
     head = [f"**{summary_line(plans)}**"]
 
     def compose(other: int | None, kept: int | None) -> str:
@@ -318,19 +343,14 @@ def render_markdown(plans: Sequence[AccountPlan], full_plan_hint: str = "") -> s
                             f"comment limit; the full plan: {hint}._"]
         return "\n".join(out) + "\n"
 
-    for other, kept in ((None, None), (2000, 200), (500, 50), (100, 20), (20, 5), (0, 0)):
-        text = compose(other, kept)
-        if len(text) <= MARKDOWN_BUDGET:
-            return text
-    for section in sections:
-        section.brief = True
-    text = compose(0, 0)
-    if len(text) <= MARKDOWN_BUDGET:
-        return text
-    return _too_large(plans, hint)
+    if level == BRIEF:
+        for section in sections:
+            section.brief = True
+        return compose(0, 0)
+    return compose(*LEVELS[level])
 
 
-def _too_large(plans: Sequence[AccountPlan], hint: str) -> str:
+def _too_large(plans: Sequence[AccountPlan], hint: str, anonymous: bool = False) -> str:
     """Even the deletions and policy documents alone do not fit: say so, never cut them."""
     lines = [f"**{summary_line(plans)}**", "",
              "**This plan is too large to review in a comment**: its deletions, replacements "
@@ -339,8 +359,9 @@ def _too_large(plans: Sequence[AccountPlan], hint: str) -> str:
     for plan in plans:
         destroyed = sum(1 for c in plan.changes if is_destructive(c))
         documents = sum(1 for c in plan.changes if diff_lines(c))
-        lines.append(f"- `{plan.config.name}` ({plan.config.account_id}): {counts(plan)}; "
-                     f"{destroyed:,} deletions or replacements, {documents:,} policy documents")
+        who = "" if anonymous else f"`{plan.config.name}` ({plan.config.account_id}): "
+        lines.append(f"- {who}{counts(plan)}; {destroyed:,} deletions or replacements, "
+                     f"{documents:,} policy documents")
         lines += [f"  - {escape_md(line)}" for line in admin_lines(plan, 20)]
         lines += [f"  - {escape_md(line)}" for line in finding_lines(plan)
                   if line.startswith("new")]
@@ -365,3 +386,98 @@ def report_lines(report: Any) -> list[str]:
     lines += [f"  note: {note}" for note in report.notes]
     lines.append("Run `iamstate plan` again: it shows exactly what is left.")
     return lines
+
+
+# -- the one plan comment of a pull request, with a section per account ------------------
+
+SUMMARY_MARKER = "<!-- iamstate-plan -->"
+FOLLOWUP_MARKER = "<!-- iamstate-plan follow-up -->"
+SECTION_RE = re.compile(r"<!-- iamstate-accounts level=(?P<level>\d+) "
+                        r"digests=(?P<digests>[A-Za-z0-9._:,-]+) -->")
+SECTION_END = "<!-- /iamstate-accounts -->"
+TOO_LARGE = "too large to review in a comment"
+SHORT_DIGEST = 32  # hex characters of a plan digest in the comment (128 bits)
+
+
+def short(digest: str) -> str:
+    return digest.removeprefix("sha256:")[:SHORT_DIGEST]
+
+
+def section_text(plan: AccountPlan, hint: str, level: int) -> str:
+    """One account's part of the plan comment at a level of detail, without its name or
+    id: accounts with the same change share one section. Apply renders it again from a
+    fresh plan and applies only if it is this text, word for word."""
+    text = render_level([plan], hint, level, anonymous=True)
+    return text.replace(f":{plan.config.account_id}:", ":${account_id}:").rstrip("\n")
+
+
+@dataclass(frozen=True)
+class Section:
+    digests: Mapping[str, str]  # account -> short plan digest
+    level: int
+    text: str
+
+    @property
+    def reviewable(self) -> bool:
+        return self.level < TOO_LARGE_LEVEL and TOO_LARGE not in self.text
+
+
+def sections_of(body: str) -> list[Section]:
+    """The account sections of a plan comment, read back exactly as they were written."""
+    found: list[Section] = []
+    lines = body.split("\n")
+    index = 0
+    while index < len(lines):
+        opened = SECTION_RE.fullmatch(lines[index])
+        index += 1
+        if not opened:
+            continue
+        start = index
+        while index < len(lines) and lines[index] != SECTION_END:
+            index += 1
+        digests = dict(pair.rsplit(":", 1) for pair in opened["digests"].split(","))
+        found.append(Section(digests, int(opened["level"]), "\n".join(lines[start:index])))
+        index += 1
+    return found
+
+
+def _group_block(members: Sequence[tuple[AccountPlan, str]], text: str, level: int
+                 ) -> list[str]:
+    names = ", ".join(f"`{p.config.name}`" for p, _ in members)
+    digests = ",".join(f"{p.config.name}:{short(d)}" for p, d in members)
+    return ["", f"<details><summary>{escape_md(names)}: {counts(members[0][0])}</summary>",
+            "", f"<!-- iamstate-accounts level={level} digests={digests} -->", text,
+            SECTION_END, "", "</details>"]
+
+
+def render_summary(plans: Sequence[tuple[AccountPlan, str]], hint: str, version: str,
+                   marker: str = SUMMARY_MARKER, intro: Sequence[str] = ()) -> str:
+    """The one plan comment for every account a pull request touches: counts per account,
+    then a folded section per distinct change (accounts with the same change share it), at
+    the most detailed level at which all fit GitHub's limit. Deletions, replacements,
+    policy documents and escalation findings are in every section not marked too large."""
+    changed = [(p, d) for p, d in plans if p.changes]
+    head = [marker, f"**iamstate {version}: {summary_line([p for p, _ in plans])}** "
+                    f"{len(plans):,} account(s) planned, {len(changed):,} with changes.", "",
+            *intro]
+    if changed:
+        head += ["| account | id | add | change | destroy | new findings |",
+                 "|---|---|---:|---:|---:|---:|"]
+        for plan, _ in changed:
+            new = len(plan.consequences.new_findings) if plan.consequences else 0
+            summary = plan.summary()
+            head.append(f"| `{plan.config.name}` | {plan.config.account_id} | "
+                        f"{summary['create']} | {summary['update']} | {summary['delete']} | "
+                        f"{'**' + str(new) + '**' if new else 0} |")
+    room = MARKDOWN_BUDGET - len("\n".join(head))
+    for level in range(TOO_LARGE_LEVEL + 1):
+        groups: dict[str, list[tuple[AccountPlan, str]]] = {}
+        for plan, digest in changed:
+            groups.setdefault(section_text(plan, hint, level), []).append((plan, digest))
+        blocks = [line for text, members in groups.items()
+                  for line in _group_block(members, text, level)]
+        if len("\n".join(blocks)) <= room:
+            return "\n".join([*head, *blocks]) + "\n"
+    return "\n".join([*head, "", "**Too many accounts change in too many ways to show in one "
+                                  "comment**, so none of them is applied on merge: split the "
+                                  "pull request."]) + "\n"

@@ -10,7 +10,7 @@ import difflib
 import os
 import re
 import unicodedata
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -148,8 +148,8 @@ class Tree:
         return sorted(found)
 
 
-def load_repository(root: Path, only: str | None = None) -> list[Account]:
-    """Load and validate every account (or `only` that one). Raises RepoError."""
+def load_repository(root: Path, only: str | Sequence[str] | None = None) -> list[Account]:
+    """Load and validate every account (or `only` those). Raises RepoError."""
     problems = Problems()
     tree = Tree(root, root.resolve(), problems)
     accounts_dir = root / "accounts"
@@ -164,11 +164,14 @@ def load_repository(root: Path, only: str | None = None) -> list[Account]:
                 "(the name appears in plans, PR comments and CI job names)"))
     folders = every
     if only is not None:
-        if only not in {p.name for p in every}:
+        wanted = [only] if isinstance(only, str) else list(only)
+        missing = [name for name in wanted if name not in {p.name for p in every}]
+        if missing:
             names = ", ".join(p.name for p in every) or "none"
-            raise RepoError([*problems.items, Problem(
-                accounts_dir / only, 0, f"no account {only!r} here (accounts: {names})")])
-        folders = [accounts_dir / only]
+            raise RepoError([*problems.items, *(Problem(
+                accounts_dir / name, 0, f"no account {name!r} here (accounts: {names})")
+                for name in missing)])
+        folders = [accounts_dir / name for name in sorted(set(wanted))]
     documents = _load_policy_files(tree, root / "policies")
     accounts = [_load_account(tree, folder, documents) for folder in folders]
     _check_account_ids_unique(tree, every, accounts)

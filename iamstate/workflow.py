@@ -65,7 +65,8 @@ def for_each_account(accounts: Sequence[A], work: Callable[[A], R]) -> list[R]:
         return list(pool.map(work, accounts))
 
 
-def plan_all(repo: Path, only: str | None = None, counter: CallCounter | None = None,
+def plan_all(repo: Path, only: str | Sequence[str] | None = None,
+             counter: CallCounter | None = None,
              purpose: str = "plan", consequences: bool = True) -> list[Planned]:
     """Validate the repository, then read and plan every account (concurrently)."""
     return plan_accounts(load_repository(repo, only), counter, purpose, consequences)
@@ -77,7 +78,7 @@ def plan_accounts(accounts: Sequence[Account], counter: CallCounter | None = Non
 
 
 def audit_all(
-    repo: Path, only: str | None = None, counter: CallCounter | None = None
+    repo: Path, only: str | Sequence[str] | None = None, counter: CallCounter | None = None
 ) -> dict[str, list[Finding]]:
     """The strategy's findings for every account (or `only` one), read concurrently."""
     accounts = load_repository(repo, only)

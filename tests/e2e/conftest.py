@@ -44,7 +44,11 @@ def moto_server() -> Iterator[str]:
             time.sleep(0.1)
     yield url
     process.terminate()
-    process.wait(timeout=10)
+    try:
+        process.wait(timeout=10)
+    except subprocess.TimeoutExpired:  # busy with a large state: no need to be polite
+        process.kill()
+        process.wait(timeout=10)
 
 
 @pytest.fixture
@@ -70,6 +74,7 @@ class Cli:
     repo: Path
     env: dict[str, str]
     iam: Any
+    sts: Any = None
 
     def command(self, *args: str) -> list[str]:
         """The installed CLI on this repository (the module if no script is installed)."""
@@ -96,7 +101,9 @@ def cli(endpoint: str, tmp_path: Path) -> Cli:
                 "NO_COLOR": "1", "COLUMNS": "200"})
     iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
                        aws_access_key_id="testing", aws_secret_access_key="testing")
-    return Cli(repo, env, iam)
+    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    return Cli(repo, env, iam, sts)
 
 
 Factory = Callable[..., Cli]

@@ -14,6 +14,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 TOKEN = "ghs_test_token"
+BOT = "github-actions[bot]"
 
 
 @dataclass
@@ -35,7 +36,8 @@ class FakeGitHub:
                 page, size = int(query.get("page", ["1"])[0]), int(query["per_page"][0])
                 return 200, thread[(page - 1) * size: page * size]
             self.next_id += 1
-            thread.append({"id": self.next_id, "body": body["body"]})
+            thread.append({"id": self.next_id, "body": body["body"],
+                           "user": {"login": BOT}})  # what the workflow's token posts as
             return 201, thread[-1]
         if m := re.fullmatch(repo + r"/issues/comments/(\d+)", path):
             for thread in self.comments.values():
@@ -44,7 +46,7 @@ class FakeGitHub:
                         comment["body"] = body["body"]
                         return 200, comment
             return 404, {"message": "Not Found"}
-        if m := re.fullmatch(repo + r"/commits/(\w+)/pulls", path):
+        if m := re.fullmatch(repo + r"/commits/([\w-]+)/pulls", path):
             return 200, [{"number": n} for n in self.pulls_of_commit.get(m[1], [])]
         if path == repo + "/issues":
             if method == "GET":

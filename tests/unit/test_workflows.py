@@ -48,8 +48,9 @@ def test_workflows_only_call_iamstate_subcommands_that_exist() -> None:
     for workflow in WORKFLOWS:
         # `run: iamstate ...` lines and folded `run: >-` continuations, not `name:` lines
         pattern = r"(?:run:\s*|^\s+)iamstate ((?:ci )?[a-z-]+)"
-        commands = re.findall(pattern, workflow.read_text(), flags=re.MULTILINE)
-        assert commands, workflow.name
+        text = workflow.read_text()
+        commands = re.findall(pattern, text, flags=re.MULTILINE)
+        assert commands or "uses: ./" in text, workflow.name  # or through the action
         for command in commands:
             words = command.split()
             node: object = group
@@ -225,3 +226,55 @@ def test_workflows_give_the_action_only_iamstate_subcommands_that_exist() -> Non
                     children = getattr(node, "commands", {})
                     assert word in children, f"{workflow.name}: iamstate {step['with']['command']}"
                     node = children[word]
+
+
+# -- what a security reviewer checks in the workflows ----------------------------------------
+
+def _jobs(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = YAML(typ="safe", pure=True).load(
+        (ROOT / ".github/workflows" / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def test_no_checkout_keeps_the_token_and_no_step_prints_a_plan_or_configures_keys() -> None:
+    for workflow in WORKFLOWS:
+        data = _jobs(workflow.name)
+        for job in data["jobs"].values():
+            for step in job.get("steps", []):
+                uses = str(step.get("uses", ""))
+                if uses.startswith("actions/checkout"):
+                    assert step["with"]["persist-credentials"] is False, workflow.name
+                # roles are assumed by iamstate with the job's OIDC token, per account:
+                # no action writes AWS credentials into the job's environment
+                assert "configure-aws-credentials" not in uses, workflow.name
+                script = str(step.get("run", ""))
+                assert not re.search(r"\b(cat|jq|less|head|tail)\b.*plan", script), script
+
+
+def test_only_the_apply_job_in_the_protected_environment_applies() -> None:
+    for workflow in WORKFLOWS:
+        for name, job in _jobs(workflow.name)["jobs"].items():
+            commands = [str(s.get("with", {}).get("command", "")) for s in job.get("steps", [])]
+            applying = any(c.startswith(("apply", "ci apply-reviewed")) for c in commands)
+            assert applying == (workflow.name == "apply.yml" and name == "apply"), (
+                workflow.name, name)
+            if applying:
+                assert job["environment"] == "iam-production"
+
+
+def test_pull_requests_from_forks_never_reach_a_role() -> None:
+    jobs = _jobs("plan.yml")["jobs"]
+    same_repo = "github.event.pull_request.head.repo.full_name == github.repository"
+    assert same_repo in jobs["accounts"]["if"]
+    assert jobs["plan"]["needs"] == "accounts" and jobs["comment"]["needs"] == [
+        "accounts", "plan"]
+    assert "!=" in jobs["fork"]["if"] and "head.repo.full_name" in jobs["fork"]["if"]
+    fork_commands = [s.get("with", {}).get("command") for s in jobs["fork"]["steps"]]
+    assert fork_commands == [None, "validate", None]
+
+
+def test_batches_stay_far_below_githubs_job_limit() -> None:
+    for workflow in WORKFLOWS:
+        text = workflow.read_text()
+        for found in re.findall(r"--batches (\d+)", text):
+            assert int(found) <= 256, workflow.name

@@ -1,0 +1,244 @@
+"""The GitOps day, end to end: the installed CLI, a moto server, a local fake of GitHub's
+REST API (and of its OIDC token endpoint).
+
+- Two PRs planned against the same main, merged one after the other: the first applies, the
+  second is refused (its plan no longer describes what would happen), its fresh plan is
+  posted on it for review, and applied after review; no change is applied that was not
+  shown in a comment first.
+- An Organization's scale: a change under policies/ touches 300 accounts; they are planned
+  in at most 20 jobs, and the PR gets one comment within GitHub's limit.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from iamstate.render import GITHUB_COMMENT_LIMIT, sections_of
+from iamstate.sandbox import free_port, server_command, wait_until_up
+from tests.e2e.conftest import Cli
+from tests.e2e.fake_github import TOKEN, FakeGitHub, fake_github
+
+
+@pytest.fixture
+def github(cli: Cli) -> Iterator[FakeGitHub]:
+    with fake_github() as fake:
+        cli.env.update({"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": TOKEN,
+                        "GITHUB_REPOSITORY": "acme/iam"})
+        yield fake
+
+
+def branch(cli: Cli, name: str, files: dict[str, str]) -> Cli:
+    """A checkout of main with a PR's files on top."""
+    repo = cli.repo.parent / name
+    shutil.copytree(cli.repo, repo, ignore=shutil.ignore_patterns(".iamstate", "p.json"))
+    for relative, text in files.items():
+        (repo / relative).write_text(text)
+    return dataclasses.replace(cli, repo=repo)
+
+
+PR_A = {"accounts/sandbox/a.yaml": "users:\n  HeadlessUser-a: {tags: {pr: a}}\n"}
+PR_B = {"accounts/sandbox/b.yaml": "users:\n  HeadlessUser-b: {tags: {pr: b}}\n"}
+
+
+def applied_calls(cli: Cli) -> set[str]:
+    return {u["UserName"] for u in cli.iam.list_users()["Users"]}
+
+
+def test_the_two_pr_day(cli: Cli, github: FakeGitHub) -> None:
+    assert cli("apply", "--auto-approve").code == 0  # main is live
+    pr_a, pr_b = branch(cli, "pr-a", PR_A), branch(cli, "pr-b", PR_B)
+    for number, checkout in ((1, pr_a), (2, pr_b)):  # both planned against the same main
+        assert checkout("plan", "--out", "p.json").code == 0
+        assert checkout("ci", "comment", "p.json", "--pr", str(number)).code == 0
+
+    merged_a = branch(cli, "main-a", PR_A)  # merge A: applied
+    github.pulls_of_commit["sha-a"] = [1]
+    done = merged_a("ci", "apply-reviewed", "--account", "sandbox", "--commit", "sha-a")
+    assert done.code == 0, done.both
+    assert "HeadlessUser-a" in applied_calls(cli)
+
+    merged_b = branch(cli, "main-b", {**PR_A, **PR_B})  # merge B on top of A: refused
+    github.pulls_of_commit["sha-b"] = [2]
+    before = cli.snapshot()
+    refused = merged_b("ci", "apply-reviewed", "--account", "sandbox", "--commit", "sha-b")
+    assert refused.code == 1
+    assert "is not the plan reviewed on the pull request" in refused.out
+    assert "posted the fresh plan on #2 for review" in refused.out
+    assert cli.snapshot() == before
+    follow_up = github.comments[2][-1]["body"]
+    assert follow_up.startswith("<!-- iamstate-plan follow-up -->")
+    assert "run the **iamstate apply** workflow by hand" in follow_up and "`pr` = 2" in \
+        follow_up
+    assert "+ create user HeadlessUser-b" in follow_up
+    assert "HeadlessUser-a" not in follow_up  # only what is left to do is shown
+
+    # after review, the team runs apply by hand with pr=2: exactly the follow-up applies
+    later = merged_b("ci", "apply-reviewed", "--account", "sandbox", "--pr", "2")
+    assert later.code == 0, later.both
+    assert "HeadlessUser-b" in applied_calls(cli)
+    assert merged_b("plan", "--detailed-exitcode").code == 0
+
+
+def test_the_merge_queue_checks_the_reviewed_plan(cli: Cli, github: FakeGitHub,
+                                                  tmp_path: Path) -> None:
+    assert cli("apply", "--auto-approve").code == 0
+    pr = branch(cli, "pr-q", PR_B)
+    assert pr("plan", "--out", "p.json").code == 0
+    assert pr("ci", "comment", "p.json", "--pr", "5").code == 0
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"merge_group": {
+        "head_ref": "refs/heads/gh-readonly-queue/main/pr-5-0a1b2c", "base_ref": "main"}}))
+    pr.env["GITHUB_EVENT_PATH"] = str(event)
+    ok = pr("ci", "check-reviewed", "--account", "sandbox")
+    assert ok.code == 0 and "is the reviewed plan" in ok.out, ok.both
+    cli.iam.create_user(UserName="someone-else")  # main moved on: the queue refuses
+    moved = pr("ci", "check-reviewed", "--account", "sandbox")
+    assert moved.code == 1
+
+
+@pytest.fixture
+def oidc(cli: Cli) -> Iterator[list[str]]:
+    """GitHub's OIDC token endpoint, as a job with `id-token: write` sees it."""
+    asked: list[str] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def do_GET(self) -> None:
+            asked.append(self.path)
+            if self.headers.get("Authorization") != "bearer request-token":
+                self.send_response(401)
+                self.end_headers()
+                return
+            data = json.dumps({"value": "eyJ.oidc.token"}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    cli.env.update({"ACTIONS_ID_TOKEN_REQUEST_URL":
+                    f"http://127.0.0.1:{server.server_address[1]}/token?x=1",
+                    "ACTIONS_ID_TOKEN_REQUEST_TOKEN": "request-token"})
+    yield asked
+    server.shutdown()
+
+
+SHARED: dict[str, Any] = {"Version": "2012-10-17", "Statement": [
+    {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "arn:aws:s3:::shared/*"}]}
+
+
+def seed_accounts(cli: Cli, count: int) -> None:
+    """Every account live as the repository declares it (each in its own AWS account on
+    the one moto server, reached by assuming a role there)."""
+    def one(i: int) -> None:
+        account_id = f"{200000000000 + i}"
+        creds = cli.sts.assume_role(RoleArn=f"arn:aws:iam::{account_id}:role/seed",
+                                    RoleSessionName="seed")["Credentials"]
+        iam = boto3.client("iam", endpoint_url=cli.env["AWS_ENDPOINT_URL"],
+                           region_name="us-east-1", aws_access_key_id=creds["AccessKeyId"],
+                           aws_secret_access_key=creds["SecretAccessKey"],
+                           aws_session_token=creds["SessionToken"])
+        iam.create_group(GroupName="AllUsers")
+        iam.put_group_policy(GroupName="AllUsers", PolicyName="Shared",
+                             PolicyDocument=json.dumps(SHARED))
+        iam.create_user(UserName=f"svc-{i:03d}")
+        iam.add_user_to_group(UserName=f"svc-{i:03d}", GroupName="AllUsers")
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(one, range(count)))
+
+
+def organization(root: Path, count: int) -> list[str]:
+    """`count` accounts, each its own AWS account with its plan and apply roles, sharing
+    one policy document."""
+    shutil.rmtree(root / "accounts")
+    (root / "policies" / "shared.json").write_text(json.dumps(SHARED))
+    names = []
+    for i in range(count):
+        name, account_id = f"team-{i:03d}", f"{200000000000 + i}"
+        folder = root / "accounts" / name
+        folder.mkdir(parents=True)
+        (folder / "account.yaml").write_text(
+            f'account_id: "{account_id}"\n'
+            f"plan_role_arn: arn:aws:iam::{account_id}:role/iamstate-plan\n"
+            f"apply_role_arn: arn:aws:iam::{account_id}:role/iamstate-apply\n"
+            "common_groups: [AllUsers]\n")
+        (folder / "iam.yaml").write_text(
+            "groups:\n  AllUsers: {inline_policies: {Shared: shared}}\n"
+            f"users:\n  svc-{i:03d}: {{}}\n")
+        names.append(name)
+    return names
+
+
+@pytest.fixture
+def bare_endpoint(cli: Cli) -> Iterator[None]:
+    """A moto server of its own, without AWS's managed policies: moto loads all 1,582 of
+    them into every new account, which for 300 accounts would take minutes."""
+    port = free_port()
+    process = subprocess.Popen(server_command(port), stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL,
+                               env={k: v for k, v in os.environ.items()
+                                    if k != "MOTO_IAM_LOAD_MANAGED_POLICIES"})
+    wait_until_up(port)
+    endpoint = f"http://127.0.0.1:{port}"
+    cli.env["AWS_ENDPOINT_URL"] = endpoint
+    cli.sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
+                           aws_access_key_id="testing", aws_secret_access_key="testing")
+    yield
+    process.kill()
+    process.wait(timeout=10)
+
+
+def test_an_organization_of_300_accounts_in_batches_and_one_comment(
+    cli: Cli, github: FakeGitHub, oidc: list[str], bare_endpoint: None
+) -> None:
+    names = organization(cli.repo, 300)
+    seed_accounts(cli, 300)
+    # the pull request: one line more in the shared policy, so every account changes
+    changed = {**SHARED, "Statement": [{**SHARED["Statement"][0],
+                                        "Action": ["s3:GetObject", "s3:ListBucket"]}]}
+    (cli.repo / "policies" / "shared.json").write_text(json.dumps(changed))
+    matrix = json.loads(cli("ci", "accounts", "--batches", "20").out)
+    assert len(matrix) == 20 <= 256
+    assert sorted(n for job in matrix for n in job["accounts"].split()) == names
+    files = []
+    for job in matrix:  # each job: its accounts, each in its own role, concurrently
+        out = f"plan-{job['batch']}.json"
+        result = cli("plan", "--account", job["accounts"], "--out", out)
+        assert result.code == 0, result.both[-2000:]
+        files.append(out)
+    assert oidc, "each account's plan role was assumed with GitHub's OIDC token"
+    commented = cli("ci", "comment", *files, "--pr", "42")
+    assert commented.code == 0, commented.both
+    [comment] = github.comments[42]
+    body = comment["body"]
+    assert len(body) < GITHUB_COMMENT_LIMIT
+    assert "300 account(s) planned, 300 with changes" in body
+    sections = sections_of(body)
+    assert sorted(n for s in sections for n in s.digests) == names
+    assert all(s.reviewable for s in sections)
+    assert len(sections) == 1  # the same change everywhere: one section, every digest
+    assert "`update group inline policy AllUsers/Shared`" in sections[0].text
+    assert '"s3:ListBucket"' in sections[0].text
+    # the section of any account applies, in that account only, through its apply role
+    github.pulls_of_commit["merge-42"] = [42]
+    first = matrix[0]["accounts"].split()[:2]
+    applied = cli("ci", "apply-reviewed", "--account", " ".join(first), "--commit", "merge-42")
+    assert applied.code == 0, applied.both[-3000:]
+    assert applied.out.count("the reviewed plan is live") == 2
