@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import sys
 
-from benchmarks import apply, consequences, plan, read, validate
+from benchmarks import apply, consequences_plan, plan, read, validate
 
 if __name__ == "__main__":
     sys.argv = [sys.argv[0]]
-    for benchmark in (validate, read, plan, consequences, apply):
+    for benchmark in (validate, read, plan, consequences_plan, apply):
         benchmark.main()

@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlparse
 
-import boto3
+import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
@@ -97,10 +97,13 @@ def client(service: str, creds: Creds | None = None, unsigned: bool = False) -> 
     with _SESSION_LOCK:  # boto3 sessions are not safe to share across threads otherwise
         session = _SESSIONS.get(key)
         if session is None:
-            session = _SESSIONS[key] = boto3.Session()
+            # botocore's own session: boto3 adds nothing iamstate uses, and costs its
+            # import (s3transfer...) on every command
+            session = _SESSIONS[key] = botocore.session.get_session()
         config = RETRIES.merge(Config(signature_version=UNSIGNED)) if unsigned else RETRIES
-        return session.client(service, region_name=session.region_name or IAM_REGION,
-                              config=config, **(creds or {}))
+        region = session.get_config_variable("region") or IAM_REGION
+        return session.create_client(service, region_name=region, config=config,
+                                     **(creds or {}))
 
 
 def _creds(answer: Any) -> Creds:

@@ -154,7 +154,9 @@ def _reviewed(body: str, planned: workflow.Planned, hint: str) -> None:
     if not section.reviewable:
         raise StalePlan(f"account {name}: its plan was too large to review in the comment: "
                         "nothing was changed; split the change into smaller pull requests")
-    if render.section_text(plan, hint, section.level) != section.text:
+    if render.section_text(plan, hint, section.level) != section.text or \
+            section.summary != render.group_summary(list(section.digests), plan) or \
+            render.table_row(plan) not in body.split("\n"):
         raise StalePlan(f"account {name}: the comment does not show this plan (edited, or "
                         "not written by iamstate): nothing was changed")
 
@@ -174,12 +176,16 @@ def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | Non
     hub = GitHub.from_environment()
     follow_up = commit is None
     number = pr if pr is not None else hub.merged_pull_request(str(commit))
-    body = hub.reviewed_comment(number, follow_up=follow_up)
-    hint = _hint_of(body)
+    bodies = hub.reviewed_comments(number, follow_up=follow_up)
     outcome = Outcome()
     refused: list[tuple[workflow.Planned, str]] = []
+    hint = _hint_of(bodies[-1])
     for planned in workflow.plan_all(repo, accounts, purpose="apply"):
         name = planned.plan.config.name
+        # each batch of a refused merge posts its own follow-up: the newest with this account
+        body = next((b for b in reversed(bodies)
+                     if any(name in s.digests for s in render.sections_of(b))), bodies[-1])
+        hint = _hint_of(body)
         try:
             _reviewed(body, planned, hint)
         except StalePlan as error:
@@ -209,7 +215,7 @@ def check_reviewed(repo: Path, accounts: Sequence[str] | None, pr: int | None) -
     reviewed on the pull request (else the PR leaves the queue, to be planned again)."""
     hub = GitHub.from_environment()
     number = pull_request_number(pr)
-    body = hub.reviewed_comment(number)
+    body = hub.reviewed_comments(number)[-1]
     hint = _hint_of(body)
     for planned in workflow.plan_all(repo, accounts):
         _reviewed(body, planned, hint)
@@ -217,8 +223,9 @@ def check_reviewed(repo: Path, accounts: Sequence[str] | None, pr: int | None) -
 
 
 def _with_hint(text: str, hint: str) -> str:
+    """`hint` already escaped (no `<` or `>`): the sections were rendered with it as is."""
     marker, _, rest = text.partition("\n")
-    return f"{marker}\n<!-- iamstate-hint {render.escape_md(hint)} -->\n{rest}"
+    return f"{marker}\n<!-- iamstate-hint {hint} -->\n{rest}"
 
 
 def comment_body(plans: Sequence[tuple[AccountPlan, str]], hint: str) -> str:

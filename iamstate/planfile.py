@@ -14,11 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from iamstate.changes import CHANGE_TYPES, Change, after_of, before_of, change_type_name
-from iamstate.consequences import Consequences
 from iamstate.errors import PlanFileError
 from iamstate.files import write_text_safely
 from iamstate.kinds import KINDS, kind_of
 from iamstate.kinds.base import Kept
+from iamstate.meaning import Consequences
 from iamstate.model import AccountConfig, digest_of, from_data, to_data
 from iamstate.plan import AccountPlan
 

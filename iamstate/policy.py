@@ -44,6 +44,7 @@ CONDITION_OPERATORS = frozenset({
     "Null",
 })
 SET_PREFIXES = ("ForAllValues:", "ForAnyValue:")
+PARTITION = re.compile(r"aws(-[a-z0-9]+)*|\$\{partition\}|[a-z0-9?-]*\*[a-z0-9*?-]*")
 # Characters of a document as IAM counts them against its quotas: whitespace is free.
 MANAGED_POLICY_MAX = 6144
 GROUP_INLINE_TOTAL_MAX = 5120
@@ -253,8 +254,10 @@ def _lint_statement(statement: Any, sids: set[str]) -> list[Finding]:
 def condition_operator_problem(operator: str) -> str | None:
     """None for an operator IAM knows, else what is wrong and what to write."""
     base = operator
-    for prefix in SET_PREFIXES:
-        base = base.removeprefix(prefix)
+    for prefix in SET_PREFIXES:  # one set prefix at most: `ForAllValues:ForAnyValue:...` is not
+        if base.startswith(prefix):
+            base = base.removeprefix(prefix)
+            break
     if base.endswith("IfExists") and base != "NullIfExists":
         base = base.removesuffix("IfExists")
     if base in CONDITION_OPERATORS:
@@ -328,4 +331,6 @@ def arn_problem(arn: str) -> str | None:
     if len(parts) < 6 or not parts[1] or not parts[2] or not parts[5]:
         return (f"{shown(arn)} is not a complete ARN: write arn:PARTITION:SERVICE:REGION:"
                 "ACCOUNT:RESOURCE, e.g. arn:aws:s3:::bucket/*")
+    if not PARTITION.fullmatch(parts[1]):
+        return f"{shown(arn)}: {shown(parts[1])} is not an AWS partition (aws, aws-cn, ...)"
     return None

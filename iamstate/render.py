@@ -25,7 +25,7 @@ from rich.markup import escape
 from iamstate import planfile
 from iamstate.changes import CREATE, DELETE, UPDATE, Change, Delete, Replace
 from iamstate.kinds import kind_of
-from iamstate.permissions import grant_line
+from iamstate.meaning import grant_line
 from iamstate.plan import AccountPlan
 from iamstate.policy import PolicyDocument
 
@@ -211,7 +211,7 @@ class _Section:
     must: list[str]  # deletions and replacements, with what they remove
     must_brief: list[str]  # the same, headlines only (if even they must shrink)
     documents: list[str]  # every policy document change, in full
-    other: list[str]  # creations and updates: may be cut, and the cut is said
+    other: list[str]  # creations and updates: their detail lines may be cut (said)
     kept: list[str]
     findings: list[str] = field(default_factory=list)  # admins and findings: never cut
     people: list[list[str]] = field(default_factory=list)  # per-user blocks: may be cut
@@ -239,7 +239,16 @@ class _Section:
         if self.documents:
             out += ["", "<details><summary>Policy document changes</summary>", "",
                     *self.documents, "</details>"]
-        shown_other = self.other if other is None else self.other[:other]
+        # Every change's headline stays, whatever the level: only what a creation or
+        # update does beyond its headline (its detail lines) is cut.
+        details = 0 if other is None else other
+        shown_other = []
+        for line in self.other:
+            if line.startswith("    ") and other is not None:
+                if details <= 0:
+                    continue
+                details -= 1
+            shown_other.append(line)
         if shown_other:
             out += ["", "**Other changes**", "", "```diff", *shown_other, "```"]
         shown_kept = self.kept if kept is None else self.kept[:kept]
@@ -329,15 +338,16 @@ def render_level(plans: Sequence[AccountPlan], full_plan_hint: str, level: int,
         for section in sections:
             out += ["", *section.text(other, kept)]
             cut = [f"{what} not shown here" for what, n in (
-                (f"{section.cut_other:,} lines of other changes (creations and updates)",
+                (f"{section.cut_other:,} detail lines of creations and updates",
                  section.cut_other), (f"{section.cut_kept:,} kept items", section.cut_kept),
                 (f"{section.cut_people:,} sets of users' permission changes",
                  section.cut_people)) if n]
             if cut:
                 out += ["", f"_{' and '.join(cut)} ({section.cut_other + section.cut_kept:,} "
-                            f"more lines not shown here); every deletion, replacement, "
-                            f"policy document change, new administrator and escalation "
-                            f"finding is above. The full plan: {hint}._"]
+                            f"more lines not shown here); every change (by its headline), "
+                            f"deletion, replacement, policy document change, new "
+                            f"administrator and escalation finding is above. The full plan: "
+                            f"{hint}._"]
             if section.brief:
                 out += ["", "_What each deletion removes is left out here to fit GitHub's "
                             f"comment limit; the full plan: {hint}._"]
@@ -416,6 +426,7 @@ class Section:
     digests: Mapping[str, str]  # account -> short plan digest
     level: int
     text: str
+    summary: str = ""  # the line it is folded under
 
     @property
     def reviewable(self) -> bool:
@@ -436,17 +447,32 @@ def sections_of(body: str) -> list[Section]:
         while index < len(lines) and lines[index] != SECTION_END:
             index += 1
         digests = dict(pair.rsplit(":", 1) for pair in opened["digests"].split(","))
-        found.append(Section(digests, int(opened["level"]), "\n".join(lines[start:index])))
+        folded = lines[start - 3] if start >= 3 else ""
+        found.append(Section(digests, int(opened["level"]), "\n".join(lines[start:index]),
+                             folded))
         index += 1
     return found
 
 
+def table_row(plan: AccountPlan) -> str:
+    """An account's row in the plan comment's table (checked again on apply)."""
+    new = len(plan.consequences.new_findings) if plan.consequences else 0
+    summary = plan.summary()
+    return (f"| `{plan.config.name}` | {plan.config.account_id} | {summary['create']} | "
+            f"{summary['update']} | {summary['delete']} | {'**' + str(new) + '**' if new else 0} |")
+
+
+def group_summary(names: Sequence[str], plan: AccountPlan) -> str:
+    """The line a section is folded under (checked again on apply)."""
+    shown = escape_md(", ".join(f"`{name}`" for name in names))
+    return f"<details><summary>{shown}: {counts(plan)}</summary>"
+
+
 def _group_block(members: Sequence[tuple[AccountPlan, str]], text: str, level: int
                  ) -> list[str]:
-    names = ", ".join(f"`{p.config.name}`" for p, _ in members)
     digests = ",".join(f"{p.config.name}:{short(d)}" for p, d in members)
-    return ["", f"<details><summary>{escape_md(names)}: {counts(members[0][0])}</summary>",
-            "", f"<!-- iamstate-accounts level={level} digests={digests} -->", text,
+    return ["", group_summary([p.config.name for p, _ in members], members[0][0]), "",
+            f"<!-- iamstate-accounts level={level} digests={digests} -->", text,
             SECTION_END, "", "</details>"]
 
 
@@ -463,12 +489,7 @@ def render_summary(plans: Sequence[tuple[AccountPlan, str]], hint: str, version:
     if changed:
         head += ["| account | id | add | change | destroy | new findings |",
                  "|---|---|---:|---:|---:|---:|"]
-        for plan, _ in changed:
-            new = len(plan.consequences.new_findings) if plan.consequences else 0
-            summary = plan.summary()
-            head.append(f"| `{plan.config.name}` | {plan.config.account_id} | "
-                        f"{summary['create']} | {summary['update']} | {summary['delete']} | "
-                        f"{'**' + str(new) + '**' if new else 0} |")
+        head += [table_row(plan) for plan, _ in changed]
     room = MARKDOWN_BUDGET - len("\n".join(head))
     for level in range(TOO_LARGE_LEVEL + 1):
         groups: dict[str, list[tuple[AccountPlan, str]]] = {}

@@ -8,11 +8,10 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from iamstate import planfile
 from iamstate.apply import ApplyReport, Runner
-from iamstate.audit import Finding, audit_account
 from iamstate.aws import CallCounter, Connection, connect
 from iamstate.changes import Change
 from iamstate.checks import Overrides, run_checks
@@ -23,6 +22,9 @@ from iamstate.live import credential_report, outside_documents, read_live
 from iamstate.model import Account, State
 from iamstate.plan import AccountPlan, effective_password_policy, plan_account
 from iamstate.repo import load_repository
+
+if TYPE_CHECKING:
+    from iamstate.audit import Finding
 
 OUT_DIR = Path(".iamstate") / "out"
 CONCURRENT_ACCOUNTS = 8
@@ -81,6 +83,8 @@ def audit_all(
     repo: Path, only: str | Sequence[str] | None = None, counter: CallCounter | None = None
 ) -> dict[str, list[Finding]]:
     """The strategy's findings for every account (or `only` one), read concurrently."""
+    from iamstate.audit import audit_account  # its escalation engines: audits only
+
     accounts = load_repository(repo, only)
 
     def one(account: Account) -> list[Finding]:

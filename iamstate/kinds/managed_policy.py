@@ -16,6 +16,7 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from iamstate.aws import error_code
 from iamstate.changes import Change, Create, Delete, Replace, Update
 from iamstate.errors import ApplyFailed
 from iamstate.iamclient import Iam
@@ -41,7 +42,7 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
     counts_as_deletion = True
     actions = frozenset({
         "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
-        "iam:DeletePolicy", "iam:ListEntitiesForPolicy",
+        "iam:DeletePolicy", "iam:ListEntitiesForPolicy", "iam:GetPolicy",
         "iam:AttachGroupPolicy", "iam:DetachGroupPolicy", "iam:AttachUserPolicy",
         "iam:DetachUserPolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy"})
 
@@ -199,9 +200,6 @@ class Replacement:
         self.before, self.after = before, after
         self.old_arn = ctx.policy_arn(before.path, before.name)
         self.new_arn = ctx.policy_arn(after.path, after.name)
-        self.detached: list[str] = []
-        self.attached: list[str] = []
-        self.deleted = self.created = False
 
     def run(self) -> None:
         iam = self.ctx.iam
@@ -220,17 +218,13 @@ class Replacement:
         try:
             for ref in self.before.attached:
                 _link(iam, DETACH, ref, self.old_arn, gone=True)
-                self.detached.append(ref)
             step = "deleting the old policy"
             _delete(iam, self.old_arn, self.before.old_versions)
-            self.deleted = True
             step = "creating the new policy"
             _create(self.ctx, self.after)
-            self.created = True
             step = "re-attaching"
             for ref in self.before.attached:
                 _link(iam, ATTACH, ref, self.new_arn)
-                self.attached.append(ref)
         except (ClientError, BotoCoreError, ApplyFailed) as error:
             restored = self._restore()
             raise ApplyFailed(
@@ -244,22 +238,39 @@ class Replacement:
         self.ctx.announce(f"managed policy {self.before.name} replaced and re-attached")
 
     def _restore(self) -> str:
-        """Put the old policy and its attachments back; say what could not be."""
+        """Put the old policy and its attachments back; say what could not be.
+
+        The account is asked, not this object's bookkeeping: an interruption (Ctrl-C, a
+        cancelled job) can land while a call is in flight, after IAM did the work but before
+        the step was recorded here. Every step below is safe to repeat."""
         iam = self.ctx.iam
         try:
-            for ref in self.attached:
-                _link(iam, DETACH, ref, self.new_arn, gone=True)
-            if self.created:
+            new = self._live(self.new_arn)
+            if new is not None and (self.new_arn != self.old_arn
+                                    or new.get("Description", "") != self.before.description):
+                for ref in self.before.attached:  # the new policy, wherever it got to
+                    _link(iam, DETACH, ref, self.new_arn, gone=True)
                 _delete(iam, self.new_arn, ())
-            if self.deleted:
+            recreated = self._live(self.old_arn) is None
+            if recreated:
                 _create(self.ctx, self.before)
-            for ref in self.detached:
+            for ref in self.before.attached:  # attaching again is a no-op where it stayed
                 _link(iam, ATTACH, ref, self.old_arn)
         except (ClientError, BotoCoreError) as error:
             return (f"Restoring the old policy also failed ({error}): it was attached to "
                     f"{', '.join(self.before.attached) or 'nothing'}; run `iamstate plan` to "
                     "see what is left, and re-attach it by hand where a role needs it.")
         lost = (f" (its old versions {', '.join(self.before.old_versions)} are gone)"
-                if self.deleted and self.before.old_versions else "")
+                if self.before.old_versions and recreated else "")
         return (f"The old policy and its attachments were restored{lost}; nothing else of "
                 "this change remains.")
+
+    def _live(self, arn: str) -> dict[str, Any] | None:
+        """The policy at `arn` as IAM has it now, or None."""
+        try:
+            policy: dict[str, Any] = self.ctx.iam.call("get_policy", PolicyArn=arn)["Policy"]
+        except ClientError as error:
+            if error_code(error) == "NoSuchEntity":
+                return None
+            raise
+        return policy

@@ -236,3 +236,19 @@ def test_account_folder_names_are_plain(tmp_path: Path, name: str) -> None:
     write(tmp_path, f"accounts/{name}/account.yaml", 'account_id: "111122223333"\n')
     found = problems_of(tmp_path)
     assert any("account folder" in p and "letters, digits" in p for p in found), found
+
+
+@pytest.mark.parametrize("statement,what", [
+    ("Condition: {'ForAllValues:ForAnyValue:StringEquals': {aws:TagKeys: a}}",
+     "unknown condition operator"),
+    ("Condition: {StringEquals: {aws:TagKeys: a}}\n            Resource: 'arn:xyz:s3:::b'",
+     "is not an AWS partition"),
+])
+def test_more_that_aws_refuses(tmp_path: Path, statement: str, what: str) -> None:
+    resource = "" if "Resource" in statement else "            Resource: '*'\n"
+    minimal_repo(tmp_path, files={"accounts/acme/groups.yaml": (
+        "groups:\n  Ops:\n    inline_policies:\n      P:\n        Version: '2012-10-17'\n"
+        "        Statement:\n          - Effect: Allow\n            Action: s3:ListBucket\n"
+        f"{resource}            {statement}\n")})
+    found = problems_of(tmp_path)
+    assert any("groups.yaml:" in p and what in p for p in found), found

@@ -9,6 +9,7 @@ import dataclasses
 import json
 import signal
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -211,4 +212,55 @@ def test_ctrl_c_during_a_replacement_puts_the_old_policy_back(cli: Cli) -> None:
     assert "interrupted while creating the new policy" in err
     assert "The old policy and its attachments were restored" in err
     assert attached_to(cli, OLD) == {"group/Developers", "role/Lambda"}
+    assert "-/+ replace managed policy assume-readonly-role" in cli("plan").out
+
+
+def _doc(cli: Cli, arn: str) -> str:
+    policy = cli.iam.get_policy(PolicyArn=arn)["Policy"]
+    return json.dumps(cli.iam.get_policy_version(
+        PolicyArn=arn, VersionId=policy["DefaultVersionId"])["PolicyVersion"]["Document"])
+
+
+# The interruption lands while a call is in flight, after IAM did the work and before its
+# answer came back: only the account knows the step happened. Each rule makes the change
+# in moto itself, cancels the job, and answers too late to matter.
+IN_FLIGHT = {
+    "DeletePolicy": lambda cli, params: cli.iam.delete_policy(PolicyArn=params["PolicyArn"]),
+    "CreatePolicy": lambda cli, params: cli.iam.create_policy(
+        PolicyName=params["PolicyName"], Path=params["Path"],
+        PolicyDocument=params["PolicyDocument"]),
+}
+
+
+@pytest.mark.parametrize("action", IN_FLIGHT)
+def test_an_interruption_after_iam_did_the_step_is_undone_from_the_account(
+        cli: Cli, action: str) -> None:
+    apply_example(cli)
+    cli.iam.create_role(RoleName="Lambda", AssumeRolePolicyDocument=TRUST)
+    cli.iam.attach_role_policy(RoleName="Lambda", PolicyArn=OLD)
+    document = _doc(cli, OLD)
+    edit_policy(cli, "path: /team/")
+    with fault_proxy(cli.env["AWS_ENDPOINT_URL"]) as (url, faults):
+        env = {**cli.env, "AWS_ENDPOINT_URL": url}
+        assert dataclasses.replace(cli, env=env)("plan", "--out", "p.json").code == 0
+        process = subprocess.Popen(cli.command("apply", "p.json", "--allow-deletions", "1"),
+                                   env=env, cwd=cli.repo, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+
+        def done_then_cancelled(name: str, params: dict[str, str]) -> tuple[int, str] | None:
+            if name != action:
+                return None
+            faults.rule = lambda name, params: None
+            IN_FLIGHT[action](cli, params)  # IAM did it ...
+            process.send_signal(signal.SIGTERM)  # ... and the job is cancelled before it hears
+            time.sleep(1.0)
+            return 500, "ServiceUnavailable"
+
+        faults.rule = done_then_cancelled
+        out, err = process.communicate(timeout=120)
+    assert process.returncode == 130, (out, err)
+    assert "The old policy and its attachments were restored" in err, err
+    assert attached_to(cli, OLD) == {"group/Developers", "role/Lambda"}
+    assert _doc(cli, OLD) == document
+    assert not policy_exists(cli, NEW)  # no second policy of the same name left behind
     assert "-/+ replace managed policy assume-readonly-role" in cli("plan").out

@@ -27,6 +27,14 @@ STATEMENTS = [
      "Resource": f"arn:aws:iam::{ACCOUNT}:user/${{aws:username}}"},
     {"Effect": "Deny", "Action": "iam:*", "Resource": "*"},
     {"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"},
+    # reach by path and by what is attached: a user moved, a policy attached
+    {"Effect": "Allow", "Action": "iam:PutUserPolicy",
+     "Resource": f"arn:aws:iam::{ACCOUNT}:user/ops/*"},
+    {"Effect": "Allow", "Action": "iam:CreatePolicyVersion",
+     "Resource": f"arn:aws:iam::{ACCOUNT}:policy/shared"},
+    {"Effect": "Allow", "Action": ["iam:AttachUserPolicy", "iam:AttachGroupPolicy"],
+     "Resource": "*", "Condition": {"ArnNotEquals": {
+         "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}}},
 ]
 GROUPS = ["A", "B", "C", "D"]
 
@@ -48,7 +56,8 @@ def states(draw: st.DrawFn) -> State:
         groups[name] = Group(name, inline_policies=inline, managed_policies=managed)
     shared = ManagedPolicy("shared", document(draw(st.lists(st.sampled_from(STATEMENTS),
                                                             min_size=1, max_size=2))))
-    users = {f"u{i}": User(f"u{i}", groups=frozenset(draw(st.sets(st.sampled_from(GROUPS)))))
+    users = {f"u{i}": User(f"u{i}", path=draw(st.sampled_from(["/", "/ops/"])),
+                           groups=frozenset(draw(st.sets(st.sampled_from(GROUPS)))))
              for i in range(4)}
     return State(users, groups, {"shared": shared})
 
@@ -63,7 +72,9 @@ def test_the_shortcut_never_hides_a_finding_or_an_administrator(before: State,
     new = state_findings(after, ctx, PermissionEngine(ctx))
     claimed = {(f.id, f.principal, f.status) for f in meaning.findings
                if f.id != "UNREADABLE-POLICY"}
-    expected = {(k[0], k[1], "new") for k in set(new) - set(old)} | {
+    widened = {k for k in set(new) & set(old)
+               if (new[k].detail, new[k].via) != (old[k].detail, old[k].via)}
+    expected = {(k[0], k[1], "new") for k in (set(new) - set(old)) | widened} | {
         (k[0], k[1], "gone") for k in set(old) - set(new)}
     assert claimed == expected
     admins = administrators(after, ctx)
