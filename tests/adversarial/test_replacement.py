@@ -10,6 +10,7 @@ import json
 import signal
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +25,7 @@ from iamstate.model import AccountConfig, ManagedPolicy, State
 from iamstate.plan import plan_account
 from iamstate.policy import PolicyDocument
 from tests.e2e.conftest import Cli
-from tests.e2e.fault_proxy import fault_proxy
+from tests.e2e.fault_proxy import Faults, fault_proxy
 from tests.helpers import ACCOUNT_ID
 
 OLD = f"arn:aws:iam::{ACCOUNT_ID}:policy/assume-readonly-role"
@@ -61,6 +62,27 @@ def policy_exists(cli: Cli, arn: str) -> bool:
     except cli.iam.exceptions.NoSuchEntityException:
         return False
     return True
+
+
+def replace_a_policy_a_role_holds(cli: Cli) -> None:
+    """The example applied; a role outside iamstate holds the policy; its path changes."""
+    replace_a_policy_a_role_holds(cli)
+
+
+def apply_cancelled_at(cli: Cli, on_call: Callable[[subprocess.Popen[str], Faults, str,
+                                                    dict[str, str]], tuple[int, str] | None],
+                       ) -> tuple[int, str, str]:
+    """Plan, then apply as its own process through a fault proxy whose rule may signal it:
+    (exit code, stdout, stderr)."""
+    with fault_proxy(cli.env["AWS_ENDPOINT_URL"]) as (url, faults):
+        env = {**cli.env, "AWS_ENDPOINT_URL": url}
+        assert dataclasses.replace(cli, env=env)("plan", "--out", "p.json").code == 0
+        process = subprocess.Popen(cli.command("apply", "p.json", "--allow-deletions", "1"),
+                                   env=env, cwd=cli.repo, stdout=subprocess.PIPE,
+                                   stderr=subprocess.PIPE, text=True)
+        faults.rule = lambda name, params: on_call(process, faults, name, params)
+        out, err = process.communicate(timeout=120)
+    return process.returncode, out, err
 
 
 @pytest.mark.parametrize("change,new_arn", [("path: /team/", NEW),
@@ -109,10 +131,7 @@ FAILING_STEPS = {
 @pytest.mark.parametrize("step", FAILING_STEPS)
 def test_a_replacement_that_fails_halfway_restores_the_old_policy(cli: Cli, step: str) -> None:
     action, key, value, status, code = FAILING_STEPS[step]
-    apply_example(cli)
-    cli.iam.create_role(RoleName="Lambda", AssumeRolePolicyDocument=TRUST)
-    cli.iam.attach_role_policy(RoleName="Lambda", PolicyArn=OLD)
-    edit_policy(cli, "path: /team/")
+    replace_a_policy_a_role_holds(cli)
     with fault_proxy(cli.env["AWS_ENDPOINT_URL"]) as (url, faults):
         faults.rule = lambda name, params: (
             (status, code) if name == action and params.get(key) == value else None)
@@ -189,26 +208,17 @@ def test_usage_is_read_by_permissions_and_boundaries_apart() -> None:
 def test_ctrl_c_during_a_replacement_puts_the_old_policy_back(cli: Cli) -> None:
     """Ctrl-C (or a cancelled CI job's SIGTERM) while the policy is deleted and not yet
     created again: the old policy and every attachment come back before the exit."""
-    apply_example(cli)
-    cli.iam.create_role(RoleName="Lambda", AssumeRolePolicyDocument=TRUST)
-    cli.iam.attach_role_policy(RoleName="Lambda", PolicyArn=OLD)
-    edit_policy(cli, "path: /team/")
-    with fault_proxy(cli.env["AWS_ENDPOINT_URL"]) as (url, faults):
-        env = {**cli.env, "AWS_ENDPOINT_URL": url}
-        assert dataclasses.replace(cli, env=env)("plan", "--out", "p.json").code == 0
-        process = subprocess.Popen(cli.command("apply", "p.json", "--allow-deletions", "1"),
-                                   env=env, cwd=cli.repo, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+    replace_a_policy_a_role_holds(cli)
 
-        def interrupt(action: str, params: dict[str, str]) -> None:
-            if action == "CreatePolicy" and params.get("Path") == "/team/":
-                process.send_signal(signal.SIGTERM)  # the CI job is cancelled right here
-                faults.rule = lambda action, params: None
-            return None
+    def interrupt(process: subprocess.Popen[str], faults: Faults, action: str,
+                  params: dict[str, str]) -> None:
+        if action == "CreatePolicy" and params.get("Path") == "/team/":
+            process.send_signal(signal.SIGTERM)  # the CI job is cancelled right here
+            faults.rule = lambda action, params: None
+        return None
 
-        faults.rule = interrupt
-        out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, (out, err)
+    code, out, err = apply_cancelled_at(cli, interrupt)
+    assert code == 130, (out, err)
     assert "interrupted while creating the new policy" in err
     assert "The old policy and its attachments were restored" in err
     assert attached_to(cli, OLD) == {"group/Developers", "role/Lambda"}
@@ -235,30 +245,21 @@ IN_FLIGHT = {
 @pytest.mark.parametrize("action", IN_FLIGHT)
 def test_an_interruption_after_iam_did_the_step_is_undone_from_the_account(
         cli: Cli, action: str) -> None:
-    apply_example(cli)
-    cli.iam.create_role(RoleName="Lambda", AssumeRolePolicyDocument=TRUST)
-    cli.iam.attach_role_policy(RoleName="Lambda", PolicyArn=OLD)
-    document = _doc(cli, OLD)
-    edit_policy(cli, "path: /team/")
-    with fault_proxy(cli.env["AWS_ENDPOINT_URL"]) as (url, faults):
-        env = {**cli.env, "AWS_ENDPOINT_URL": url}
-        assert dataclasses.replace(cli, env=env)("plan", "--out", "p.json").code == 0
-        process = subprocess.Popen(cli.command("apply", "p.json", "--allow-deletions", "1"),
-                                   env=env, cwd=cli.repo, stdout=subprocess.PIPE,
-                                   stderr=subprocess.PIPE, text=True)
+    replace_a_policy_a_role_holds(cli)
+    document = _doc(cli, OLD)  # the repository changed; the account not yet
 
-        def done_then_cancelled(name: str, params: dict[str, str]) -> tuple[int, str] | None:
-            if name != action:
-                return None
-            faults.rule = lambda name, params: None
-            IN_FLIGHT[action](cli, params)  # IAM did it ...
-            process.send_signal(signal.SIGTERM)  # ... and the job is cancelled before it hears
-            time.sleep(1.0)
-            return 500, "ServiceUnavailable"
+    def done_then_cancelled(process: subprocess.Popen[str], faults: Faults, name: str,
+                            params: dict[str, str]) -> tuple[int, str] | None:
+        if name != action:
+            return None
+        faults.rule = lambda name, params: None
+        IN_FLIGHT[action](cli, params)  # IAM did it ...
+        process.send_signal(signal.SIGTERM)  # ... and the job is cancelled before it hears
+        time.sleep(1.0)
+        return 500, "ServiceUnavailable"
 
-        faults.rule = done_then_cancelled
-        out, err = process.communicate(timeout=120)
-    assert process.returncode == 130, (out, err)
+    code, out, err = apply_cancelled_at(cli, done_then_cancelled)
+    assert code == 130, (out, err)
     assert "The old policy and its attachments were restored" in err, err
     assert attached_to(cli, OLD) == {"group/Developers", "role/Lambda"}
     assert _doc(cli, OLD) == document

@@ -17,6 +17,7 @@ import boto3
 import pytest
 
 from iamstate.sandbox import free_port
+from tests.e2e.fake_github import TOKEN, FakeGitHub, fake_github
 from tests.helpers import copy_example, snapshot
 
 BIN = Path(sys.executable).parent
@@ -107,3 +108,12 @@ def cli(endpoint: str, tmp_path: Path) -> Cli:
 
 
 Factory = Callable[..., Cli]
+
+
+@pytest.fixture
+def github(cli: Cli) -> Iterator[FakeGitHub]:
+    """A local fake of the GitHub API the `ci` commands talk to, as GitHub Actions sets it."""
+    with fake_github() as fake:
+        cli.env.update({"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": TOKEN,
+                        "GITHUB_REPOSITORY": "acme/iam"})
+        yield fake

@@ -5,20 +5,9 @@ issue — against a moto server and a local fake of GitHub's REST API."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
-
-import pytest
 
 from tests.e2e.conftest import Cli
-from tests.e2e.fake_github import BOT, TOKEN, FakeGitHub, fake_github
-
-
-@pytest.fixture
-def github(cli: Cli) -> Iterator[FakeGitHub]:
-    with fake_github() as fake:
-        cli.env.update({"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": TOKEN,
-                        "GITHUB_REPOSITORY": "acme/iam"})
-        yield fake
+from tests.e2e.fake_github import BOT, FakeGitHub
 
 
 def plan_and_comment(cli: Cli, pr: int) -> None:

@@ -29,15 +29,7 @@ import pytest
 from iamstate.render import GITHUB_COMMENT_LIMIT, sections_of
 from iamstate.sandbox import free_port, server_command, wait_until_up
 from tests.e2e.conftest import Cli
-from tests.e2e.fake_github import TOKEN, FakeGitHub, fake_github
-
-
-@pytest.fixture
-def github(cli: Cli) -> Iterator[FakeGitHub]:
-    with fake_github() as fake:
-        cli.env.update({"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": TOKEN,
-                        "GITHUB_REPOSITORY": "acme/iam"})
-        yield fake
+from tests.e2e.fake_github import FakeGitHub
 
 
 def branch(cli: Cli, name: str, files: dict[str, str]) -> Cli:

@@ -30,16 +30,14 @@ from iamstate.bootstrap import (
 from iamstate.errors import BootstrapError
 from tests.helpers import ACCOUNT_ID, ROOT
 from tests.iamstate_actions import APPLY_ACTIONS, PLAN_ACTIONS
+from tests.simulator import needs_node, simulate
 
 REPO = "octo-org/iam"
 PARTITION = "aws"
 IAM = f"arn:{PARTITION}:iam::{ACCOUNT_ID}"
 PROVIDER = f"{IAM}:oidc-provider/{GITHUB_OIDC_HOST}"
-TOOL = ROOT / "tests" / "policy_eval"
-NODE = shutil.which("node")
 CFN_LINT = shutil.which("cfn-lint", path=str(Path(sys.executable).parent)) or shutil.which(
     "cfn-lint")
-needs_node = pytest.mark.skipif(NODE is None, reason="node is not installed")
 ALLOW, DENY, NONE = "Allowed", "ExplicitlyDenied", "ImplicitlyDenied"
 
 
@@ -314,20 +312,6 @@ def test_cfn_lint_catches_a_broken_template(tmp_path: Path) -> None:
     assert cfn_lint(path).returncode != 0
 
 
-# -- the simulator -----------------------------------------------------------------------------
-
-def simulate(script: str, cases: list[dict[str, Any]]) -> list[str]:
-    assert NODE is not None
-    if not (TOOL / "node_modules").is_dir():
-        subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=TOOL,
-                       check=True, capture_output=True)
-    done = subprocess.run([NODE, str(TOOL / script)], input=json.dumps(cases),
-                          capture_output=True, text=True, check=True, timeout=120)
-    results = json.loads(done.stdout)
-    assert all(r["decision"] != "Error" for r in results), results
-    return [str(r["decision"]) for r in results]
-
-
 PR = "refs/pull/7/merge"
 MAIN = "refs/heads/main"
 AUD = "sts.amazonaws.com"
@@ -384,7 +368,7 @@ def test_only_the_environment_on_main_can_assume_the_apply_role() -> None:
             cases.append({"trust": properties["AssumeRolePolicyDocument"], "principal": principal,
                           "role": f"{IAM}:role/{properties['RoleName']}",
                           "account": ACCOUNT_ID, "context": context})
-    decisions = simulate("trust.mjs", cases)
+    decisions = simulate(cases, "trust.mjs")
     wrong = []
     for index, (what, _, sub, aud, ref, plan, apply) in enumerate(TOKENS):
         got = decisions[2 * index: 2 * index + 2]
@@ -438,7 +422,7 @@ def test_the_plan_role_can_read_but_change_nothing_and_the_apply_role_can_apply(
     cases = [{"principal": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/iamstate-{who}/gh",
               "action": action, "resource": resource, "account": ACCOUNT_ID, "context": {},
               "policies": policies[who]} for who, action, resource, _ in table]
-    decisions = simulate("evaluate.mjs", cases)
+    decisions = simulate(cases)
     wrong = [f"{who:5} {action:40} {resource:55} {got} (expected {expected})"
              for (who, action, resource, expected), got in zip(table, decisions, strict=True)
              if got != expected]

