@@ -4,7 +4,7 @@ A moto server holds 5,000 users in 300 groups (the common group with the shipped
 self-manage policy, humans under require-MFA, team groups with their own policies, a third
 of them with AWS's ReadOnlyAccess); the repository changes the common group's policy, so
 everyone's permissions change. Times, in one process against the same server: the plan
-without consequences, and with them (median of 3 each, alternating), and the size of the
+without consequences, and with them (median of 5 each, alternating), and the size of the
 PR comment. Prints numbers, asserts nothing.
 """
 
@@ -111,7 +111,7 @@ def main() -> None:
         without: list[float] = []
         with_: list[float] = []
         plans = []
-        for _ in range(3):
+        for _ in range(5):
             for flag, times in ((False, without), (True, with_)):
                 start = time.perf_counter()
                 planned = workflow.plan_all(repo, consequences=flag)

@@ -99,12 +99,26 @@ def _may_change_findings(diff: Mapping[str, UserChange], before: State, after: S
         old, new = before.groups.get(name), after.groups.get(name)
         if old == new and not (new and new.managed_policies & moved):
             continue
-        for state in (before, after):
-            if name in state.groups and any(
-                    g.action_set.bits & relevant
-                    for g in engine.for_group(state, name).grants):
-                return True
+        if _relevant_view(before, name, engine, relevant) != \
+                _relevant_view(after, name, engine, relevant):
+            return True
     return False
+
+
+def _relevant_view(state: State, group: str, engine: PermissionEngine, relevant: int
+                   ) -> tuple[Any, ...] | None:
+    """What a group grants, as far as any finding can tell: its grants cut down to the
+    relevant actions, with everything else about them (resources, conditions, sources, the
+    Denies that restrict them). A change outside this view (a new s3 statement in the common
+    group) changes no finding of the group, nor of its members, whose own relevant gains and
+    losses are checked apart."""
+    if group not in state.groups:
+        return None
+    perms = engine.for_group(state, group)
+    return (perms.admin, perms.unknown_policies,
+            tuple((bits, g.resources, g.not_resources, g.conditions, g.unless, g.via,
+                   g.denied_by) for g in perms.grants
+                  if (bits := g.action_set.bits & relevant)))
 
 
 def _structure(state: State) -> tuple[frozenset[Any], ...]:

@@ -395,17 +395,58 @@ def _action_bits(action: str) -> int:
     return ActionSet.of([action]).bits
 
 
-def _paths(perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
-           ) -> dict[str, _Use]:
-    # Most principals hold none of the actions most paths need: one bit test per need
-    # skips those paths before any grant is looked at.
+@lru_cache(maxsize=1)
+def _path_masks() -> tuple[tuple[EscalationPath, tuple[int, ...] | None], ...]:
+    """Each path with one mask per alternative: the catalogue bits of the actions it needs
+    (each names one action, so the alternative is possible only if all its bits are
+    present). None where a need matches several actions: no shortcut for that path."""
+    out: list[tuple[EscalationPath, tuple[int, ...] | None]] = []
+    for path in PATHS:
+        masks: list[int] | None = []
+        for alternative in path.alternatives:
+            bits = [_action_bits(n.action) for n in alternative]
+            if any(b & (b - 1) for b in bits):
+                masks = None
+                break
+            if masks is not None and all(bits):  # an unknown action is never held
+                mask = 0
+                for b in bits:
+                    mask |= b
+                masks.append(mask)
+        out.append((path, tuple(masks) if masks is not None else None))
+    return tuple(out)
+
+
+def _present(perms: PermissionSet) -> int:
     present = 0
     for grant in perms.grants:
         present |= grant.action_set.bits
+    return present
+
+
+def _possible(path: EscalationPath, masks: tuple[int, ...] | None, present: int) -> bool:
+    """Could a principal holding the actions `present` take the path at all?"""
+    return masks is None or any(present & mask == mask for mask in masks)
+
+
+@lru_cache(maxsize=8)
+def _masks_of(ids: frozenset[str]) -> tuple[tuple[EscalationPath, tuple[int, ...] | None], ...]:
+    return tuple((path, masks) for path, masks in _path_masks() if path.id in ids)
+
+
+def _may_take_any(perms: PermissionSet, ids: frozenset[str]) -> bool:
+    present = _present(perms)
+    return any(_possible(path, masks, present) for path, masks in _masks_of(ids))
+
+
+def _paths(perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
+           ) -> dict[str, _Use]:
+    # Most principals hold none of the actions most paths need: one mask test per
+    # alternative skips those paths before any grant is looked at.
+    present = _present(perms)
     found = {}
-    for path in PATHS:
-        if not any(all(_action_bits(n.action) & present for n in alternative)
-                   for alternative in path.alternatives):
+    for path, masks in _path_masks():
+        if not _possible(path, masks, present):
             continue
         use = _enabled(path, perms, own_groups, ctx)
         if use is not None:
@@ -438,6 +479,7 @@ class _Analysis:
         self._user_paths: dict[tuple[Any, ...], dict[str, _Use]] = {}
         self._administrators: dict[str, AdminStatus] | None = None
         self._paths_by_user: dict[str, dict[str, _Use]] = {}
+        self._may_self_escalate: dict[Any, bool] = {}
 
     def group_arn(self, name: str) -> str:
         return self.ctx.arn("group", self.state.groups[name].path, name)
@@ -490,6 +532,13 @@ class _Analysis:
 
     def self_escalation(self, user: User, admin_groups: list[str]) -> list[str]:
         """Paths by which the user can give themselves arbitrary permissions."""
+        key = self.engine.user_key(self.state, user)
+        possible = self._may_self_escalate.get(key)
+        if possible is None:
+            possible = self._may_self_escalate[key] = _may_take_any(
+                self.engine.permission_set(key), _SELF_ESCALATING)
+        if not possible:
+            return []  # the common case, known from the actions alone
         paths = self.user_paths(user)
         if not paths.keys() & _SELF_ESCALATING:
             return []  # most users: none of the paths this needs, whoever they are
@@ -521,6 +570,8 @@ class _Analysis:
         while changed:  # becoming an administrator user: until nobody new is found
             changed = False
             targets = [(u.name, self.user_arn(u)) for u in users if status[u.name].admin]
+            if not targets:
+                break  # nobody to take over
             for user in users:
                 if status[user.name].admin:
                     continue

@@ -35,6 +35,11 @@ STATEMENTS = [
     {"Effect": "Allow", "Action": ["iam:AttachUserPolicy", "iam:AttachGroupPolicy"],
      "Resource": "*", "Condition": {"ArnNotEquals": {
          "iam:PolicyARN": "arn:aws:iam::aws:policy/AdministratorAccess"}}},
+    # conditions: what restricts a grant (`unless`) is part of a finding's detail
+    {"Effect": "Deny", "Action": "iam:*", "Resource": "*",
+     "Condition": {"BoolIfExists": {"aws:MultiFactorAuthPresent": "false"}}},
+    {"Effect": "Allow", "Action": ["iam:AddUserToGroup", "s3:PutObject"], "Resource": "*",
+     "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}},
 ]
 GROUPS = ["A", "B", "C", "D"]
 
@@ -66,6 +71,11 @@ def states(draw: st.DrawFn) -> State:
 @given(states(), states())
 def test_the_shortcut_never_hides_a_finding_or_an_administrator(before: State,
                                                                  after: State) -> None:
+    assert_same_as_the_full_analysis(before, after)
+
+
+def assert_same_as_the_full_analysis(before: State, after: State) -> None:
+    """The plan's findings and admin flags are what analysing both states in full gives."""
     meaning = consequences(CONFIG, before, after, {})
     ctx = Context(ACCOUNT)
     old = state_findings(before, ctx, PermissionEngine(ctx))
@@ -80,3 +90,57 @@ def test_the_shortcut_never_hides_a_finding_or_an_administrator(before: State,
     admins = administrators(after, ctx)
     for name, change in meaning.users.items():
         assert change["admin"] == (name in admins and admins[name].admin)
+
+
+@st.composite
+def documents_changed(draw: st.DrawFn) -> tuple[State, State]:
+    """A state, and the same state with only documents changed: one group's inline policy
+    or the shared managed policy. Names, paths, memberships and attachments stay, so the
+    shortcut is the one that decides (independent states almost always move someone)."""
+    before = draw(states())
+    target = draw(st.sampled_from([*GROUPS, "shared"]))
+    statements = draw(st.lists(st.sampled_from(STATEMENTS), min_size=1, max_size=3))
+    if target == "shared":
+        policies = {"shared": ManagedPolicy("shared", document(statements))}
+        return before, State(before.users, before.groups, policies)
+    group = before.groups[target]
+    if not group.inline_policies:
+        return before, before
+    changed = Group(target, inline_policies=(("p", document(statements)),),
+                    managed_policies=group.managed_policies)
+    return before, State(before.users, {**before.groups, target: changed}, before.policies)
+
+
+@settings(max_examples=300, deadline=None, derandomize=True)
+@given(documents_changed())
+def test_the_shortcut_is_exact_when_only_documents_change(states: tuple[State, State]) -> None:
+    before, after = states
+    assert_same_as_the_full_analysis(before, after)
+
+
+ADD = {"Effect": "Allow", "Action": "iam:AddUserToGroup", "Resource": "*"}
+ADD_WITH_MFA = {"Effect": "Allow", "Action": ["iam:AddUserToGroup", "s3:PutObject"],
+                "Resource": "*", "Condition": {"Bool": {"aws:MultiFactorAuthPresent": "true"}}}
+S3 = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+
+
+def _group_only(inline: dict[str, Any], managed: dict[str, Any] | None = None) -> State:
+    """Group A, no members (so no user's permissions change), with a finding of its own."""
+    policies = {"shared": ManagedPolicy("shared", document([managed]))} if managed else {}
+    group = Group("A", inline_policies=(("p", document([inline])),),
+                  managed_policies=frozenset({MANAGED}) if managed else frozenset())
+    return State({}, {"A": group}, policies)
+
+
+def test_a_path_that_becomes_conditional_is_shown_again_though_no_user_changes() -> None:
+    assert_same_as_the_full_analysis(_group_only(ADD), _group_only(ADD_WITH_MFA))
+    meaning = consequences(CONFIG, _group_only(ADD), _group_only(ADD_WITH_MFA), {})
+    assert [(f.id, f.status) for f in meaning.findings] == [("ESC-ADD-USER-TO-GROUP", "new")]
+    assert "under conditions" in meaning.findings[0].detail
+
+
+def test_a_path_that_moves_to_another_policy_is_shown_again() -> None:
+    before, after = _group_only(ADD, managed=S3), _group_only(S3, managed=ADD)
+    assert_same_as_the_full_analysis(before, after)
+    [finding] = consequences(CONFIG, before, after, {}).findings
+    assert finding.via == ("group/A managed " + MANAGED,), finding
