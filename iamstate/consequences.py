@@ -27,8 +27,14 @@ from iamstate.escalation import (
     relevant_actions,
 )
 from iamstate.meaning import ACCEPTED, GONE, NEW, UNREADABLE, Consequences, PlanFinding
-from iamstate.model import AccountConfig, State
-from iamstate.permissions import Context, PermissionEngine, UserChange, permission_diff
+from iamstate.model import AccountConfig, State, User
+from iamstate.permissions import (
+    Context,
+    PermissionEngine,
+    PermissionSet,
+    UserChange,
+    permission_diff,
+)
 
 
 def _user_json(change: UserChange) -> dict[str, Any]:
@@ -84,8 +90,9 @@ def _may_change_findings(diff: Mapping[str, UserChange], before: State, after: S
                          engine: PermissionEngine) -> bool:
     """Could the findings differ between the two states? Only through a change that touches
     an action some escalation path needs (or any IAM action): in what a user gains or
-    loses, or in what a changed group grants (a group's findings can change while no
-    member's permissions do: another group may grant the same)."""
+    loses, or in what a changed group, or a user with policies of their own, grants —
+    sources included (a finding names them: a path that moves to another policy is shown
+    again, though nobody gains anything)."""
     if _structure(before) != _structure(after):
         return True  # who is where (paths, memberships, attachments): what paths reach
     relevant = relevant_actions().bits
@@ -99,22 +106,37 @@ def _may_change_findings(diff: Mapping[str, UserChange], before: State, after: S
         old, new = before.groups.get(name), after.groups.get(name)
         if old == new and not (new and new.managed_policies & moved):
             continue
-        if _relevant_view(before, name, engine, relevant) != \
-                _relevant_view(after, name, engine, relevant):
+        if _relevant_view(_group_perms(before, name, engine), relevant) != \
+                _relevant_view(_group_perms(after, name, engine), relevant):
+            return True
+    for name in set(before.users) | set(after.users):
+        was, now = before.users.get(name), after.users.get(name)
+        if not any(u and (u.inline_policies or u.attached_policies) for u in (was, now)):
+            continue  # all a user has comes from groups: compared above
+        if was == now and not (now and now.attached_policies & moved):
+            continue
+        if _relevant_view(_user_perms(before, was, engine), relevant) != \
+                _relevant_view(_user_perms(after, now, engine), relevant):
             return True
     return False
 
 
-def _relevant_view(state: State, group: str, engine: PermissionEngine, relevant: int
-                   ) -> tuple[Any, ...] | None:
-    """What a group grants, as far as any finding can tell: its grants cut down to the
-    relevant actions, with everything else about them (resources, conditions, sources, the
-    Denies that restrict them). A change outside this view (a new s3 statement in the common
-    group) changes no finding of the group, nor of its members, whose own relevant gains and
-    losses are checked apart."""
-    if group not in state.groups:
+def _group_perms(state: State, name: str, engine: PermissionEngine) -> PermissionSet | None:
+    return engine.for_group(state, name) if name in state.groups else None
+
+
+def _user_perms(state: State, user: User | None, engine: PermissionEngine
+                ) -> PermissionSet | None:
+    return engine.permission_set(engine.user_key(state, user)) if user else None
+
+
+def _relevant_view(perms: PermissionSet | None, relevant: int) -> tuple[Any, ...] | None:
+    """What a principal is granted, as far as any finding can tell: the grants cut down to
+    the relevant actions, with everything else about them (resources, conditions, sources,
+    the Denies that restrict them). A change outside this view (a new s3 statement in the
+    common group) changes no finding of the principal."""
+    if perms is None:
         return None
-    perms = engine.for_group(state, group)
     return (perms.admin, perms.unknown_policies,
             tuple((bits, g.resources, g.not_resources, g.conditions, g.unless, g.via,
                    g.denied_by) for g in perms.grants

@@ -43,6 +43,7 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
     actions = frozenset({
         "iam:CreatePolicy", "iam:CreatePolicyVersion", "iam:DeletePolicyVersion",
         "iam:DeletePolicy", "iam:ListEntitiesForPolicy", "iam:GetPolicy",
+        "iam:ListPolicyVersions",
         "iam:AttachGroupPolicy", "iam:DetachGroupPolicy", "iam:AttachUserPolicy",
         "iam:DetachUserPolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy"})
 
@@ -256,14 +257,24 @@ class Replacement:
                 _create(self.ctx, self.before)
             for ref in self.before.attached:  # attaching again is a no-op where it stayed
                 _link(iam, ATTACH, ref, self.old_arn)
+            gone = self._versions_gone(recreated)
         except (ClientError, BotoCoreError) as error:
             return (f"Restoring the old policy also failed ({error}): it was attached to "
                     f"{', '.join(self.before.attached) or 'nothing'}; run `iamstate plan` to "
                     "see what is left, and re-attach it by hand where a role needs it.")
-        lost = (f" (its old versions {', '.join(self.before.old_versions)} are gone)"
-                if self.before.old_versions and recreated else "")
+        lost = (f" (its old versions {', '.join(gone)} are gone: IAM keeps no copy)"
+                if gone else "")
         return (f"The old policy and its attachments were restored{lost}; nothing else of "
                 "this change remains.")
+
+    def _versions_gone(self, recreated: bool) -> list[str]:
+        """The old policy's non-default versions that the attempt deleted (asked of the
+        account: the policy may have survived while its versions did not)."""
+        if recreated or not self.before.old_versions:
+            return list(self.before.old_versions)
+        page = self.ctx.iam.call("list_policy_versions", PolicyArn=self.old_arn)
+        live = {v["VersionId"] for v in page.get("Versions", [])}
+        return [v for v in self.before.old_versions if v not in live]
 
     def _live(self, arn: str) -> dict[str, Any] | None:
         """The policy at `arn` as IAM has it now, or None."""

@@ -66,7 +66,10 @@ def policy_exists(cli: Cli, arn: str) -> bool:
 
 def replace_a_policy_a_role_holds(cli: Cli) -> None:
     """The example applied; a role outside iamstate holds the policy; its path changes."""
-    replace_a_policy_a_role_holds(cli)
+    apply_example(cli)
+    cli.iam.create_role(RoleName="Lambda", AssumeRolePolicyDocument=TRUST)
+    cli.iam.attach_role_policy(RoleName="Lambda", PolicyArn=OLD)
+    edit_policy(cli, "path: /team/")
 
 
 def apply_cancelled_at(cli: Cli, on_call: Callable[[subprocess.Popen[str], Faults, str,
@@ -149,6 +152,29 @@ def test_a_replacement_that_fails_halfway_restores_the_old_policy(cli: Cli, step
     assert "Plan: 1 to add, 0 to change, 1 to destroy." in again.out
     assert cli("apply", "p.json").code == 0
     assert attached_to(cli, NEW) == {"group/Developers", "role/Lambda"}
+
+
+def test_a_failure_after_the_old_versions_went_says_they_are_gone(cli: Cli) -> None:
+    """AWS deletes a policy's versions one by one before the policy: if DeletePolicy then
+    fails, the policy is still there (restored in place) but its old versions are not, and
+    the report says so rather than "nothing remains" (found by a red-team review)."""
+    replace_a_policy_a_role_holds(cli)
+    document = _doc(cli, OLD)
+    for _ in range(2):
+        cli.iam.create_policy_version(PolicyArn=OLD, PolicyDocument=document,
+                                      SetAsDefault=False)
+    with fault_proxy(cli.env["AWS_ENDPOINT_URL"]) as (url, faults):
+        faults.rule = lambda name, params: (
+            (409, "DeleteConflict") if name == "DeletePolicy" else None)
+        proxied = dataclasses.replace(cli, env={**cli.env, "AWS_ENDPOINT_URL": url})
+        assert proxied("plan", "--out", "p.json").code == 0
+        failed = proxied("apply", "p.json", "--allow-deletions", "1")
+    assert failed.code == 1, failed.both
+    assert "failed while deleting the old policy" in failed.err
+    assert "its old versions v2, v3 are gone" in failed.err, failed.err
+    assert attached_to(cli, OLD) == {"group/Developers", "role/Lambda"}
+    assert _doc(cli, OLD) == document
+    assert "-/+ replace managed policy assume-readonly-role" in cli("plan").out
 
 
 def test_an_ignored_holder_stops_the_plan_naming_both(cli: Cli) -> None:

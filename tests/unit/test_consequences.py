@@ -3,6 +3,7 @@ relevant changes must never hide a finding or an administrator."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -61,9 +62,15 @@ def states(draw: st.DrawFn) -> State:
         groups[name] = Group(name, inline_policies=inline, managed_policies=managed)
     shared = ManagedPolicy("shared", document(draw(st.lists(st.sampled_from(STATEMENTS),
                                                             min_size=1, max_size=2))))
-    users = {f"u{i}": User(f"u{i}", path=draw(st.sampled_from(["/", "/ops/"])),
-                           groups=frozenset(draw(st.sets(st.sampled_from(GROUPS)))))
-             for i in range(4)}
+    users = {}
+    for i in range(4):  # a live user may hold policies of their own (apply removes them)
+        own = draw(st.lists(st.sampled_from(STATEMENTS), max_size=1))
+        users[f"u{i}"] = User(
+            f"u{i}", path=draw(st.sampled_from(["/", "/ops/"])),
+            groups=frozenset(draw(st.sets(st.sampled_from(GROUPS)))),
+            inline_policies=(("own", document(own)),) if own else (),
+            attached_policies=frozenset({MANAGED}) if i == 0 and draw(st.booleans())
+            else frozenset())
     return State(users, groups, {"shared": shared})
 
 
@@ -98,11 +105,18 @@ def documents_changed(draw: st.DrawFn) -> tuple[State, State]:
     or the shared managed policy. Names, paths, memberships and attachments stay, so the
     shortcut is the one that decides (independent states almost always move someone)."""
     before = draw(states())
-    target = draw(st.sampled_from([*GROUPS, "shared"]))
+    target = draw(st.sampled_from([*GROUPS, "shared", "u0", "u1"]))
     statements = draw(st.lists(st.sampled_from(STATEMENTS), min_size=1, max_size=3))
     if target == "shared":
         policies = {"shared": ManagedPolicy("shared", document(statements))}
         return before, State(before.users, before.groups, policies)
+    if target in before.users:
+        user = before.users[target]
+        if not user.inline_policies:
+            return before, before
+        changed_user = dataclasses.replace(user, inline_policies=(("own", document(statements)),))
+        return before, State({**before.users, target: changed_user}, before.groups,
+                             before.policies)
     group = before.groups[target]
     if not group.inline_policies:
         return before, before
@@ -144,3 +158,22 @@ def test_a_path_that_moves_to_another_policy_is_shown_again() -> None:
     assert_same_as_the_full_analysis(before, after)
     [finding] = consequences(CONFIG, before, after, {}).findings
     assert finding.via == ("group/A managed " + MANAGED,), finding
+
+
+def test_a_path_that_moves_between_a_users_own_policies_is_shown_again() -> None:
+    """A live user's own attached policies swap documents: nobody gains anything, but the
+    finding now comes from another policy (found by a red-team review)."""
+    pass_role = {"Effect": "Allow", "Action": ["iam:PassRole", "ec2:RunInstances"],
+                 "Resource": "*"}
+    other = f"arn:aws:iam::{ACCOUNT}:policy/other"
+
+    def state(first: dict[str, Any], second: dict[str, Any]) -> State:
+        bob = User("bob", attached_policies=frozenset({MANAGED, other}))
+        return State({"bob": bob}, {}, {"shared": ManagedPolicy("shared", document([first])),
+                                        "other": ManagedPolicy("other", document([second]))})
+
+    before, after = state(pass_role, S3), state(S3, pass_role)
+    assert_same_as_the_full_analysis(before, after)
+    [finding] = consequences(CONFIG, before, after, {}).findings
+    assert (finding.id, finding.principal, finding.status) == (
+        "ESC-PASSROLE-EC2", "user/bob", "new")
