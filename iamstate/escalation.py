@@ -576,13 +576,31 @@ class _Analysis:
                 if status[user.name].admin:
                     continue
                 paths = self.user_paths(user)
-                found = sorted(p for p in _BECOME_USER for g in _grants_of(paths, p)
-                               for name, arn in targets
-                               if name != user.name and _reaches_arn(g, arn, user.name))
+                found = [p for p in _BECOME_USER for g in _grants_of(paths, p)
+                         for name, arn in targets
+                         if name != user.name and _reaches_arn(g, arn, user.name)]
+                # ... or join a group whose members can take one over
+                found += ["ESC-ADD-USER-TO-GROUP" for g in _grants_of(
+                    paths, "ESC-ADD-USER-TO-GROUP") for group in self.takeover_groups(
+                        user, targets) if _reaches_arn(g, group, user.name)][:1]
                 if found:
                     status[user.name] = AdminStatus(False, tuple(sorted(set(found))))
                     changed = True
         return status
+
+    def takeover_groups(self, user: User, targets: list[tuple[str, str]]) -> list[str]:
+        """ARNs of groups in which `user`, once a member, could take over an administrator
+        other than themselves (access key, password)."""
+        found = []
+        for name in sorted(self.state.groups):
+            if name in user.groups:
+                continue  # already counted in the user's own paths
+            paths = self.group_paths(name)
+            if any(_reaches_arn(g, arn, user.name) for p in _BECOME_USER
+                   for g in _grants_of(paths, p) for target, arn in targets
+                   if target != user.name):
+                found.append(self.group_arn(name))
+        return found
 
 
 def administrators(state: State, ctx: Context, engine: PermissionEngine | None = None

@@ -318,6 +318,27 @@ def test_joining_an_admin_group_or_rewriting_ones_policy_makes_one() -> None:
     assert not administrators(elsewhere, CTX)["carol"].admin
 
 
+def test_joining_a_group_that_can_take_over_an_administrator_makes_one() -> None:
+    """Two steps: eve may add herself to Keys, whose members may create an access key for
+    root-ops, an administrator (found by a red-team review). Joining only a group that can
+    take over eve herself, or a non-administrator, makes nobody one."""
+    keys = [allow("iam:CreateAccessKey", f"{IAM}:user/root-ops")]
+    state = make_state({"Admins": [allow("iam:*")], "Keys": keys,
+                        "Joiner": [allow("iam:AddUserToGroup", f"{IAM}:group/Keys")]},
+                       {"root-ops": {"Admins"}, "eve": {"Joiner"}})
+    status = administrators(state, CTX)
+    assert status["eve"].admin and status["eve"].paths == ("ESC-ADD-USER-TO-GROUP",)
+    not_an_admin = make_state({"Keys": keys, "Ops": [allow("s3:*")],
+                               "Joiner": [allow("iam:AddUserToGroup", f"{IAM}:group/Keys")]},
+                              {"root-ops": {"Ops"}, "eve": {"Joiner"}})
+    assert not administrators(not_an_admin, CTX)["eve"].admin
+    own_keys = make_state({"Admins": [allow("iam:*")],
+                           "Keys": [allow("iam:CreateAccessKey", f"{IAM}:user/eve")],
+                           "Joiner": [allow("iam:AddUserToGroup", f"{IAM}:group/Keys")]},
+                          {"root-ops": {"Admins"}, "eve": {"Joiner"}})
+    assert not administrators(own_keys, CTX)["eve"].admin
+
+
 def test_combine_admin_adds_users_whose_escalation_status_changes() -> None:
     before, after = helpdesk_state(False), helpdesk_state(True)
     changes = permission_diff(before, after, CTX)
