@@ -216,42 +216,65 @@ def _entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
     return tuple(sorted(found))
 
 
-def outside_documents(conn: Connection, config: AccountConfig, desired: State,
-                      live: State) -> tuple[dict[str, Any], list[Problem]]:
-    """The documents of the managed policies the plan's states use that are not among the
-    customer managed policies iamstate reads (AWS managed ones, and ignored ones a group
-    may still use): what their holders can do is part of what the plan means. Also a
-    file:line problem for each one the repository attaches that does not exist (a misspelt
-    `ReadOnlyAcess`), found before anything changes. Two calls per distinct ARN."""
+def _outside_arns(config: AccountConfig, desired: State, live: State
+                  ) -> dict[str, Group | None]:
+    """Managed policy ARNs the plan's states use that are not among the customer managed
+    policies iamstate reads (AWS managed ones, and ignored ones a group may still use),
+    each with a group that newly attaches it (to blame if it does not exist), or None
+    where something attaches it already (it exists)."""
     known = {config.policy_arn(p.path, p.name)
              for state in (desired, live) for p in state.policies.values()}
-    used: dict[str, Group | None] = {}  # ARN -> a group that attaches it now (to blame)
+    used: dict[str, Group | None] = {}
     for wanting in desired.groups.values():
         for arn in wanting.managed_policies - known:  # declared ones the plan creates
             used.setdefault(arn, wanting)
     attached = [*(g.managed_policies for g in live.groups.values()),
                 *(u.attached_policies for u in live.users.values())]
     for arn in (a for arns in attached for a in arns if a not in known):
-        used[arn] = None  # attached already: it exists
-    documents: dict[str, Any] = {}
+        used[arn] = None
+    return used
+
+
+def missing_managed_policies(conn: Connection, config: AccountConfig, desired: State,
+                             live: State) -> list[Problem]:
+    """A file:line problem for each managed policy the repository newly attaches that does
+    not exist (a misspelt `ReadOnlyAcess`), found before anything changes: one GetPolicy
+    per ARN that nothing attaches yet, none when the account is in sync."""
     problems: list[Problem] = []
-    for arn, group in sorted(used.items()):
-        try:
-            policy = conn.iam.get_policy(PolicyArn=arn)["Policy"]
-        except ClientError as error:
-            if error_code(error) not in ("NoSuchEntity", "InvalidInput"):
-                raise
-            if group is not None:
-                where = group.source
-                problems.append(Problem(where.file if where else Path("."),
-                                        where.line if where else 0, (
-                    f"group {group.name}: managed policy {arn} does not exist in AWS"
-                    f"{_did_you_mean(conn, arn)}: fix the ARN")))
+    for arn, group in sorted(_outside_arns(config, desired, live).items()):
+        if group is None or _get_policy(conn, arn) is not None:
+            continue
+        where = group.source
+        problems.append(Problem(where.file if where else Path("."), where.line if where else 0, (
+            f"group {group.name}: managed policy {arn} does not exist in AWS"
+            f"{_did_you_mean(conn, arn)}: fix the ARN")))
+    return problems
+
+
+def outside_documents(conn: Connection, config: AccountConfig, desired: State,
+                      live: State) -> dict[str, Any]:
+    """The documents of the managed policies in `_outside_arns` that exist: what their
+    holders can do is part of what a plan means (and what an audit finds). Two calls per
+    distinct ARN, so a plan asks only when it has changes to explain."""
+    documents: dict[str, Any] = {}
+    for arn in sorted(_outside_arns(config, desired, live)):
+        policy = _get_policy(conn, arn)
+        if policy is None:
             continue
         version = conn.iam.get_policy_version(PolicyArn=arn,
                                               VersionId=policy["DefaultVersionId"])
         documents[arn] = _document(version["PolicyVersion"]["Document"]).document
-    return documents, problems
+    return documents
+
+
+def _get_policy(conn: Connection, arn: str) -> dict[str, Any] | None:
+    try:
+        policy: dict[str, Any] = conn.iam.get_policy(PolicyArn=arn)["Policy"]
+    except ClientError as error:
+        if error_code(error) not in ("NoSuchEntity", "InvalidInput"):
+            raise
+        return None
+    return policy
 
 
 def _did_you_mean(conn: Connection, arn: str) -> str:

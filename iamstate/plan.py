@@ -10,7 +10,7 @@ the graph up, removals from the top down.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +20,9 @@ from iamstate.kinds import KINDS, kind_of, order_key
 from iamstate.kinds.base import Kept, PlanContext
 from iamstate.meaning import Consequences
 from iamstate.model import AccountConfig, Group, PasswordPolicy, State, User
+
+# AWS managed (and other unread) policies' documents by ARN, or a call that fetches them
+Documents = Mapping[str, Any] | Callable[[], Mapping[str, Any]]
 
 
 @dataclass(frozen=True)
@@ -49,10 +52,11 @@ class AccountPlan:
 
 
 def plan_account(config: AccountConfig, desired: State, live: State,
-                 managed_documents: Mapping[str, Any] | None = None,
+                 managed_documents: Documents | None = None,
                  with_consequences: bool = True) -> AccountPlan:
     """Every change that makes live match desired, in apply order, and what it means for
-    people (`managed_documents`: AWS managed policies' documents by ARN). Raises RepoError
+    people (`managed_documents`: AWS managed policies' documents by ARN, or what fetches
+    them, called only when there are changes to explain). Raises RepoError
     (at the declaration's file:line) for what the repository asks and cannot be done."""
     ctx = align(config, desired, live)
     changes = [change for kind in KINDS.values() for change in kind.diff(ctx)]
@@ -69,12 +73,13 @@ def plan_account(config: AccountConfig, desired: State, live: State,
 
 
 def _consequences(config: AccountConfig, desired: State, ctx: PlanContext,
-                  managed_documents: Mapping[str, Any] | None) -> Consequences:
+                  managed_documents: Documents | None) -> Consequences:
     # Loaded here, not at import: a plan with no changes never needs the engines.
     from iamstate.consequences import consequences
 
     return consequences(config, _before(desired, ctx), _after(desired, ctx),
-                        managed_documents or {})
+                        (managed_documents() if callable(managed_documents)
+                         else managed_documents) or {})
 
 
 def _before(desired: State, ctx: PlanContext) -> State:

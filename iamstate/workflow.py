@@ -18,7 +18,12 @@ from iamstate.checks import Overrides, run_checks
 from iamstate.errors import RepoError, StalePlan
 from iamstate.iamclient import Iam, RetryPolicy
 from iamstate.kinds.base import ApplyContext
-from iamstate.live import credential_report, outside_documents, read_live
+from iamstate.live import (
+    credential_report,
+    missing_managed_policies,
+    outside_documents,
+    read_live,
+)
 from iamstate.model import Account, State
 from iamstate.plan import AccountPlan, effective_password_policy, plan_account
 from iamstate.repo import load_repository
@@ -52,11 +57,12 @@ def plan_one(account: Account, counter: CallCounter | None = None,
     config, desired = account.config, account.desired
     conn = connect(config, counter, purpose)
     live = read_live(conn, config, desired)
-    documents, missing = outside_documents(conn, config, desired, live)
+    missing = missing_managed_policies(conn, config, desired, live)
     if missing:
         raise RepoError(missing)
-    return Planned(account, conn, plan_account(config, desired, live, documents,
-                                               consequences), live)
+    return Planned(account, conn, plan_account(
+        config, desired, live, lambda: outside_documents(conn, config, desired, live),
+        consequences), live)
 
 
 def for_each_account(accounts: Sequence[A], work: Callable[[A], R]) -> list[R]:
@@ -93,7 +99,7 @@ def audit_all(
         # no teardown listing: an audit deletes nothing (the report says who holds keys)
         live = read_live(conn, account.config, account.desired, teardowns=False,
                          report=report)
-        documents, _ = outside_documents(conn, account.config, State(), live)
+        documents = outside_documents(conn, account.config, State(), live)
         return audit_account(account.config, live, report, account.desired.password_policy,
                              datetime.datetime.now(datetime.UTC), documents)
 

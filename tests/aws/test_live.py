@@ -14,7 +14,7 @@ from iamstate.model import State, User
 from iamstate.plan import plan_changes
 from iamstate.policy import PolicyDocument
 from iamstate.repo import load_repository
-from iamstate.workflow import audit_all
+from iamstate.workflow import audit_all, plan_all
 from tests.helpers import ACCOUNT_ID, seed
 
 ADMIN = json.dumps({"Version": "2012-10-17",
@@ -125,3 +125,23 @@ def test_url_encoded_documents_are_decoded() -> None:
     from iamstate.live import _document
     raw = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D"
     assert _document(raw) == PolicyDocument({"Version": "2012-10-17", "Statement": []})
+
+
+def test_a_plan_in_sync_asks_for_no_policy_documents(conn: Connection,
+                                                      example_repo: Path) -> None:
+    """The AWS managed policies' documents serve only to explain changes: an account in
+    sync costs no GetPolicy / GetPolicyVersion; a plan with a change reads them (jdoe's
+    ReadOnlyAccess through Developers is part of what rejoining means)."""
+    [account] = load_repository(example_repo)
+    seed(conn.iam, account.desired)
+    counter = CallCounter()
+    [planned] = plan_all(example_repo, counter=counter)
+    assert planned.plan.changes == ()
+    assert "GetPolicy" not in counter.calls and "GetPolicyVersion" not in counter.calls
+    conn.iam.remove_user_from_group(UserName="jdoe", GroupName="Developers")
+    counter = CallCounter()
+    [planned] = plan_all(example_repo, counter=counter)
+    assert counter.calls.get("GetPolicyVersion")
+    assert planned.plan.consequences is not None
+    gains = planned.plan.consequences.users["jdoe"]["gains"]
+    assert any("ReadOnlyAccess" in via for grant in gains for via in grant["via"]), gains

@@ -35,7 +35,7 @@ def test_plan_audit_and_apply_call_only_what_the_roles_grant(conn: Connection,
     conn.iam.meta.events.register("before-call.iam.*",
                                   lambda model, **_: called.append(f"iam:{model.name}"))
     live = read_live(conn, account.config, account.desired)
-    documents, _ = outside_documents(conn, account.config, account.desired, live)
+    documents = outside_documents(conn, account.config, account.desired, live)
     credential_report(conn.iam)
     plan = plan_account(account.config, account.desired, live, documents)
     reads = set(called)
