@@ -580,9 +580,11 @@ class _Analysis:
                          for name, arn in targets
                          if name != user.name and _reaches_arn(g, arn, user.name)]
                 # ... or join a group whose members can take one over
-                found += ["ESC-ADD-USER-TO-GROUP" for g in _grants_of(
-                    paths, "ESC-ADD-USER-TO-GROUP") for group in self.takeover_groups(
-                        user, targets) if _reaches_arn(g, group, user.name)][:1]
+                joins = _grants_of(paths, "ESC-ADD-USER-TO-GROUP")
+                if joins and any(_reaches_arn(g, group, user.name)
+                                 for group in self.takeover_groups(user, targets)
+                                 for g in joins):
+                    found.append("ESC-ADD-USER-TO-GROUP")
                 if found:
                     status[user.name] = AdminStatus(False, tuple(sorted(set(found))))
                     changed = True

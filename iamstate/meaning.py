@@ -62,8 +62,6 @@ class Consequences:
                    tuple(PlanFinding.from_json(f) for f in data.get("findings", ())))
 
 
-
-
 def _compact(value: Any) -> str:
     return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"))
 

@@ -49,8 +49,10 @@ class UserAttachmentKind(Kind[UserAttachment]):
     actions = frozenset({"iam:DetachUserPolicy"})
 
     def diff(self, ctx: PlanContext) -> Iterable[Change]:
+        if not USER_POLICIES_BANNED:
+            return []
         changes: list[Change] = []
-        for want in iter_sorted(ctx.desired.users if USER_POLICIES_BANNED else {}):
+        for want in iter_sorted(ctx.desired.users):
             have = ctx.live.users.get(want.name)
             for arn in sorted(have.attached_policies if have else ()):
                 if ctx.ignored_policy(arn):
