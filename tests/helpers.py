@@ -86,11 +86,7 @@ def snapshot(iam: Any) -> str:
     for user in details["UserDetailList"]:
         name = user["UserName"]
         keys = iam.list_access_keys(UserName=name)["AccessKeyMetadata"]
-        try:
-            iam.get_login_profile(UserName=name)
-            profile = True
-        except iam.exceptions.NoSuchEntityException:
-            profile = False
+        profile = exists(iam, "get_login_profile", UserName=name)
         extra[name] = {"keys": sorted(k["AccessKeyId"] for k in keys), "profile": profile,
                        "mfa": [m["SerialNumber"] for m in
                                iam.list_mfa_devices(UserName=name)["MFADevices"]]}
@@ -100,6 +96,15 @@ def snapshot(iam: Any) -> str:
         password_policy = None
     return json.dumps({"details": details, "credentials": extra,
                        "password_policy": password_policy}, sort_keys=True, default=str)
+
+
+def exists(iam: Any, operation: str, **params: str) -> bool:
+    """Does IAM answer `operation` (a Get...) for these parameters, or say NoSuchEntity?"""
+    try:
+        getattr(iam, operation)(**params)
+    except iam.exceptions.NoSuchEntityException:
+        return False
+    return True
 
 
 def extended(state: State, **more: Any) -> State:

@@ -26,7 +26,7 @@ from iamstate.plan import plan_account
 from iamstate.policy import PolicyDocument
 from tests.e2e.conftest import Cli
 from tests.e2e.fault_proxy import Faults, fault_proxy
-from tests.helpers import ACCOUNT_ID
+from tests.helpers import ACCOUNT_ID, exists
 
 OLD = f"arn:aws:iam::{ACCOUNT_ID}:policy/assume-readonly-role"
 NEW = f"arn:aws:iam::{ACCOUNT_ID}:policy/team/assume-readonly-role"
@@ -57,11 +57,7 @@ def attached_to(cli: Cli, arn: str) -> set[str]:
 
 
 def policy_exists(cli: Cli, arn: str) -> bool:
-    try:
-        cli.iam.get_policy(PolicyArn=arn)
-    except cli.iam.exceptions.NoSuchEntityException:
-        return False
-    return True
+    return exists(cli.iam, "get_policy", PolicyArn=arn)
 
 
 def replace_a_policy_a_role_holds(cli: Cli) -> None:

@@ -18,6 +18,7 @@ import pytest
 from iamstate.secrets import fingerprint
 from tests.e2e.conftest import Cli
 from tests.e2e.fault_proxy import fault_proxy
+from tests.helpers import exists
 
 # A throwaway key; its fingerprint as `ssh-keygen -lf` printed it.
 KIM = ("ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIHs+kR6Yw7OORVk5CaaDAMsNfE3f6xEBxf7IrqzRfrCH "
@@ -32,11 +33,7 @@ def add_kim(cli: Cli, key: str) -> None:
 
 
 def has_profile(cli: Cli, user: str) -> bool:
-    try:
-        cli.iam.get_login_profile(UserName=user)
-    except cli.iam.exceptions.NoSuchEntityException:
-        return False
-    return True
+    return exists(cli.iam, "get_login_profile", UserName=user)
 
 
 def test_the_fingerprint_is_what_ssh_keygen_shows(tmp_path: Path) -> None:
