@@ -40,9 +40,16 @@ def one_line(text: str) -> str:
     description, a resource in a document) may hold newlines, backticks and `<!--`, which
     would end a code block in a PR comment and hide what follows, or forge plan lines in a
     terminal. Control and format characters (newlines, bidi overrides) are written as
-    escapes; what is left is one line of plain text."""
-    return "".join(ch if ch == " " or unicodedata.category(ch)[0] not in "CZ"
-                   else ch.encode("unicode_escape").decode("ascii") for ch in text)
+    escapes, and so is every non-ASCII letter: a Cyrillic e (`\\u0435`) in `break-glass`
+    looks like the Latin one and matches nobody. What is left is one line of plain ASCII."""
+    return "".join(ch if ch == " " or (ch.isascii() and unicodedata.category(ch)[0] not in "CZ")
+                   else _escaped(ch) for ch in text)
+
+
+def _escaped(ch: str) -> str:
+    if ch.isascii():
+        return ch.encode("unicode_escape").decode("ascii")  # \n, \t, \x1b
+    return f"\\u{ord(ch):04x}" if ord(ch) <= 0xFFFF else f"\\U{ord(ch):08x}"
 
 
 def headline(change: Change) -> str:
