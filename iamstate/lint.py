@@ -149,6 +149,7 @@ def _check(document: Mapping[str, Any]) -> Iterator[Lint]:
         yield from _check_resources(parsed)
         yield from _check_shapes(parsed)
         yield from _non_ascii(parsed)
+        yield from _dead_deny(parsed)
         if old:
             yield from _old_version_variables(parsed)
     yield from _redundant(statements)
@@ -403,6 +404,21 @@ def _old_version_variables(s: _Statement) -> Iterator[Lint]:
             yield Lint(RULES["variables_in_old_version"], path, (
                 f"{_show(text)} holds a policy variable, but under Version 2008-10-17 IAM "
                 'reads it as literal text: write Version: "2012-10-17"'))
+
+
+def _dead_deny(s: _Statement) -> Iterator[Lint]:
+    """A Deny no Allow could ever need: each of its actions is of a service AWS closed, or
+    takes none of the statement's resources, so nothing it names can be granted."""
+    if s.allow or not s.actions or not s.resources:
+        return
+    resources = tuple(r for _, r in s.resources)
+    if all(a.lower().partition(":")[0] in RETIRED_SERVICES
+           or ("*" not in resources and action_accepts(a.lower(), resources) is not None)
+           for _, a in s.actions):
+        yield Lint(RULES["redundant_statements"], s.where, (
+            "this Deny names only what no Allow can grant (actions of closed services, or "
+            "resources its actions do not take): it denies nothing; fix its resources or "
+            "remove it"))
 
 
 def _redundant(statements: list[tuple[Path, Mapping[str, Any]]]) -> Iterator[Lint]:

@@ -318,7 +318,25 @@ def _glob_tokens(text: str, template: bool) -> list[Token]:
 @cache
 def _meets(resource: str, template: str) -> bool:
     """Whether some ARN matches both the policy's resource (a glob) and an action's ARN
-    template: the intersection of two patterns, walked over pairs of positions."""
+    template. IAM matches an ARN field by field (a `*` in the region never reaches into the
+    resource), so the first five fields are compared alone and only the resource part is
+    walked as a pattern; a resource of fewer fields (`arn:aws:*`) is one pattern."""
+    fields, shape = resource.split(":", 5), template.split(":", 5)
+    if len(fields) == 6 and len(shape) == 6:
+        return all(_field_meets(f, t) for f, t in zip(fields[:5], shape[:5], strict=True)
+                   ) and _patterns_meet(fields[5], shape[5])
+    return _patterns_meet(resource, template)
+
+
+def _field_meets(field: str, shape: str) -> bool:
+    """One of the first five ARN fields (partition, service, region, account)."""
+    if field == "*" or "${" in field or "${" in shape:
+        return True
+    return fnmatch.fnmatchcase(shape.lower(), field.lower())
+
+
+def _patterns_meet(resource: str, template: str) -> bool:
+    """The intersection of two patterns, walked over pairs of positions."""
     left, right = _tokens(resource, False), _tokens(template, True)
     if not _prefix_compatible(left, right):
         return False

@@ -11,11 +11,12 @@ from typing import Any
 import pytest
 
 from iamstate.errors import Problem, RepoError
-from iamstate.lint import RULES, schema_block
+from iamstate.lint import RULES, check, schema_block
 from iamstate.render import one_line
 from iamstate.repo import load_repository
 from iamstate.schema import load_schema
 from tests.helpers import ACCOUNT_ID, minimal_repo
+from tests.simulator import needs_node, simulate
 
 Statement = dict[str, Any]
 BUCKET = "arn:aws:s3:::team-data"
@@ -230,6 +231,8 @@ OTHER_MISTAKES = {
         "StringLike": {"aws:username": "br\u0435ak-glass-*"}})),
     "the same statement twice": ("redundant_statements", allow("s3:GetObject",
                                                                f"{BUCKET}/*")),
+    "a Deny no Allow could need": ("redundant_statements", deny(
+        ["s3:DeleteObject", "codestar:DeleteProject"], BUCKET)),
 }
 
 
@@ -237,7 +240,8 @@ OTHER_MISTAKES = {
                          ids=list(OTHER_MISTAKES))
 def test_more_variants_of_each_mistake(tmp_path: Path, setting: str,
                                        statement: Statement) -> None:
-    statements = [statement, statement] if setting == "redundant_statements" else [statement]
+    twice = setting == "redundant_statements" and statement["Effect"] == "Allow"
+    statements = [statement, statement] if twice else [statement]
     _, warnings, errors = load(tmp_path, statements)
     assert found(warnings + errors, RULES[setting].id), warnings + errors
 
@@ -268,3 +272,41 @@ def test_renderings_escape_look_alike_letters() -> None:
     assert one_line(f"{USERS}br\u0435ak-glass-*").endswith("br\\u0435ak-glass-*")
     assert one_line("caf\u00e9 \U0001d5ba") == "caf\\u00e9 \\U0001d5ba"
     assert one_line("plain ascii: user/break-glass-*") == "plain ascii: user/break-glass-*"
+
+
+@needs_node
+def test_the_simulator_agrees_a_mismatched_resource_grants_nothing() -> None:
+    """LINT-RESOURCE-MISMATCH's verdicts refereed: where lint says an action accepts none of
+    the statement's resources, the IAM simulator refuses the request on a real ARN of the
+    action's type; where lint is quiet, it allows it. IAM compares an ARN field by field
+    (a `*` in the account never reaches into the resource part), and so does lint."""
+    account = ACCOUNT_ID
+    alarm = f"arn:aws:cloudwatch:us-east-1:{account}:alarm:fleet-1"
+    cases = [  # (action, written resource, a real resource of the action's type)
+        ("s3:GetObject", BUCKET, f"{BUCKET}/k"),
+        ("s3:GetObject", f"{BUCKET}/*", f"{BUCKET}/k"),
+        ("s3:ListBucket", f"{BUCKET}/*", BUCKET),
+        ("s3:ListBucket", BUCKET, BUCKET),
+        ("cloudwatch:DeleteAlarms", "arn:aws:cloudwatch:*:*:fleet*", alarm),
+        ("cloudwatch:DeleteAlarms", "arn:aws:cloudwatch:*:*:alarm:fleet*", alarm),
+    ]
+    flagged = [bool(found_in([allow(a, written)], "LINT-RESOURCE-MISMATCH"))
+               for a, written, _ in cases]
+    decisions = simulate([{
+        "principal": f"arn:aws:iam::{account}:user/u", "action": a, "resource": real,
+        "account": account, "context": {}, "policies": [{"name": "p", "policy": {
+            "Version": "2012-10-17", "Statement": [allow(a, written)]}}]}
+        for a, written, real in cases])
+    assert flagged == [True, False, True, False, True, False]
+    assert [d == "Allowed" for d in decisions] == [not f for f in flagged]
+
+
+def found_in(statements: list[Statement], rule: str) -> list[str]:
+    return [f.message for f in check({"Version": "2012-10-17", "Statement": statements})
+            if f.rule.id == rule]
+
+
+def test_the_readme_table_lists_every_rule_with_its_setting_and_default() -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    for rule in RULES.values():
+        assert f"| `{rule.setting}` | {rule.id} | {rule.severity} |" in readme, rule
