@@ -27,7 +27,7 @@ def shown(value: object) -> str:
     (a key, a secret read through a link) must never do."""
     if isinstance(value, str):
         if len(value) <= SHOWN_MAX and "\n" not in value and "\r" not in value:
-            return repr(value)
+            return ascii(value)  # a look-alike letter shows as \u0435, not as an e
         return f"a text of {len(value):,} characters"
     if isinstance(value, bool | int | float) or value is None:
         return repr(value)

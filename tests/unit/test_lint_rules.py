@@ -310,3 +310,9 @@ def test_the_readme_table_lists_every_rule_with_its_setting_and_default() -> Non
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     for rule in RULES.values():
         assert f"| `{rule.setting}` | {rule.id} | {rule.severity} |" in readme, rule
+
+
+def test_messages_show_look_alike_letters_as_escapes(tmp_path: Path) -> None:
+    """A grammar error quotes the value with its escapes (errors.shown), like lint does."""
+    _, _, errors = load(tmp_path, [deny("iam:DeleteUser", "us\u0435r/break-glass-*")])
+    assert any("'us\\u0435r/break-glass-*'" in p.message for p in errors), errors
