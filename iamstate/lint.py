@@ -26,8 +26,6 @@ from typing import Any
 
 from iamstate.actions import action_problem
 from iamstate.lint_catalogue import (
-    GLOBAL_KEYS,
-    GLOBAL_TAG_KEYS,
     OPERATOR_FOR,
     RETIRED_SERVICES,
     action_accepts,
@@ -41,8 +39,8 @@ from iamstate.lint_catalogue import (
 )
 from iamstate.policy import Path
 
-__all__ = ["GLOBAL_KEYS", "GLOBAL_TAG_KEYS", "RULES", "Lint", "Rule", "check",
-           "condition_key_problem", "schema_block", "severity"]
+__all__ = ["RULES", "Lint", "Rule", "check", "condition_key_problem", "schema_block",
+           "severity"]
 
 ERROR, SECURITY, WARNING, SUGGESTION, OFF = (
     "error", "security warning", "warning", "suggestion", "off")
