@@ -190,6 +190,27 @@ CLEAN: dict[str, list[Statement]] = {
     "fine-grained billing": [allow(["billing:GetBillingData", "account:GetAccountInformation"])],
     "Allow and Deny of the same": [allow("s3:*", f"{BUCKET}/*"), deny("s3:DeleteObject",
                                                                       f"{BUCKET}/*")],
+    # AWS's own documentation examples (IAM User Guide, "Example IAM identity-based policies")
+    "S3 home folder": [
+        allow("s3:ListAllMyBuckets"),
+        allow("s3:ListBucket", BUCKET, {"StringEquals": {
+            "s3:prefix": ["", "home/", "home/${aws:username}/"], "s3:delimiter": ["/"]}}),
+        allow("s3:ListBucket", BUCKET, {"StringLike": {"s3:prefix": ["home/${aws:username}/*"]}}),
+        allow("s3:*", [f"{BUCKET}/home/${{aws:username}}", f"{BUCKET}/home/${{aws:username}}/*"])],
+    "EC2 start and stop by tag": [allow(["ec2:StartInstances", "ec2:StopInstances"],
+                                        "arn:aws:ec2:*:*:instance/*", {"StringEquals": {
+                                            "aws:ResourceTag/Owner": "${aws:username}"}}),
+                                  allow("ec2:DescribeInstances")],
+    "DynamoDB leading keys": [allow(["dynamodb:GetItem", "dynamodb:Query"],
+                                    f"arn:aws:dynamodb:*:{ACCOUNT_ID}:table/Scores", {
+                                        "ForAllValues:StringEquals": {
+                                            "dynamodb:LeadingKeys": ["${aws:userid}"]}})],
+    "a date range": [allow("ec2:DescribeInstances", "*", {
+        "DateGreaterThan": {"aws:CurrentTime": "2027-04-01T00:00:00Z"},
+        "DateLessThan": {"aws:CurrentTime": "2027-06-30T23:59:59Z"}})],
+    "regions allowed": [{"Effect": "Deny", "NotAction": ["iam:*", "sts:*"], "Resource": "*",
+                         "Condition": {"StringNotEquals": {
+                             "aws:RequestedRegion": ["eu-central-1", "eu-west-1"]}}}],
     "same actions, other conditions": [
         allow("s3:GetObject", f"{BUCKET}/*", {"Bool": {"aws:SecureTransport": True}}),
         allow("s3:GetObject", f"{BUCKET}/*", {"IpAddress": {"aws:SourceIp": "10.0.0.0/8"}})],
