@@ -274,8 +274,10 @@ def _types_and_values(c: _Condition) -> Iterator[Lint]:
                     f"Null {c.key}: {_show(value)} is neither true (the key is absent) nor "
                     "false (it is present): write true or false"))
         return
-    if kind is None or op_family is None:
+    if op_family is None:
         return
+    if kind is None:  # a key the catalogue does not type: its values still must suit the
+        kind = op_family  # operator (a CIDR for IpAddress, a date for DateLessThan)
     if op_family != kind and not (kind == "Date" and op_family == "Numeric"
                                   and c.key.lower() == "aws:epochtime"):
         usable = {op_family, kind} in ({"String", "ARN"}, {"String", "Bool"})

@@ -233,6 +233,8 @@ OTHER_MISTAKES = {
         "aws:SourceIp": "10.0.0.300/8"}})),
     "not ISO 8601": ("condition_values", allow("*", "*", {"DateLessThan": {
         "aws:CurrentTime": "31/01/2027"}})),
+    "a bad number on a key the catalogue does not type": ("condition_values", allow(
+        "aws-marketplace:StartChangeSet", "*", {"NumericLessThan": {"catalog:ChangeType": "x"}})),
     "ListBucket on objects": ("resource_types", allow("s3:ListBucket", f"{BUCKET}/*")),
     "ListAllMyBuckets on a bucket": ("resource_types", allow("s3:ListAllMyBuckets", BUCKET)),
     "a Deny that denies nothing": ("resource_types", deny("s3:DeleteObject", BUCKET)),
