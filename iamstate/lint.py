@@ -252,9 +252,15 @@ def _check_conditions(s: _Statement) -> Iterator[Lint]:
         if s.allow and c.operator.endswith("IfExists") and c.key.lower() in DOOR_KEYS:
             yield Lint(RULES["ifexists_in_allow"], c.path, (
                 f"{c.operator} {c.key} in an Allow also grants requests that carry no "
-                f"{c.key} at all (long-term access keys have no MFA; a call an AWS service "
-                f"makes has no source IP): write {c.operator.removesuffix('IfExists')} "
-                "without IfExists here (IfExists is the idiom in a Deny)"))
+                f"{c.key} at all ({_absent_when(c.key)}): write "
+                f"{c.operator.removesuffix('IfExists')} without IfExists here (IfExists is the"
+                " idiom in a Deny)"))
+
+
+def _absent_when(key: str) -> str:
+    if "multifactor" in key.lower():
+        return "requests signed with long-term access keys carry no MFA key"
+    return "calls an AWS service makes for the user carry no source IP, VPC or endpoint"
 
 
 # Keys whose absence a request-context makes normal, so that ...IfExists in an Allow opens
