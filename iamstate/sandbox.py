@@ -1,4 +1,5 @@
-"""The local sandbox: a moto IAM/STS endpoint on 127.0.0.1, so the whole loop runs offline.
+"""The local sandbox: a moto IAM/STS endpoint on 127.0.0.1, so the whole loop runs offline
+(moto behind iamstate.sandbox_server, which adds the last-accessed data moto lacks).
 
 AWS managed policies are loaded (as AWS has them), and the account id is moto's default,
 123456789012, the one the example repository declares.
@@ -36,7 +37,9 @@ def exports(port: int) -> str:
 
 
 def server_command(port: int) -> list[str]:
-    return [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
+    """iamstate's server: moto, plus the last-accessed data and the credential report's
+    root row that moto lacks (iamstate/sandbox_server.py)."""
+    return [sys.executable, "-m", "iamstate.sandbox_server", "-H", "127.0.0.1", "-p", str(port)]
 
 
 def server_environment() -> dict[str, str]:
