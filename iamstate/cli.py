@@ -239,6 +239,41 @@ def audit(account: AccountsOption = None, fmt: FormatOption = Format.text) -> No
         raise typer.Exit(3)
 
 
+class UnusedFormat(StrEnum):
+    text = "text"
+    json = "json"
+
+
+@app.command()
+@handles_errors
+def unused(account: AccountOption = None,
+           days: Annotated[int, typer.Option(min=1, help="Unused means: in this many days.")] = 90,
+           fmt: Annotated[UnusedFormat, typer.Option("--format", help="text or json.")] =
+           UnusedFormat.text,
+           write: Annotated[bool, typer.Option(help="Remove what is unused from the "
+                                               "repository's documents.")] = False) -> None:
+    """Per group, what its policies grant that no member used (last-accessed data): exit 0
+    nothing unused, 2 found (or written), 1 error."""
+    import json
+
+    from iamstate.unused import as_json, render_text, run
+
+    with reading("last-accessed data"):
+        outcomes = run(Options.repo, account, days, write)
+    if fmt == UnusedFormat.json:
+        print(json.dumps({"accounts": [as_json(o.account, o.reports, days, o.notes, o.written)
+                                       for o in outcomes]}, indent=2))
+    else:
+        for outcome in outcomes:
+            out.print(render_text(outcome.account, outcome.reports, days, outcome.notes),
+                      markup=False, highlight=False)
+            for path in outcome.written:
+                out.print(f"wrote {path}: review it, then `iamstate plan` shows who loses what",
+                          markup=False, highlight=False)
+    if any(o.found for o in outcomes):
+        raise typer.Exit(2)
+
+
 def _announce(text: str) -> None:
     err.print(f"note: {text}", markup=False, highlight=False)
 

@@ -28,7 +28,7 @@ import uuid
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import parse_qs
+from urllib.parse import parse_qs, unquote
 from xml.etree import ElementTree
 
 from moto.core.serialize import QuerySerializer
@@ -293,7 +293,8 @@ def _entity(account_id: str, arn: str) -> tuple[list[str], list[str]]:
     if holder is None or holder.arn != arn:
         raise ApiError("NoSuchEntity", f"The entity {arn} cannot be found.", 404)
     documents = [str(doc) for doc in holder.policies.values()]
-    documents += [str(p.document) for p in holder.managed_policies.values()]
+    documents += [str(v.document) for p in holder.managed_policies.values()
+                  for v in p.versions if v.version_id == p.default_version_id]
     if kind == "user":
         return [name], documents
     return [str(u.name) for u in holder.users], documents
@@ -304,7 +305,8 @@ def _allowed(documents: list[str]) -> ActionSet:
     data lists what the policies grant, whether or not it is denied elsewhere)."""
     allowed = ActionSet()
     for text in documents:
-        statements = json.loads(text).get("Statement", [])
+        statements = json.loads(unquote(text) if text.startswith("%") else text).get(
+            "Statement", [])
         for statement in statements if isinstance(statements, list) else [statements]:
             if statement.get("Effect") != "Allow":
                 continue
