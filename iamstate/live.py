@@ -45,6 +45,9 @@ READ_ACTIONS = frozenset({
     "iam:ListAccessKeys", "iam:ListSigningCertificates", "iam:ListSSHPublicKeys",
     "iam:ListServiceSpecificCredentials", "iam:ListMFADevices", "iam:ListEntitiesForPolicy",
     "iam:GetPolicy", "iam:GetPolicyVersion", "iam:ListPolicies",
+    # `iamstate unused`: the groups' ARNs and their last-accessed data
+    "iam:ListGroups", "iam:GenerateServiceLastAccessedDetails",
+    "iam:GetServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetailsWithEntities",
 })
 PAGE_SIZE = 1000
 PROTECTED_PATHS = ("/aws-service-role/", "/service-role/")

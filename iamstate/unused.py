@@ -22,9 +22,10 @@ from typing import Any
 from urllib.parse import unquote
 
 from botocore.exceptions import ClientError
+from ruamel.yaml.error import YAMLError
 
 from iamstate.aws import CallCounter, connect
-from iamstate.edit import _load, _resource_files, _write, dump
+from iamstate.edit import _load, _resource_files, _write, _yaml, dump
 from iamstate.errors import AwsError, EditError, RepoError
 from iamstate.lastaccess import GroupAccess, Reader, Use
 from iamstate.model import Account
@@ -96,6 +97,7 @@ class Document:
     label: str
     file: Path
     node: Any  # the ruamel tree of the document
+    where: tuple[str, ...] = ()  # its keys inside the file (a document in place)
     holders: list[tuple[str, str, str]] = field(default_factory=list)  # group, kind, name
 
 
@@ -131,7 +133,8 @@ def _holdings(repo: Path, found: Layout, path: Path, group: str, spec: Any,
               raw_policies: Mapping[str, tuple[Path, Any]]) -> None:
     for name, ref in (spec.get("inline_policies") or {}).items():
         label = f"group {group} > inline policy {name}"
-        document = _document(repo, found, ref, path, label)
+        document = _document(repo, found, ref, path, label,
+                             ("groups", group, "inline_policies", name))
         if document is not None:
             document.holders.append((group, "inline", name))
     for ref in spec.get("managed_policies") or []:
@@ -141,12 +144,14 @@ def _holdings(repo: Path, found: Layout, path: Path, group: str, spec: Any,
         policy = str(ref).rpartition("/")[2] if str(ref).startswith("arn:") else str(ref)
         if policy in raw_policies:
             where, raw = raw_policies[policy]
-            document = _document(repo, found, raw.get("document"), where, f"policy {policy}")
+            document = _document(repo, found, raw.get("document"), where, f"policy {policy}",
+                                 ("policies", policy, "document"))
             if document is not None:
                 document.holders.append((group, "managed", str(ref)))
 
 
-def _document(repo: Path, found: Layout, ref: Any, where: Path, label: str) -> Document | None:
+def _document(repo: Path, found: Layout, ref: Any, where: Path, label: str,
+              keys: tuple[str, ...]) -> Document | None:
     """The document a reference names: a policies/ file (shared: one Document for all its
     holders) or a document written in place."""
     if isinstance(ref, str):
@@ -163,7 +168,7 @@ def _document(repo: Path, found: Layout, ref: Any, where: Path, label: str) -> D
     if ref is None:
         return None
     key = (where, label)
-    found.documents.setdefault(key, Document(label, where, ref))
+    found.documents.setdefault(key, Document(label, where, ref, keys))
     return found.documents[key]
 
 
@@ -205,20 +210,34 @@ def _item_line(seq: Any, index: int, statement: Any) -> int:
 
 
 class History:
-    """When each line of a file was last committed (git blame); not git: unknown."""
+    """What the repository's documents granted 14 days ago (git); not git: unknown."""
 
-    def __init__(self, repo: Path) -> None:
+    def __init__(self, repo: Path, now: datetime.datetime) -> None:
         self.repo = repo
-        self.lines: dict[Path, dict[int, datetime.datetime]] = {}
         self.is_git = _git(repo, "rev-parse", "--is-inside-work-tree") is not None
+        before = (now - YOUNG).isoformat()
+        self.then = (_git(repo, "rev-list", "-1", f"--before={before}", "HEAD") or "").strip()
+        self.granted: dict[tuple[Path, tuple[str, ...]], set[str]] = {}
 
-    def committed(self, file: Path, line: int) -> datetime.datetime | None:
-        """When the line was last committed; None: not in git (uncommitted or not a repo)."""
-        if not self.is_git:
-            return None
-        if file not in self.lines:
-            self.lines[file] = _blame(self.repo, file)
-        return self.lines[file].get(line)
+    def granted_then(self, document: Document) -> set[str]:
+        """The action patterns the document's Allow statements had 14 days ago."""
+        key = (document.file, document.where)
+        if key not in self.granted:
+            self.granted[key] = self._read(document) if self.then else set()
+        return self.granted[key]
+
+    def _read(self, document: Document) -> set[str]:
+        relative = document.file.resolve().relative_to(self.repo.resolve()).as_posix()
+        text = _git(self.repo, "show", f"{self.then}:{relative}")
+        if text is None:
+            return set()
+        try:
+            node: Any = _yaml().load(text)
+            for step in document.where:
+                node = node[step]
+        except (YAMLError, KeyError, TypeError):
+            return set()
+        return {g.pattern for _, g in grants(Document(document.label, document.file, node))}
 
 
 def _git(repo: Path, *args: str) -> str | None:
@@ -228,26 +247,6 @@ def _git(repo: Path, *args: str) -> str | None:
     except OSError:
         return None
     return done.stdout if done.returncode == 0 else None
-
-
-def _blame(repo: Path, file: Path) -> dict[int, datetime.datetime]:
-    text = _git(repo, "blame", "--porcelain", "--", str(file.resolve().relative_to(
-        repo.resolve())))
-    found: dict[int, datetime.datetime] = {}
-    commits: dict[str, datetime.datetime | None] = {}
-    sha, line = "", 0
-    for row in (text or "").splitlines():
-        parts = row.split(" ")
-        if len(parts) >= 3 and len(parts[0]) == 40 and parts[1].isdigit():
-            sha, line = parts[0], int(parts[2])
-            commits.setdefault(sha, None)
-        elif row.startswith("committer-time "):
-            commits[sha] = datetime.datetime.fromtimestamp(int(parts[1]), datetime.UTC)
-        elif row.startswith("\t"):
-            when = commits.get(sha)
-            if when is not None and sha != "0" * 40:  # uncommitted lines are the youngest
-                found[line] = when
-    return found
 
 
 # --- judging ------------------------------------------------------------------------------
@@ -273,7 +272,8 @@ class Judge:
             return False  # an action AWS does not track: unknown
         return self.window.unused(found.actions[action])
 
-    def verdict(self, statement: Any, grant: Grant) -> tuple[bool, str | None]:
+    def verdict(self, statement: Any, grant: Grant,
+                document: Document) -> tuple[bool, str | None]:
         """(unused, why it stays): (True, None) removes it."""
         actions = ActionSet.of([grant.pattern])
         names = actions.names()
@@ -288,17 +288,14 @@ class Judge:
         uncertain = _uncertain(statement)
         if uncertain:
             return True, f"its condition limits it to {uncertain}: unused is uncertain"
-        return True, self._too_young(grant)
+        return True, self._too_young(grant, document)
 
-    def _too_young(self, grant: Grant) -> str | None:
+    def _too_young(self, grant: Grant, document: Document) -> str | None:
         if not self.history.is_git:
             return "not a git repository: the grant's age is unknown, so it stays"
-        when = self.history.committed(grant.file, grant.line)
-        if when is None:
-            return "not committed yet: too young to trim"
-        age = self.now - when
-        if age < YOUNG:
-            return f"granted {age.days} day(s) ago in git (under 14): too young to trim"
+        if grant.pattern not in self.history.granted_then(document):
+            return ("granted in the last 14 days (not in git's history before "
+                    f"{(self.now - YOUNG):%Y-%m-%d}): too young to trim")
         return None
 
 
@@ -322,15 +319,15 @@ def analyse(repo: Path, account: Account, accesses: Mapping[str, GroupAccess], d
             history: History | None = None) -> tuple[list[GroupReport], Layout]:
     """Per group: what nobody used, which grants may go, which stay and why."""
     found = layout(repo, account)
-    history = history or History(repo)
+    history = history or History(repo, now)
     window = Window(now - datetime.timedelta(days=days))
     reports = {g: _group_report(g, a, window) for g, a in sorted(accesses.items())}
     judges = {g: Judge(a, window, history, now) for g, a in accesses.items()}
     for document in found.documents.values():
         groups = [g for g, _, _ in document.holders]
         for statement, grant in grants(document):
-            verdicts = [judges[g].verdict(statement, grant) if g in judges else (False, None)
-                        for g in groups]
+            verdicts = [judges[g].verdict(statement, grant, document) if g in judges
+                        else (False, None) for g in groups]
             if not all(unused for unused, _ in verdicts):
                 continue  # a holder still uses it (or has no data): a shared grant stays
             why = next((reason for _, reason in verdicts if reason), None)
@@ -585,7 +582,7 @@ def _one(repo: Path, account: Account, days: int, write_files: bool, now: Clock,
     aws_documents = {arn: _aws_document(conn.iam, arn) for arns_of in
                      layout(repo, account).aws_managed.values() for arn in arns_of}
     moment = now()
-    history = History(repo)
+    history = History(repo, moment)
     reports, found = analyse(repo, account, accesses, days, moment,
                              {a: d for a, d in aws_documents.items() if d is not None}, history)
     notes = [] if history.is_git else [
