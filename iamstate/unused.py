@@ -218,6 +218,7 @@ class History:
         before = (now - YOUNG).isoformat()
         self.then = (_git(repo, "rev-list", "-1", f"--before={before}", "HEAD") or "").strip()
         self.granted: dict[tuple[Path, tuple[str, ...]], set[str]] = {}
+        self.old_files: dict[Path, Any] = {}
 
     def granted_then(self, document: Document) -> set[str]:
         """The action patterns the document's Allow statements had 14 days ago."""
@@ -227,17 +228,24 @@ class History:
         return self.granted[key]
 
     def _read(self, document: Document) -> set[str]:
-        relative = document.file.resolve().relative_to(self.repo.resolve()).as_posix()
-        text = _git(self.repo, "show", f"{self.then}:{relative}")
-        if text is None:
-            return set()
+        node = self._old_file(document.file)
         try:
-            node: Any = _yaml().load(text)
             for step in document.where:
                 node = node[step]
-        except (YAMLError, KeyError, TypeError):
+        except (KeyError, TypeError, IndexError):
             return set()
         return {g.pattern for _, g in grants(Document(document.label, document.file, node))}
+
+    def _old_file(self, file: Path) -> Any:
+        """The file as it was 14 days ago (parsed once: several documents share a file)."""
+        if file not in self.old_files:
+            relative = file.resolve().relative_to(self.repo.resolve()).as_posix()
+            text = _git(self.repo, "show", f"{self.then}:{relative}")
+            try:
+                self.old_files[file] = None if text is None else _yaml().load(text)
+            except YAMLError:
+                self.old_files[file] = None
+        return self.old_files[file]
 
 
 def _git(repo: Path, *args: str) -> str | None:
@@ -316,9 +324,10 @@ def _uncertain(statement: Any) -> str | None:
 
 def analyse(repo: Path, account: Account, accesses: Mapping[str, GroupAccess], days: int,
             now: datetime.datetime, aws_documents: Mapping[str, Any] | None = None,
-            history: History | None = None) -> tuple[list[GroupReport], Layout]:
+            history: History | None = None, found: Layout | None = None
+            ) -> tuple[list[GroupReport], Layout]:
     """Per group: what nobody used, which grants may go, which stay and why."""
-    found = layout(repo, account)
+    found = found or layout(repo, account)
     history = history or History(repo, now)
     window = Window(now - datetime.timedelta(days=days))
     reports = {g: _group_report(g, a, window) for g, a in sorted(accesses.items())}
@@ -520,10 +529,18 @@ def _group_lines(report: GroupReport, days: int) -> list[str]:
     if report.unused_actions:
         lines.append(f"  - unused actions of services in use: "
                      f"{_few(report.unused_actions, 'action')}")
-    lines += [f"  removes {g.pattern} from {g.document} ({g.file.name}:{g.line})"
-              for g in report.removals]
-    lines += [f"  keeps {k.grant.pattern} in {k.grant.document}: {k.reason}"
-              for k in report.kept]
+    by_document: dict[str, list[Grant]] = {}
+    for grant in report.removals:
+        by_document.setdefault(grant.document, []).append(grant)
+    for document, removed in by_document.items():
+        where = f"{removed[0].file.name}:{removed[0].line}"
+        lines.append(f"  removes from {document} ({where}): "
+                     f"{_few([g.pattern for g in removed], 'action')}")
+    by_reason: dict[tuple[str, str], list[str]] = {}
+    for kept in report.kept:
+        by_reason.setdefault((kept.grant.document, kept.reason), []).append(kept.grant.pattern)
+    lines += [f"  keeps in {document}: {_few(patterns, 'action')}: {reason}"
+              for (document, reason), patterns in by_reason.items()]
     lines += [f"  advice: {a}" for a in report.advice]
     return lines
 
@@ -579,12 +596,14 @@ def _one(repo: Path, account: Account, days: int, write_files: bool, now: Clock,
     conn = connect(account.config, counter)
     arns = _group_arns(conn.iam, set(account.desired.groups))
     accesses = Reader(conn.iam).groups(arns)
-    aws_documents = {arn: _aws_document(conn.iam, arn) for arns_of in
-                     layout(repo, account).aws_managed.values() for arn in arns_of}
+    found = layout(repo, account)
+    aws_arns = {arn for arns_of in found.aws_managed.values() for arn in arns_of}
+    aws_documents = {arn: _aws_document(conn.iam, arn) for arn in sorted(aws_arns)}
     moment = now()
     history = History(repo, moment)
     reports, found = analyse(repo, account, accesses, days, moment,
-                             {a: d for a, d in aws_documents.items() if d is not None}, history)
+                             {a: d for a, d in aws_documents.items() if d is not None}, history,
+                             found)
     notes = [] if history.is_git else [
         "not a git repository: the age of a grant is unknown, so nothing is trimmed"]
     old = stale(reports, moment)

@@ -47,5 +47,24 @@ iamstate plan --detailed-exitcode --out .iamstate/plan.json || status=$?
 [ "$status" -eq 2 ] || { echo "expected exit 2 (changes), got $status" >&2; exit 1; }
 run iamstate apply .iamstate/plan.json
 run iamstate plan --detailed-exitcode
+
+show "# least privilege over time: two users call AWS with their own access keys"
+python - <<'PY'
+import boto3
+
+iam = boto3.client("iam")
+for user in ("jdoe", "HeadlessUser-backup"):
+    key = iam.create_access_key(UserName=user)["AccessKey"]
+    own = {"aws_access_key_id": key["AccessKeyId"],
+           "aws_secret_access_key": key["SecretAccessKey"]}
+    boto3.client("sts", **own).get_caller_identity()
+    if user == "jdoe":
+        boto3.client("iam", **own).get_user(UserName="jdoe")
+print("jdoe read IAM and STS; HeadlessUser-backup called STS; nobody wrote a backup")
+PY
+show "iamstate unused   # exit 2: e.g. BackupWriters grants S3, which no member used"
+status=0
+iamstate unused || status=$?
+[ "$status" -eq 2 ] || { echo "expected exit 2 (unused grants), got $status" >&2; exit 1; }
 echo
 echo "Done: the drift is gone. Try editing accounts/sandbox/*.yaml and planning again."
