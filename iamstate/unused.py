@@ -17,15 +17,16 @@ import json
 import subprocess
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote
 
+import yaml
 from botocore.exceptions import ClientError
-from ruamel.yaml.error import YAMLError
 
 from iamstate.aws import CallCounter, connect
-from iamstate.edit import _load, _resource_files, _write, _yaml, dump
+from iamstate.edit import _load, _resource_files, _write, dump
 from iamstate.errors import AwsError, EditError, RepoError
 from iamstate.lastaccess import GroupAccess, Reader, Use
 from iamstate.model import Account
@@ -118,6 +119,8 @@ def layout(repo: Path, account: Account) -> Layout:
     found = Layout()
     raw_policies: dict[str, tuple[Path, Any]] = {}
     for path in _resource_files(account.config.directory):
+        if not _declares_groups_or_policies(path):
+            continue  # a users file: never edited here, and ruamel is slow on large ones
         data = found.files.setdefault(path, _load(path)) or {}
         for name, spec in (data.get("policies") or {}).items():
             raw_policies[name] = (path, spec)
@@ -127,6 +130,19 @@ def layout(repo: Path, account: Account) -> Layout:
                 found.group_files[group] = path
                 _holdings(repo, found, path, group, spec or {}, raw_policies)
     return found
+
+
+def _declares_groups_or_policies(path: Path) -> bool:
+    data = _plain(path.read_text(encoding="utf-8"))
+    return isinstance(data, dict) and bool({"groups", "policies"} & set(data))
+
+
+def _plain(text: str) -> Any:
+    """Plain data, fast (libyaml): for reading only, where no line or comment is needed."""
+    try:
+        return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+    except yaml.YAMLError:
+        return None
 
 
 def _holdings(repo: Path, found: Layout, path: Path, group: str, spec: Any,
@@ -241,10 +257,7 @@ class History:
         if file not in self.old_files:
             relative = file.resolve().relative_to(self.repo.resolve()).as_posix()
             text = _git(self.repo, "show", f"{self.then}:{relative}")
-            try:
-                self.old_files[file] = None if text is None else _yaml().load(text)
-            except YAMLError:
-                self.old_files[file] = None
+            self.old_files[file] = None if text is None else _plain(text)
         return self.old_files[file]
 
 
@@ -360,6 +373,17 @@ def _group_report(group: str, access: GroupAccess, window: Window) -> GroupRepor
     return report
 
 
+@lru_cache(maxsize=64)
+def _granted_services(document: str) -> tuple[list[str], frozenset[str]]:
+    """An AWS managed document's Allow patterns and the services they reach (once per
+    document: a hundred groups may hold ReadOnlyAccess)."""
+    patterns = sorted({p for statement in _statements(json.loads(document))
+                       if statement.get("Effect") == "Allow"
+                       for p in _strings(statement.get("Action", []))})
+    services = frozenset(n.partition(":")[0] for n in ActionSet.of(patterns).names())
+    return patterns, services
+
+
 def _advice(report: GroupReport, arns: list[str], documents: Mapping[str, Any],
             window: Window) -> list[str]:
     """What to attach instead of an AWS managed policy that grants unused services."""
@@ -369,11 +393,8 @@ def _advice(report: GroupReport, arns: list[str], documents: Mapping[str, Any],
         document = documents.get(arn)
         if document is None:
             continue
-        patterns = sorted({p for statement in _statements(document)
-                           if statement.get("Effect") == "Allow"
-                           for p in _strings(statement.get("Action", []))})
-        grants_unused = {n.partition(":")[0] for p in patterns
-                         for n in ActionSet.of([p]).names()} & set(report.unused_services)
+        patterns, services = _granted_services(json.dumps(document, sort_keys=True))
+        grants_unused = services & set(report.unused_services)
         if not grants_unused:
             continue
         keep = [p for p in patterns if p.partition(":")[0] in in_use]
