@@ -239,6 +239,9 @@ class SandboxApp:
             result = self._result(call, params)
         except ApiError as error:
             return _error(error, start_response)
+        except (KeyError, ValueError, TypeError) as error:  # a document moto let through
+            return _error(ApiError("ServiceFailure", f"the sandbox failed: {error!r}", 500),
+                          start_response)
         serialized = QuerySerializer(self.operations[call.action]).serialize(result)
         return _respond(200, serialized["headers"], str(serialized["body"]).encode(),
                         start_response)

@@ -346,20 +346,45 @@ def analyse(repo: Path, account: Account, accesses: Mapping[str, GroupAccess], d
     reports = {g: _group_report(g, a, window) for g, a in sorted(accesses.items())}
     judges = {g: Judge(a, window, history, now) for g, a in accesses.items()}
     for document in found.documents.values():
-        groups = [g for g, _, _ in document.holders]
-        for statement, grant in grants(document):
-            verdicts = [judges[g].verdict(statement, grant, document) if g in judges
-                        else (False, None) for g in groups]
-            if not all(unused for unused, _ in verdicts):
-                continue  # a holder still uses it (or has no data): a shared grant stays
-            why = next((reason for _, reason in verdicts if reason), None)
-            for group in groups:
-                report = reports[group]
-                (report.kept.append(Kept(grant, why)) if why else report.removals.append(grant))
+        _judge(document, judges, reports)
+        _not_actions(document, reports)
     for group, arns in found.aws_managed.items():
         if group in reports:
             reports[group].advice += _advice(reports[group], arns, aws_documents or {}, window)
     return list(reports.values()), found
+
+
+def _judge(document: Document, judges: Mapping[str, Judge],
+           reports: Mapping[str, GroupReport]) -> None:
+    """Each grant of the document goes only if every group holding it left it unused."""
+    groups = [g for g, _, _ in document.holders]
+    for statement, grant in grants(document):
+        verdicts = [judges[g].verdict(statement, grant, document) if g in judges
+                    else (False, None) for g in groups]
+        if not all(unused for unused, _ in verdicts):
+            continue  # a holder still uses it (or has no data): a shared grant stays
+        why = next((reason for _, reason in verdicts if reason), None)
+        for group in groups:
+            report = reports[group]
+            (report.kept.append(Kept(grant, why)) if why else report.removals.append(grant))
+
+
+def _not_actions(document: Document, reports: Mapping[str, GroupReport]) -> None:
+    """An Allow with NotAction that reaches unused services stays: say so."""
+    for number, statement in enumerate(_statements(document.node)):
+        if not hasattr(statement, "get") or statement.get("Effect") != "Allow" \
+                or "NotAction" not in statement:
+            continue
+        reached = ActionSet.everything() - ActionSet.of(_strings(statement["NotAction"]))
+        services = {n.partition(":")[0] for n in reached.names()}
+        grant = Grant(document.file, _line(statement, "NotAction"), document.label, number,
+                      None, "NotAction")
+        for group, _, _ in document.holders:
+            report = reports.get(group)
+            if report is not None and services & set(report.unused_services):
+                report.kept.append(Kept(grant, "an Allow with NotAction grants every action "
+                                        "but a list: iamstate does not rewrite it; narrow "
+                                        "it by hand"))
 
 
 def _group_report(group: str, access: GroupAccess, window: Window) -> GroupReport:

@@ -108,3 +108,17 @@ def test_a_use_older_than_the_window_is_unused(tmp_path: Path) -> None:
     assert [g.pattern for g in reports[0].removals] == ["sqs:SendMessage"]
     reports, _ = analyse(repo, account, {"Data": access("Data", {"sqs": old})}, 120, NOW)
     assert reports[0].removals == [] and not reports[0].found
+
+
+def test_an_allow_with_not_action_stays_with_the_reason(tmp_path: Path) -> None:
+    repo = repo_in_git(tmp_path)
+    groups = repo / "accounts/acme/groups.yaml"
+    groups.write_text(groups.read_text().replace(
+        "            Action: sqs:SendMessage   # nobody sends\n",
+        "            NotAction: [iam:*, organizations:*]\n"))
+    account = load_repository(repo)[0]
+    reports, _ = analyse(repo, account, {"Data": access("Data", {"sqs": None})}, 90, NOW)
+    (report,) = reports
+    assert report.removals == []
+    assert [(k.grant.pattern, "NotAction" in k.reason) for k in report.kept] == [
+        ("NotAction", True)]
