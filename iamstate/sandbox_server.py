@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qs, unquote
 from xml.etree import ElementTree
+from xml.sax.saxutils import escape
 
 from moto.core.serialize import QuerySerializer
 from moto.core.utils import get_service_model
@@ -441,7 +442,7 @@ def _add_root_row(xml: bytes, root: dict[str, str]) -> bytes:
 
 def _error(error: ApiError, start_response: StartResponse) -> Iterable[bytes]:
     body = ("<ErrorResponse xmlns=\"https://iam.amazonaws.com/doc/2010-05-08/\"><Error>"
-            f"<Type>Sender</Type><Code>{error.code}</Code><Message>{error.message}</Message>"
+            f"<Type>Sender</Type><Code>{error.code}</Code><Message>{escape(error.message)}</Message>"
             f"</Error><RequestId>{uuid.uuid4()}</RequestId></ErrorResponse>")
     return _respond(error.status, {"Content-Type": "text/xml"}, body.encode(), start_response)
 
