@@ -229,7 +229,10 @@ class SandboxApp:
             start_response("405 Method Not Allowed", [("Content-Type", "text/plain")])
             return [b"the clock can only be set (POST) on a sandbox started with one\n"]
         now = json.loads(_read_body(environ) or b"{}").get("now")
-        self.settable.fixed = None if now is None else datetime.datetime.fromisoformat(now)
+        when = None if now is None else datetime.datetime.fromisoformat(now)
+        if when is not None and when.tzinfo is None:
+            when = when.replace(tzinfo=datetime.UTC)  # a time without a zone is UTC, as in AWS
+        self.settable.fixed = when
         start_response("200 OK", [("Content-Type", "application/json")])
         return [json.dumps({"now": self.settable().isoformat()}).encode()]
 
