@@ -547,7 +547,7 @@ def render_text(account: str, reports: list[GroupReport], days: int,
     if not any(r.found for r in reports):
         lines.append("  nothing")
     for report in reports:
-        lines += _group_lines(report, days)
+        lines += _group_lines(report)
     return "\n".join(lines)
 
 
@@ -560,8 +560,14 @@ def _few(items: list[str], what: str, shown: int = 8) -> str:
     return f"{len(items)} {what}(s): {', '.join(items[:shown])}{more}"
 
 
-def _group_lines(report: GroupReport, days: int) -> list[str]:
-    lines = [f"group {report.group}:"]
+def _group_lines(report: GroupReport) -> list[str]:
+    return [f"group {report.group}:", *_service_lines(report), *_grant_lines(report),
+            *(f"  advice: {a}" for a in report.advice)]
+
+
+def _service_lines(report: GroupReport) -> list[str]:
+    """Unused services first (a few), then those in use with their last use and users."""
+    lines = []
     unused = [s for s in report.access.services if s.namespace in report.unused_services]
     for service in unused[:8]:
         lines.append(f"  - {service.namespace}: unused, last {_when(service.last)}")
@@ -575,6 +581,12 @@ def _group_lines(report: GroupReport, days: int) -> list[str]:
     if report.unused_actions:
         lines.append(f"  - unused actions of services in use: "
                      f"{_few(report.unused_actions, 'action')}")
+    return lines
+
+
+def _grant_lines(report: GroupReport) -> list[str]:
+    """What --write removes, per document; what stays, per reason."""
+    lines = []
     by_document: dict[str, list[Grant]] = {}
     for grant in report.removals:
         by_document.setdefault(grant.document, []).append(grant)
@@ -587,7 +599,6 @@ def _group_lines(report: GroupReport, days: int) -> list[str]:
         by_reason.setdefault((kept.grant.document, kept.reason), []).append(kept.grant.pattern)
     lines += [f"  keeps in {document}: {_few(patterns, 'action')}: {reason}"
               for (document, reason), patterns in by_reason.items()]
-    lines += [f"  advice: {a}" for a in report.advice]
     return lines
 
 
