@@ -24,10 +24,19 @@ from iamstate.escalation import (
     administrators,
     combine_admin,
     escalation_findings,
+    member_findings,
     relevant_actions,
 )
-from iamstate.meaning import ACCEPTED, GONE, NEW, UNREADABLE, Consequences, PlanFinding
-from iamstate.model import AccountConfig, State, User
+from iamstate.meaning import (
+    ACCEPTED,
+    GONE,
+    NEW,
+    UNREADABLE,
+    Consequences,
+    PlanFinding,
+    reach_within,
+)
+from iamstate.model import AcceptedRisk, AccountConfig, State, User
 from iamstate.permissions import (
     Context,
     PermissionEngine,
@@ -50,8 +59,8 @@ def consequences(config: AccountConfig, before: State, after: State,
     diff = permission_diff(before, after, ctx, engine=engine)
     if _may_change_findings(diff, before, after, engine):
         changes = combine_admin(diff, before, after, ctx, engine)
-        old = state_findings(before, ctx, engine)
-        new = state_findings(after, ctx, engine)
+        old = _all_findings(before, ctx, engine)
+        new = _all_findings(after, ctx, engine)
     else:
         # Nothing that changes touches an action any escalation path (or administrator-
         # equivalence) is about: findings and who is an administrator stay as they are.
@@ -64,26 +73,77 @@ def consequences(config: AccountConfig, before: State, after: State,
     # it newly applies to is a finding (iamstate cannot say what the plan means for them).
     for name, change in changes.items():
         if change.unknown_policies and name in after.users:
-            new.setdefault((UNREADABLE, f"user/{name}"), Finding(
+            new.setdefault((UNREADABLE, f"user/{name}"), (Finding(
                 UNREADABLE, f"user/{name}", HIGH,
                 f"What {', '.join(change.unknown_policies)} grants user {name} could not be "
                 "read, so the plan cannot say what it means for them.",
-                tuple(change.unknown_policies)))
-    accepted = {(r.id, r.principal): r for r in config.accepted_risks}
+                tuple(change.unknown_policies)), None))
+    still_admin = {name for name, change in changes.items()
+                   if change.admin_before and change.admin_after}
+    if old or new:
+        still_admin |= _admins_throughout(before, after, ctx, engine)
+    introduced = [k for k in new if not _standing(k, old, new, still_admin)]
     findings = []
-    # New, and also widened: the same path for the same principal through other grants (an
-    # accepted AddUserToGroup on one group that now reaches every group) is shown again,
-    # and gated again unless accepted.
-    introduced = {k for k in new if k not in old or (new[k].detail, new[k].via) !=
-                  (old[k].detail, old[k].via)}
     for key in sorted(introduced, key=lambda k: (k[1], k[0])):
-        risk = accepted.get(key)
-        findings.append(_finding(new[key], ACCEPTED if risk else NEW,
-                                 str(risk.source) if risk and risk.source else None))
+        found, group = new[key]
+        if group is not None and (found.id, group) in introduced:
+            continue  # shown once, on the group that newly carries the path
+        risk = _acceptance(config, found, group)
+        findings.append(_finding(found, ACCEPTED if risk else NEW,
+                                 str(risk.source) if risk and risk.source else None,
+                                 _wider_than(config, found, group) if not risk else None))
     for key in sorted(set(old) - set(new), key=lambda k: (k[1], k[0])):
-        findings.append(_finding(old[key], GONE))
+        if old[key][1] is None:
+            findings.append(_finding(old[key][0], GONE))
     return Consequences({name: _user_json(c) for name, c in changes.items()},
                         tuple(findings))
+
+
+# A finding, and for a path a user has through a group, that group's principal.
+_Found = dict[tuple[str, str], tuple[Finding, str | None]]
+
+
+def _all_findings(state: State, ctx: Context, engine: PermissionEngine) -> _Found:
+    found: _Found = {k: (f, None) for k, f in state_findings(state, ctx, engine).items()}
+    for key, (finding, group) in member_findings(state, ctx, engine).items():
+        found.setdefault(key, (finding, group))
+    return found
+
+
+def _admins_throughout(before: State, after: State, ctx: Context, engine: PermissionEngine
+                       ) -> set[str]:
+    old, new = administrators(before, ctx, engine), administrators(after, ctx, engine)
+    return {name for name in set(old) & set(new) if old[name].admin and new[name].admin}
+
+
+def _standing(key: tuple[str, str], old: _Found, new: _Found, still_admin: set[str]) -> bool:
+    """Not the plan's doing: status is about a principal's power, not the route to it. An
+    administrator before and after gains nothing; a path that reaches no further than it
+    did (whichever policy now grants it) is the same path."""
+    kind, _, name = key[1].partition("/")
+    if kind == "user" and name in still_admin:
+        return True
+    if key not in old:
+        return False
+    return key[0] == ADMIN_EQUIVALENT or reach_within(new[key][0].reach, old[key][0].reach)
+
+
+def _acceptance(config: AccountConfig, found: Finding, group: str | None
+                ) -> AcceptedRisk | None:
+    """The entry accepting the finding's reach: one for the principal, or for the group a
+    user has the path through (accepting a group's path accepts it for its members)."""
+    principals = (found.principal, group) if group else (found.principal,)
+    return next((r for p in principals for r in config.accepted_risks
+                 if r.accepts(found.id, p, found.reach)), None)
+
+
+def _wider_than(config: AccountConfig, found: Finding, group: str | None) -> str | None:
+    """Where an acceptance of the same path stands that this reach goes beyond."""
+    principals = {found.principal, group}
+    wider = [r for r in config.accepted_risks if r.id == found.id and r.principal in principals]
+    if not wider:
+        return None
+    return str(wider[0].source) if wider[0].source else f"accounts/{config.name}/account.yaml"
 
 
 def _may_change_findings(diff: Mapping[str, UserChange], before: State, after: State,
@@ -170,6 +230,11 @@ def state_findings(state: State, ctx: Context, engine: PermissionEngine | None =
     return found
 
 
-def _finding(found: Finding, status: str, accepted_at: str | None = None) -> PlanFinding:
-    return PlanFinding(found.id, found.principal, found.severity, status, found.detail,
-                       tuple(found.via), accepted_at)
+def _finding(found: Finding, status: str, accepted_at: str | None = None,
+             wider_than: str | None = None) -> PlanFinding:
+    detail = found.detail
+    if wider_than:
+        detail += (f" It reaches further than accepted at {wider_than}: a reviewer must "
+                   "accept the new reach.")
+    return PlanFinding(found.id, found.principal, found.severity, status, detail,
+                       tuple(found.via), accepted_at, found.reach, found.references)

@@ -30,6 +30,7 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
+from iamstate.meaning import Reach, compact
 from iamstate.model import State, User
 from iamstate.permissions import (
     USERNAME,
@@ -70,12 +71,15 @@ class Need:
 
 @dataclass(frozen=True)
 class EscalationPath:
-    """A way to gain privileges: enabled when every need of one alternative is allowed."""
+    """A way to gain privileges: enabled when every need of one alternative is allowed.
+    `references`: the ids of the same path in public catalogues (pathfinding.cloud), so a
+    team can match iamstate's findings with their other scanners'."""
 
     id: str
     severity: str
     summary: str  # "can ...", completes "Members of group X ..." / "User x ..."
     alternatives: tuple[tuple[Need, ...], ...]
+    references: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -85,11 +89,21 @@ class Finding:
     severity: str
     detail: str
     via: tuple[str, ...]  # the policies (sources) that enable it
+    # What the path reaches: one entry per action it uses and grant allowing it (targets
+    # and conditions, never the route). An acceptance pins this; a wider reach is new.
+    reach: tuple[Reach, ...] = ()
+    references: tuple[str, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
         """SPEC §3 `consequences.findings[]` without `status` (the plan knows before/after)."""
-        return {"id": self.id, "principal": self.principal, "severity": self.severity,
-                "detail": self.detail, "via": list(self.via)}
+        out: dict[str, Any] = {"id": self.id, "principal": self.principal,
+                               "severity": self.severity, "detail": self.detail,
+                               "via": list(self.via)}
+        if self.reach:
+            out["reach"] = [r.to_json() for r in self.reach]
+        if self.references:
+            out["references"] = list(self.references)
+        return out
 
 
 @dataclass(frozen=True)
@@ -373,6 +387,18 @@ class _Use:
     @property
     def grants(self) -> tuple[Grant, ...]:
         return tuple(g for _, grants in self.steps for g in grants)
+
+    @property
+    def reach(self) -> tuple[Reach, ...]:
+        return tuple(sorted({_reach(action, g) for action, grants in self.steps
+                             for g in grants}, key=lambda r: (r.action, r.resources,
+                                                              r.conditions, r.unless)))
+
+
+def _reach(action: str, grant: Grant) -> Reach:
+    return Reach(action, grant.resources, grant.not_resources,
+                 compact(grant.conditions) if grant.conditions else "",
+                 tuple(sorted(compact(u) for u in grant.unless)))
 
 
 def _enabled(path: EscalationPath, perms: PermissionSet, own_groups: tuple[str, ...],
@@ -679,7 +705,7 @@ def _group_findings(analysis: _Analysis) -> list[Finding]:
             path = PATHS_BY_ID[path_id]
             findings.append(Finding(path_id, principal, path.severity,
                                     _detail(f"Members of group {name}", path, use),
-                                    _via(use.grants)))
+                                    _via(use.grants), use.reach, path.references))
     return findings
 
 
@@ -710,7 +736,8 @@ def _user_findings(analysis: _Analysis, user: User, status: AdminStatus) -> list
         path = PATHS_BY_ID[path_id]
         findings.append(Finding(path_id, principal, path.severity,
                                 _detail(subject, path, paths[path_id]),
-                                _via(paths[path_id].grants)))
+                                _via(paths[path_id].grants), paths[path_id].reach,
+                                path.references))
     if status.paths and not set(status.paths) & explained:
         via = _via(g for p in status.paths if p in paths for g in paths[p].grants)
         findings.append(Finding(
@@ -729,6 +756,26 @@ def escalation_findings(state: State, ctx: Context, engine: PermissionEngine | N
     for name in sorted(state.users):
         findings += _user_findings(analysis, state.users[name], admins[name])
     return sorted(findings, key=lambda f: (f.principal, f.id))
+
+
+def member_findings(state: State, ctx: Context, engine: PermissionEngine | None = None
+                    ) -> dict[tuple[str, str], tuple[Finding, str]]:
+    """Each path a user has through one group of theirs, as a finding of the user, with
+    the group's principal: a finding is per (id, principal), so a user who joins a group
+    carrying a path has that path newly (the group's own finding stands unchanged)."""
+    analysis = _analysis(state, ctx, engine)
+    found: dict[tuple[str, str], tuple[Finding, str]] = {}
+    for name in sorted(state.users):
+        for group in analysis.user_groups(state.users[name]):
+            if analysis.group_perms(group).admin:
+                continue  # the user is administrator-equivalent: a finding of its own
+            for path_id, use in sorted(analysis.group_paths(group).items()):
+                path = PATHS_BY_ID[path_id]
+                found.setdefault((path_id, f"user/{name}"), (Finding(
+                    path_id, f"user/{name}", path.severity,
+                    _detail(f"User {name} (through group {group})", path, use),
+                    _via(use.grants), use.reach, path.references), f"group/{group}"))
+    return found
 
 
 @lru_cache(maxsize=1)

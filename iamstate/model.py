@@ -25,6 +25,7 @@ from typing import Any, TypeVar
 
 from iamstate.errors import Problem
 from iamstate.frozen import FrozenDict, frozen_map
+from iamstate.meaning import Reach, reach_within
 from iamstate.policy import PolicyDocument
 from iamstate.strategy import Category, Strategy
 
@@ -330,6 +331,13 @@ class AcceptedRisk:
     principal: str
     reason: str
     source: Location | None = field(default=None, compare=False, metadata=NOT_IN_PLAN)
+    # What the reviewer accepted (as the plan printed it); None: an entry written before
+    # reaches were recorded, accepting any reach (validate warns how to pin it).
+    reach: tuple[Reach, ...] | None = None
+
+    def accepts(self, finding_id: str, principal: str, reach: tuple[Reach, ...]) -> bool:
+        return (self.id, self.principal) == (finding_id, principal) and (
+            self.reach is None or reach_within(reach, self.reach))
 
 
 @dataclass(frozen=True)

