@@ -81,7 +81,7 @@ def _read(
             members.setdefault(group, []).append(raw["UserName"])
     groups = {
         g["GroupName"]: _group(g, members.get(g["GroupName"], []))
-        for g in groups_raw if not ignored(g["GroupName"], ignore.groups)
+        for g in groups_raw if not _ignored_group(g, ignore)
     }
     policies = {}
     for raw in policies_raw:
@@ -94,7 +94,7 @@ def _read(
     users = {}
     for raw in users_raw:
         name = raw["UserName"]
-        if ignored(name, ignore.users):
+        if ignored(name, ignore.users) or ignore.under_path(raw.get("Path", "/")):
             continue
         wanted = wanted_by_name.get(name.lower())
         hint = report.get(name)
@@ -153,8 +153,14 @@ def _user(raw: Any, known_groups: set[str], has_password: bool, creds: Credentia
         credentials=creds,
         # Memberships of ignored groups are not in `groups`, but a teardown would end them.
         protected=tuple(sorted(f"ignored group {g}" for g in raw.get("GroupList", [])
-                               if ignored(g, ignore.groups))),
+                               if g not in known_groups)),
     )
+
+
+def _ignored_group(raw: Any, ignore: Ignore) -> bool:
+    """By name, or by the IAM path it lives under (`ignore.paths`)."""
+    return ignored(raw["GroupName"], ignore.groups) or ignore.under_path(
+        raw.get("Path", "/")) is not None
 
 
 def _group(raw: Any, members: list[str]) -> Group:

@@ -321,6 +321,11 @@ class Ignore:
     users: tuple[str, ...] = ()
     groups: tuple[str, ...] = ()
     policies: tuple[str, ...] = ()
+    paths: tuple[str, ...] = ()  # IAM paths: users and groups under them, likewise
+
+    def under_path(self, path: str) -> str | None:
+        """The ignored IAM path `path` is under (`/emergency/` covers `/emergency/a/`)."""
+        return next((p for p in self.paths if path.startswith(p)), None)
 
 
 @dataclass(frozen=True)

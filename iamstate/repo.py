@@ -20,6 +20,7 @@ from iamstate.errors import Problem, RepoError, shown
 from iamstate.frozen import FrozenDict
 from iamstate.lint import ERROR, OFF, severity
 from iamstate.lint import check as check_lint
+from iamstate.meaning import UNREADABLE, Reach
 from iamstate.model import (
     AcceptedRisk,
     Account,
@@ -252,6 +253,7 @@ def _load_account(
     declared = _load_declarations(tree, folder)
     builder = _StateBuilder(config, documents, problems)
     desired = builder.build(declared, password_policy)
+    _check_accepted_risks(config, desired, problems, builder.warnings)
     if config.role_arn and not (config.plan_role_arn and config.apply_role_arn):
         builder.warnings.add(folder / ACCOUNT_FILE, 1, (
             "role_arn is one role for plan and apply: any pull request's plan job can then "
@@ -259,6 +261,41 @@ def _load_account(
             " declare a read-only plan_role_arn and an apply_role_arn (see "
             "`iamstate bootstrap`)"))
     return Account(config, desired, tuple(builder.warnings.items))
+
+
+def _check_accepted_risks(config: AccountConfig, desired: State, problems: Problems,
+                          warnings: Problems) -> None:
+    """An acceptance must name a finding iamstate makes and a principal it can be about
+    (declared, or ignored: live and never managed), else it accepts nothing and the plan
+    fails closed later; one without a reach accepts the path however far it grows."""
+    from iamstate.escalation import SEVERITIES  # the finding ids (loaded only when needed)
+
+    ids = sorted({*SEVERITIES, UNREADABLE})
+    for risk in config.accepted_risks:
+        where = risk.source or Location(config.directory / ACCOUNT_FILE, 0)
+        if risk.id not in ids:
+            problems.add(where.file, where.line, (
+                f"accepted_risks: {risk.id!r} is no finding id iamstate reports"
+                f"{_did_you_mean(risk.id, ids)}; the ids are in the plan's findings"))
+        kind, _, name = risk.principal.partition("/")
+        names = desired.users if kind == "user" else desired.groups
+        globs = config.ignore.users if kind == "user" else config.ignore.groups
+        if name not in names and not ignored(name, globs):
+            known = [f"{kind}/{n}" for n in sorted(names)]
+            problems.add(where.file, where.line, (
+                f"accepted_risks: {risk.principal} is neither declared nor ignored, so the "
+                f"acceptance is about nobody{_did_you_mean(risk.principal, known)}; name a "
+                "declared user/NAME or group/NAME"))
+        if risk.reach is None:
+            warnings.add(where.file, where.line, (
+                f"accepted_risks: {risk.id} for {risk.principal} has no reach, so it accepts "
+                "the path however far it grows; pin it: run `iamstate plan` and paste the "
+                "entry it prints (with `reach:`) for this finding"))
+
+
+def _did_you_mean(value: str, known: Sequence[str]) -> str:
+    close = difflib.get_close_matches(value, known, n=1)
+    return f" (did you mean {close[0]}?)" if close else ""
 
 
 def _load_config(
@@ -308,11 +345,14 @@ def _load_config(
         common_groups=tuple(data.get("common_groups") or ()),
         categories=tuple(categories),
         max_deletions=(data.get("safety") or {}).get("max_deletions", 5),
-        ignore=Ignore(*(tuple(ignore.get(k) or ()) for k in ("users", "groups", "policies"))),
+        ignore=Ignore(*(tuple(ignore.get(k) or ())
+                        for k in ("users", "groups", "policies", "paths"))),
         lint=FrozenDict(data.get("lint") or {}),
         accepted_risks=tuple(
             AcceptedRisk(r["id"], r["principal"], r["reason"],
-                         Location(path, line_of(tree, ["accepted_risks", i])))
+                         Location(path, line_of(tree, ["accepted_risks", i])),
+                         tuple(Reach.from_json(part) for part in r["reach"])
+                         if "reach" in r else None)
             for i, r in enumerate(data.get("accepted_risks") or ())),
     )
     return config, _password_policy(password)
@@ -443,6 +483,14 @@ class _StateBuilder:
                     self.problems.add(entry.location.file, entry.location.line, (
                         f"{kind[:-1]} {name!r} is declared but matches ignore glob {hit!r} in "
                         "account.yaml: remove the declaration or narrow the glob"))
+                path = entry.data.get("path") if kind != "policies" and isinstance(
+                    entry.data, Mapping) else None
+                under = self.config.ignore.under_path(path) if isinstance(path, str) else None
+                if under is not None:
+                    self.problems.add(entry.location.file, entry.location.line, (
+                        f"{kind[:-1]} {name!r} is declared under path {path!r}, which "
+                        f"account.yaml ignores ({under!r}): remove the declaration or the "
+                        "ignored path"))
 
     def _document(
         self, ref: Any, where: Path, line_in: Callable[[tuple[Any, ...]], int], label: str

@@ -118,3 +118,30 @@ def test_an_ignored_policy_a_group_starts_using_is_read_and_gated(cli: Cli) -> N
     assert refused.code == 1 and "privilege-escalation finding" in refused.err
     assert "accepted_risks:" in refused.err
     assert cli.snapshot() == before
+
+
+def test_users_and_groups_under_an_ignored_path_are_never_read_changed_or_deleted(
+        cli: Cli) -> None:
+    """`ignore: {paths: [/emergency/]}`: what a writer of `users: ["/emergency/*"]` meant
+    (a glob never matches a name with `/`, and is refused)."""
+    account = cli.repo / "accounts/sandbox/account.yaml"
+    assert cli("apply", "--auto-approve").code == 0
+    iam = cli.iam
+    iam.create_group(GroupName="Responders", Path="/emergency/")
+    iam.create_user(UserName="oncall-admin", Path="/emergency/team/")
+    iam.add_user_to_group(UserName="oncall-admin", GroupName="Responders")
+    iam.add_user_to_group(UserName="jdoe", GroupName="Responders")
+    iam.put_group_policy(GroupName="Responders", PolicyName="r", PolicyDocument=DOC)
+    iam.create_access_key(UserName="oncall-admin")
+    unprotected = cli("plan")
+    assert "- destroy user oncall-admin" in unprotected.out  # the control: today's fate
+    account.write_text(account.read_text().replace(
+        'ignore:\n  users: ["break-glass-*"]\n',
+        'ignore:\n  users: ["break-glass-*"]\n  paths: ["/emergency/"]\n'))
+    before = cli.snapshot()
+    plan = cli("plan", "--out", "p.json")
+    assert plan.code == 0, plan.both
+    assert "oncall-admin" not in plan.out and "destroy group Responders" not in plan.out
+    assert "Plan: 0 to add, 0 to change, 0 to destroy." in plan.out, plan.out
+    assert cli("apply", "p.json").code == 0
+    assert cli.snapshot() == before
