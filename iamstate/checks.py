@@ -74,8 +74,7 @@ class EscalationGate(Check):
         found = plan.consequences.new_findings if plan.consequences else ()
         if found:
             lines = [f"  {f.id} {f.principal} ({f.severity}): {f.detail}" for f in found]
-            accept = "\n".join(f"  - {{id: {f.id}, principal: {f.principal}, reason: ...}}"
-                               for f in found)
+            accept = "\n".join(f"  {f.acceptance()}" for f in found)
             raise self.error(
                 f"account {plan.config.name}: the plan introduces {len(found)} privilege-"
                 "escalation finding(s) the repository does not accept:\n" + "\n".join(lines)

@@ -25,7 +25,7 @@ from rich.markup import escape
 from iamstate import planfile
 from iamstate.changes import CREATE, DELETE, UPDATE, Change, Delete, Replace
 from iamstate.kinds import kind_of
-from iamstate.meaning import grant_line
+from iamstate.meaning import NEW, grant_line
 from iamstate.plan import AccountPlan
 from iamstate.policy import PolicyDocument
 
@@ -142,8 +142,12 @@ def finding_lines(plan: AccountPlan) -> list[str]:
     lines = []
     for finding in meaning.findings:
         where = f" [accepted at {finding.accepted_at}]" if finding.accepted_at else ""
+        refs = f" [{', '.join(finding.references)}]" if finding.references else ""
         lines.append(one_line(f"{finding.status:<9} {finding.id} {finding.principal} "
-                              f"({finding.severity}): {finding.detail}{where}"))
+                              f"({finding.severity}): {finding.detail}{refs}{where}"))
+        if finding.status == NEW:  # exactly this reach, for a reviewer who accepts it
+            lines.append(one_line(f"          to accept, under accepted_risks: "
+                                  f"{finding.acceptance()}"))
     return lines
 
 

@@ -40,7 +40,10 @@ def test_the_gate_refuses_then_accepts_what_git_accepts(cli: Cli) -> None:
     refused = cli("apply", "p.json")
     assert refused.code == 1, refused.both
     assert "introduces 1 privilege-escalation finding(s)" in refused.err
-    assert "- {id: ESC-ADD-USER-TO-GROUP, principal: group/Ops, reason: ...}" in refused.err
+    entry = ('- {id: ESC-ADD-USER-TO-GROUP, principal: group/Ops, reach: [{"action": '
+             '"iam:AddUserToGroup", "resources": ["*"]}], reason: ...}')
+    assert entry in refused.err
+    assert f"to accept, under accepted_risks: {entry}" in plan.out  # printed by the plan
     assert cli.snapshot() == before
     markdown = cli("plan", "--format", "markdown").out
     assert "**What this plan means for people**" in markdown
