@@ -54,6 +54,7 @@ OTHER_USERS = "other users"  # an IAM user other than the principal (the asking 
 ANY_USER = "any user"  # themselves included
 OWN_GROUPS = "own groups"  # a group the principal is, or belongs to
 ANY_GROUP = "any group"
+OTHER_GROUPS = "groups the principal is not in"
 ANY_POLICY = "any customer managed policy"
 ANY_ROLE = "any role"
 ROLES_BY_WILDCARD = "roles named by a wildcard"
@@ -136,7 +137,10 @@ def _with(first: Need, *alternatives: tuple[str, ...]) -> tuple[tuple[Need, ...]
 # Policies whose attachment makes an administrator: AWS's two, and any policy of the
 # account's own that the principal can write ({partition}/{account}: filled when checked).
 _ADMIN_POLICIES = ("arn:{partition}:iam::aws:policy/AdministratorAccess",
-                   "arn:{partition}:iam::aws:policy/IAMFullAccess")
+                   "arn:{partition}:iam::aws:policy/IAMFullAccess",
+                   # any other AWS managed policy: several grant iam:* on *, so a condition
+                   # that excludes a few by name is no fence; only an allow-list is
+                   "arn:{partition}:iam::aws:policy/any-other-aws-managed-policy")
 _OWN_POLICY = "arn:{partition}:iam::{account}:policy/written-by-the-holder"
 
 
@@ -149,7 +153,7 @@ def _attach(action: str, target: str) -> tuple[tuple[Need, ...], ...]:
                          Need(action, target, (("iam:PolicyARN", _OWN_POLICY),))))
     return tuple(alternatives)
 
-PATHS: tuple[EscalationPath, ...] = (
+_PATHS: tuple[EscalationPath, ...] = (
     EscalationPath("ESC-CREATE-ACCESS-KEY", HIGH,
                    "can create access keys for other users and act as them",
                    _one("iam:CreateAccessKey", target=OTHER_USERS)),
@@ -161,7 +165,7 @@ PATHS: tuple[EscalationPath, ...] = (
                    _one("iam:UpdateLoginProfile", target=OTHER_USERS)),
     EscalationPath("ESC-ADD-USER-TO-GROUP", HIGH,
                    "can add users, themselves included, to groups",
-                   _one("iam:AddUserToGroup", target=ANY_GROUP)),
+                   _one("iam:AddUserToGroup", target=OTHER_GROUPS)),
     EscalationPath("ESC-CREATE-POLICY-VERSION", CRITICAL,
                    "can rewrite customer managed policies (a new default version)",
                    _one("iam:CreatePolicyVersion", target=ANY_POLICY)),
@@ -210,13 +214,15 @@ PATHS: tuple[EscalationPath, ...] = (
                          ("cloudformation:UpdateStack",),
                          ("cloudformation:CreateChangeSet", "cloudformation:ExecuteChangeSet"),
                          ("cloudformation:CreateStackSet",
-                          "cloudformation:CreateStackInstances"))),
+                          "cloudformation:CreateStackInstances"),
+                         ("cloudformation:UpdateStackSet",))),
     EscalationPath("ESC-PASSROLE-GLUE", HIGH,
                    "can pass a role to a Glue endpoint or job and run code with it",
                    _with(_pass("glue"), ("glue:CreateDevEndpoint",),
                          ("glue:CreateJob", "glue:StartJobRun"),
                          ("glue:CreateJob", "glue:CreateTrigger"),
-                         ("glue:UpdateJob", "glue:StartJobRun"))),
+                         ("glue:UpdateJob", "glue:StartJobRun"),
+                         ("glue:UpdateJob", "glue:CreateTrigger"))),
     EscalationPath("ESC-PASSROLE-DATAPIPELINE", HIGH,
                    "can pass a role to a Data Pipeline and run commands with it",
                    _with(_pass("datapipeline"),
@@ -284,7 +290,80 @@ PATHS: tuple[EscalationPath, ...] = (
     EscalationPath("ESC-MOVE-GROUP", MEDIUM,
                    "can rename or move their own groups under paths other grants cover",
                    _one("iam:UpdateGroup", target=OWN_GROUPS)),
+    EscalationPath("ESC-PASSROLE-STEPFUNCTIONS", HIGH,
+                   "can pass a role to a Step Functions state machine and run it",
+                   _with(_pass("states"), ("states:CreateStateMachine", "states:StartExecution"),
+                         ("states:UpdateStateMachine", "states:StartExecution"))),
+    EscalationPath("ESC-PASSROLE-BATCH", HIGH,
+                   "can pass a role to a Batch job and run it",
+                   _with(_pass("ecs-tasks"), ("batch:RegisterJobDefinition", "batch:SubmitJob"))),
+    EscalationPath("ESC-PASSROLE-EC2-ASSOCIATE", MEDIUM,
+                   "can give a running EC2 instance a role and use its credentials",
+                   _with(_pass("ec2"), ("ec2:AssociateIamInstanceProfile",),
+                         ("ec2:ReplaceIamInstanceProfileAssociation",))),
+    EscalationPath("ESC-UPDATE-CLOUDFORMATION-STACK", MEDIUM,
+                   "can change existing CloudFormation stacks and act as their roles",
+                   ((Need("cloudformation:UpdateStack"),),
+                    (Need("cloudformation:CreateChangeSet"),
+                     Need("cloudformation:ExecuteChangeSet")))),
+    EscalationPath("ESC-CODEBUILD-START-BUILD", MEDIUM,
+                   "can run existing CodeBuild projects with their own buildspec and act as "
+                   "their roles", _one("codebuild:StartBuild", "codebuild:StartBuildBatch")),
+    EscalationPath("ESC-APPRUNNER-UPDATE-SERVICE", MEDIUM,
+                   "can change existing App Runner services and act as their roles",
+                   _one("apprunner:UpdateService")),
+    EscalationPath("ESC-EC2-LAUNCH-TEMPLATE", MEDIUM,
+                   "can change the launch templates instances start from (user data, role)",
+                   ((Need("ec2:CreateLaunchTemplateVersion"),
+                     Need("ec2:ModifyLaunchTemplate")),)),
+    EscalationPath("ESC-SAGEMAKER-LIFECYCLE-CONFIG", MEDIUM,
+                   "can give existing SageMaker notebooks a start-up script and act as their "
+                   "roles", ((Need("sagemaker:CreateNotebookInstanceLifecycleConfig"),
+                              Need("sagemaker:StopNotebookInstance"),
+                              Need("sagemaker:UpdateNotebookInstance"),
+                              Need("sagemaker:StartNotebookInstance")),)),
 )
+# The same paths in DataDog's public catalogue, pathfinding.cloud (the ids Prowler, Trivy and
+# cloudsplaining use), so a finding can be matched with other scanners' findings.
+_CATALOGUE: Mapping[str, tuple[str, ...]] = {
+    "ESC-CREATE-ACCESS-KEY": ("iam-002", "iam-003"),
+    "ESC-CREATE-LOGIN-PROFILE": ("iam-004",),
+    "ESC-UPDATE-LOGIN-PROFILE": ("iam-006",),
+    "ESC-ADD-USER-TO-GROUP": ("iam-013",),
+    "ESC-CREATE-POLICY-VERSION": ("iam-001", "iam-016", "iam-020"),
+    "ESC-ATTACH-USER-POLICY": ("iam-008", "iam-015"),
+    "ESC-ATTACH-GROUP-POLICY": ("iam-010",),
+    "ESC-ATTACH-ROLE-POLICY": ("iam-009", "iam-014", "iam-019"),
+    "ESC-PUT-USER-POLICY": ("iam-007", "iam-018"),
+    "ESC-PUT-GROUP-POLICY": ("iam-011",),
+    "ESC-PUT-ROLE-POLICY": ("iam-005", "iam-017", "iam-021"),
+    "ESC-UPDATE-ASSUME-ROLE-POLICY": ("iam-012", "iam-019", "iam-020", "iam-021"),
+    "ESC-PASSROLE-EC2": ("ec2-001", "ec2-003"),
+    "ESC-PASSROLE-LAMBDA": ("lambda-001", "lambda-002", "lambda-006"),
+    "ESC-PASSROLE-CLOUDFORMATION": ("cloudformation-001", "cloudformation-003",
+                                    "cloudformation-004"),
+    "ESC-PASSROLE-GLUE": ("glue-001", "glue-003", "glue-004", "glue-005", "glue-006"),
+    "ESC-PASSROLE-DATAPIPELINE": ("datapipeline-001",),
+    "ESC-PASSROLE-CODEBUILD": ("codebuild-001", "codebuild-004"),
+    "ESC-PASSROLE-SAGEMAKER": ("sagemaker-001", "sagemaker-002", "sagemaker-003"),
+    "ESC-PASSROLE-ECS": ("ecs-001", "ecs-002", "ecs-003", "ecs-004", "ecs-005"),
+    "ESC-PASSROLE-APPRUNNER": ("apprunner-001",),
+    "ESC-UPDATE-LAMBDA-CODE": ("lambda-003", "lambda-004", "lambda-005"),
+    "ESC-UPDATE-GLUE-DEV-ENDPOINT": ("glue-002",),
+    "ESC-SSM-COMMAND": ("ssm-001", "ssm-002"),
+    "ESC-EC2-INSTANCE-CONNECT": ("ec2instanceconnect-003",),
+    "ESC-EC2-USER-DATA": ("ec2-002",),
+    "ESC-SAGEMAKER-NOTEBOOK-URL": ("sagemaker-004",),
+    "ESC-ASSUME-ANY-ROLE": ("sts-001",),
+    "ESC-UPDATE-CLOUDFORMATION-STACK": ("cloudformation-002", "cloudformation-005"),
+    "ESC-CODEBUILD-START-BUILD": ("codebuild-002", "codebuild-003"),
+    "ESC-APPRUNNER-UPDATE-SERVICE": ("apprunner-002",),
+    "ESC-EC2-LAUNCH-TEMPLATE": ("ec2-004",),
+    "ESC-SAGEMAKER-LIFECYCLE-CONFIG": ("sagemaker-005",),
+}
+PATHS: tuple[EscalationPath, ...] = tuple(
+    replace(p, references=tuple(f"pathfinding.cloud/{i}" for i in _CATALOGUE.get(p.id, ())))
+    for p in _PATHS)
 PATHS_BY_ID: Mapping[str, EscalationPath] = MappingProxyType({p.id: p for p in PATHS})
 SEVERITIES: Mapping[str, str] = MappingProxyType(
     {ADMIN_EQUIVALENT: CRITICAL, **{p.id: p.severity for p in PATHS}})
@@ -295,7 +374,7 @@ _OWN_GROUP_POLICY = ("ESC-PUT-GROUP-POLICY", "ESC-ATTACH-GROUP-POLICY")
 _BECOME_USER = ("ESC-CREATE-ACCESS-KEY", "ESC-CREATE-LOGIN-PROFILE", "ESC-UPDATE-LOGIN-PROFILE")
 # The paths `self_escalation` looks at: a user with none of them cannot make themselves one.
 _SELF_ESCALATING = frozenset({*_SELF_POLICY, *_OWN_GROUP_POLICY, "ESC-CREATE-POLICY-VERSION",
-                              "ESC-ADD-USER-TO-GROUP"})
+                              "ESC-SET-DEFAULT-POLICY-VERSION", "ESC-ADD-USER-TO-GROUP"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,6 +426,18 @@ def _reaches_arn(grant: Grant, arn: str, username: str | None = None) -> bool:
         glob_match(e, arn) for e in excluded)
 
 
+def _reaches_other(grant: Grant, glob: str, own: tuple[str, ...]) -> bool:
+    """Does the grant reach some ARN under `glob` other than the `own` ones?"""
+    excluded = _exclusions(grant)
+    for include in grant.resources:
+        for part in glob_intersection(_starred(include), glob):
+            if any(glob_covers(e, part) for e in excluded):
+                continue
+            if "*" in part or "?" in part or part not in own:
+                return True
+    return False
+
+
 def _roles_by_wildcard(grant: Grant, roles: str) -> bool:
     return any("*" in part or "?" in part
                for include in grant.resources
@@ -359,6 +450,9 @@ def _target_check(target: str, own_groups: tuple[str, ...], ctx: Context
     or of the user's groups."""
     if target == OWN_GROUPS:
         return lambda g: any(_reaches_arn(g, arn) for arn in own_groups)
+    if target == OTHER_GROUPS:  # adding members to one's own groups grants nothing new
+        glob = ctx.arn("group", "/", "*")
+        return lambda g: _reaches_other(g, glob, own_groups)
     if target == ROLES_BY_WILDCARD:
         roles = ctx.arn("role", "/", "*")
         return lambda g: _roles_by_wildcard(g, roles)
@@ -542,13 +636,17 @@ class _Analysis:
         self._paths_by_user[user.name] = found
         return found
 
-    def customer_policies(self, user: User) -> list[str]:
-        """ARNs of the customer managed policies that apply to the user."""
+    def customer_policies(self, user: User, with_old_versions: bool = False) -> list[str]:
+        """ARNs of the customer managed policies that apply to the user (only those with
+        older versions kept, if asked)."""
         prefix = self.ctx.arn("policy", "", "")
         arns = set(user.attached_policies)
         for group in self.user_groups(user):
             arns |= self.state.groups[group].managed_policies
-        return sorted(a for a in arns if a.startswith(prefix))
+        old = {self.ctx.arn("policy", p.path, p.name) for p in self.state.policies.values()
+               if p.old_versions}
+        return sorted(a for a in arns if a.startswith(prefix)
+                      and (not with_old_versions or a in old))
 
     def admin_groups(self) -> list[str]:
         """ARNs of groups whose new member becomes administrator-equivalent by that alone."""
@@ -576,6 +674,12 @@ class _Analysis:
         if any(_reaches_arn(g, policy, user.name)
                for g in _grants_of(paths, "ESC-CREATE-POLICY-VERSION") for policy in own):
             found.append("ESC-CREATE-POLICY-VERSION")
+        # An older version of a policy of their own may say anything (iamstate does not
+        # read old versions): switching back to it is as good as writing a new one.
+        if any(_reaches_arn(g, policy, user.name)
+               for g in _grants_of(paths, "ESC-SET-DEFAULT-POLICY-VERSION")
+               for policy in self.customer_policies(user, with_old_versions=True)):
+            found.append("ESC-SET-DEFAULT-POLICY-VERSION")
         if any(_reaches_arn(g, group, user.name)
                for g in _grants_of(paths, "ESC-ADD-USER-TO-GROUP") for group in admin_groups):
             found.append("ESC-ADD-USER-TO-GROUP")
@@ -595,7 +699,7 @@ class _Analysis:
         changed = True
         while changed:  # becoming an administrator user: until nobody new is found
             changed = False
-            targets = [(u.name, self.user_arn(u)) for u in users if status[u.name].admin]
+            targets = [(u, self.user_arn(u)) for u in users if status[u.name].admin]
             if not targets:
                 break  # nobody to take over
             for user in users:
@@ -603,8 +707,9 @@ class _Analysis:
                     continue
                 paths = self.user_paths(user)
                 found = [p for p in _BECOME_USER for g in _grants_of(paths, p)
-                         for name, arn in targets
-                         if name != user.name and _reaches_arn(g, arn, user.name)]
+                         for target, arn in targets
+                         if target.name != user.name and _takes_over(p, target)
+                         and _reaches_arn(g, arn, user.name)]
                 # ... or join a group whose members can take one over
                 joins = _grants_of(paths, "ESC-ADD-USER-TO-GROUP")
                 if joins and any(_reaches_arn(g, group, user.name)
@@ -616,7 +721,7 @@ class _Analysis:
                     changed = True
         return status
 
-    def takeover_groups(self, user: User, targets: list[tuple[str, str]]) -> list[str]:
+    def takeover_groups(self, user: User, targets: list[tuple[User, str]]) -> list[str]:
         """ARNs of groups in which `user`, once a member, could take over an administrator
         other than themselves (access key, password)."""
         found = []
@@ -626,9 +731,20 @@ class _Analysis:
             paths = self.group_paths(name)
             if any(_reaches_arn(g, arn, user.name) for p in _BECOME_USER
                    for g in _grants_of(paths, p) for target, arn in targets
-                   if target != user.name):
+                   if target.name != user.name and _takes_over(p, target)):
                 found.append(self.group_arn(name))
         return found
+
+
+def _takes_over(path_id: str, target: User) -> bool:
+    """Can this path take over that user? A password can be changed only where there is
+    one (UpdateLoginProfile) and created only where there is none (CreateLoginProfile);
+    an access key can always be made."""
+    if path_id == "ESC-UPDATE-LOGIN-PROFILE":
+        return target.console_access
+    if path_id == "ESC-CREATE-LOGIN-PROFILE":
+        return not target.console_access
+    return True
 
 
 def administrators(state: State, ctx: Context, engine: PermissionEngine | None = None

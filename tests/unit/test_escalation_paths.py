@@ -1,0 +1,129 @@
+"""Paths the gate missed or over-claimed (issue 19), each with a positive and a negative
+control; the IAM simulator referees what a condition allows."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from iamstate.consequences import state_findings
+from iamstate.escalation import PATHS, administrators
+from iamstate.model import AccountConfig, Group, ManagedPolicy, State, User
+from iamstate.permissions import Context
+from iamstate.policy import PolicyDocument
+from tests.simulator import needs_node, simulate
+
+ACCOUNT = "123456789012"
+IAM = f"arn:aws:iam::{ACCOUNT}"
+CONFIG = AccountConfig("acme", ACCOUNT, Path("."))
+CTX = Context(ACCOUNT)
+
+
+def doc(*statements: dict[str, Any]) -> PolicyDocument:
+    return PolicyDocument({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(actions: str | list[str], resource: str | list[str] = "*",
+          condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return statement
+
+
+def found(state: State) -> set[tuple[str, str]]:
+    return set(state_findings(state, CTX))
+
+
+def with_group(*statements: dict[str, Any], users: dict[str, User] | None = None) -> State:
+    group = Group("G", inline_policies=(("p", doc(*statements)),))
+    members = {"mia": User("mia", groups=frozenset({"G"})), **(users or {})}
+    return State(members, {"G": group})
+
+
+NOT_ADMIN = {"ArnNotEquals": {"iam:PolicyARN": ["arn:aws:iam::aws:policy/AdministratorAccess",
+                                                "arn:aws:iam::aws:policy/IAMFullAccess"]}}
+ONLY_READ = {"ArnEquals": {"iam:PolicyARN": ["arn:aws:iam::aws:policy/ReadOnlyAccess"]}}
+
+
+@needs_node
+def test_a_condition_excluding_a_few_policies_is_no_fence_an_allow_list_is() -> None:
+    excluding = allow("iam:AttachUserPolicy", f"{IAM}:user/${{aws:username}}", NOT_ADMIN)
+    listing = allow("iam:AttachUserPolicy", f"{IAM}:user/${{aws:username}}", ONLY_READ)
+    other = "arn:aws:iam::aws:policy/AWSCodeStarServiceRole"  # one of the iam:* ones
+    # the referee: the exclusion lets another AWS managed policy through, the list does not
+    decisions = simulate([{"principal": f"{IAM}:user/mia", "action": "iam:AttachUserPolicy",
+                           "resource": f"{IAM}:user/mia", "account": ACCOUNT,
+                           "context": {"aws:username": "mia", "iam:PolicyARN": other},
+                           "policies": [{"name": "p", "policy": doc(s).document}]}
+                          for s in (excluding, listing)])
+    assert decisions[0] == "Allowed" and decisions[1] != "Allowed"
+    assert ("ADMIN-EQUIVALENT", "user/mia") in found(with_group(excluding))
+    assert found(with_group(listing)) == set()
+
+
+def test_update_login_profile_takes_over_only_users_that_have_a_password() -> None:
+    boss = User("boss", inline_policies=(("own", doc(allow("*"))),), console_access=True)
+    state = with_group(allow("iam:UpdateLoginProfile", f"{IAM}:user/boss"),
+                       users={"boss": boss})
+    assert administrators(state, CTX)["mia"].admin
+    keyless = dataclasses.replace(boss, console_access=False)
+    state = with_group(allow("iam:UpdateLoginProfile", f"{IAM}:user/boss"),
+                       users={"boss": keyless})
+    assert not administrators(state, CTX)["mia"].admin
+    # and CreateLoginProfile the other way round: only where there is no password yet
+    state = with_group(allow("iam:CreateLoginProfile", f"{IAM}:user/boss"),
+                       users={"boss": boss})
+    assert not administrators(state, CTX)["mia"].admin
+
+
+def test_set_default_policy_version_on_ones_own_policy_is_admin_equivalent() -> None:
+    own = f"{IAM}:policy/team"
+
+    def state(old_versions: tuple[str, ...]) -> State:
+        policy = ManagedPolicy("team", doc(allow("s3:GetObject")),
+                               old_versions=old_versions)
+        group = Group("G", inline_policies=(("p", doc(allow("iam:SetDefaultPolicyVersion",
+                                                            own))),),
+                      managed_policies=frozenset({own}))
+        return State({"mia": User("mia", groups=frozenset({"G"}))}, {"G": group},
+                     {"team": policy})
+
+    assert administrators(state(("v1",)), CTX)["mia"].admin  # an older version may say *
+    assert not administrators(state(()), CTX)["mia"].admin  # no version to switch back to
+
+
+def test_add_user_to_group_limited_to_ones_own_groups_grants_nothing() -> None:
+    assert found(with_group(allow("iam:AddUserToGroup", f"{IAM}:group/G"))) == set()
+    assert ("ESC-ADD-USER-TO-GROUP", "group/G") in found(
+        with_group(allow("iam:AddUserToGroup", f"{IAM}:group/Admins")))
+
+
+ROLE = f"{IAM}:role/worker"
+
+
+@pytest.mark.parametrize(("path_id", "service", "actions"), [
+    ("ESC-PASSROLE-STEPFUNCTIONS", "states",
+     ["states:CreateStateMachine", "states:StartExecution"]),
+    ("ESC-PASSROLE-BATCH", "ecs-tasks", ["batch:RegisterJobDefinition", "batch:SubmitJob"]),
+    ("ESC-PASSROLE-EC2-ASSOCIATE", "ec2", ["ec2:AssociateIamInstanceProfile"]),
+    ("ESC-PASSROLE-EC2-ASSOCIATE", "ec2", ["ec2:ReplaceIamInstanceProfileAssociation"]),
+])
+def test_more_services_that_run_code_with_a_passed_role(path_id: str, service: str,
+                                                        actions: list[str]) -> None:
+    def passing(to: str) -> State:
+        return with_group(allow("iam:PassRole", ROLE, {"StringEquals": {
+            "iam:PassedToService": f"{to}.amazonaws.com"}}), allow(actions))
+
+    assert (path_id, "group/G") in found(passing(service))
+    assert (path_id, "group/G") not in found(passing("glue"))  # passed elsewhere only
+
+
+def test_findings_carry_the_public_catalogue_ids() -> None:
+    [finding] = state_findings(with_group(allow("iam:CreateAccessKey")), CTX).values()
+    assert finding.references == ("pathfinding.cloud/iam-002", "pathfinding.cloud/iam-003")
+    assert finding.to_json()["references"] == list(finding.references)
+    assert all(ref.startswith("pathfinding.cloud/") for p in PATHS for ref in p.references)
