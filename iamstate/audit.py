@@ -12,9 +12,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from iamstate.consequences import state_findings
+from iamstate.consequences import analysis_context, state_findings
 from iamstate.model import AccountConfig, PasswordPolicy, State
-from iamstate.permissions import Context
 
 KEY_MAX_AGE_DAYS = 90
 
@@ -112,7 +111,7 @@ def escalation_audit(config: AccountConfig, live: State,
     every path to more privilege and every administrator-equivalent user (accepted ones
     say where account.yaml accepts them)."""
     accepted = {(r.id, r.principal): r for r in config.accepted_risks}
-    found = state_findings(live, Context(config.account_id, config.partition, documents))
+    found = state_findings(live, analysis_context(config, live, documents))
     findings = []
     for (rule, principal), finding in sorted(found.items()):
         risk = accepted.get((rule, principal))

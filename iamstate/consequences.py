@@ -46,6 +46,15 @@ from iamstate.permissions import (
 )
 
 
+def analysis_context(config: AccountConfig, live: State,
+                     documents: Mapping[str, Mapping[str, Any]]) -> Context:
+    """What the engines read besides the states: AWS managed documents, and what live
+    state holds outside iamstate's management (roles, ignored users), the same before and
+    after a plan (iamstate changes neither)."""
+    return Context(config.account_id, config.partition, documents, live.outside.roles,
+                   live.outside.users)
+
+
 def _user_json(change: UserChange) -> dict[str, Any]:
     return {**change.to_json(), "admin_before": change.admin_before}
 
@@ -54,7 +63,7 @@ def consequences(config: AccountConfig, before: State, after: State,
                  managed_documents: Mapping[str, Mapping[str, Any]]) -> Consequences:
     """Run the engines on the states before and after the plan (one engine: permissions
     are computed once per distinct set of groups and shared by the diff and the findings)."""
-    ctx = Context(config.account_id, config.partition, managed_documents)
+    ctx = analysis_context(config, before, managed_documents)
     engine = PermissionEngine(ctx)
     diff = permission_diff(before, after, ctx, engine=engine)
     if _may_change_findings(diff, before, after, engine):

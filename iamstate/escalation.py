@@ -31,7 +31,7 @@ from types import MappingProxyType
 from typing import Any
 
 from iamstate.meaning import Reach, compact
-from iamstate.model import State, User
+from iamstate.model import Role, State, User
 from iamstate.permissions import (
     USERNAME,
     ActionSet,
@@ -58,6 +58,8 @@ OTHER_GROUPS = "groups the principal is not in"
 ANY_POLICY = "any customer managed policy"
 ANY_ROLE = "any role"
 ROLES_BY_WILDCARD = "roles named by a wildcard"
+POWERFUL_ROLES = "roles that trust the account and are administrators or can escalate"
+ACCOUNT = "the account"  # who a role trusts, for sts:AssumeRole (services by their name)
 ANYTHING = "any resource"
 
 
@@ -266,6 +268,9 @@ _PATHS: tuple[EscalationPath, ...] = (
     EscalationPath("ESC-SAGEMAKER-NOTEBOOK-URL", MEDIUM,
                    "can open existing SageMaker notebooks and act as their roles",
                    _one("sagemaker:CreatePresignedNotebookInstanceUrl")),
+    EscalationPath("ESC-ASSUME-ROLE", HIGH,
+                   "can assume roles that are administrator-equivalent or can escalate",
+                   _one("sts:AssumeRole", target=POWERFUL_ROLES)),
     EscalationPath("ESC-ASSUME-ANY-ROLE", MEDIUM,
                    "can assume any role that trusts the account, not named ones",
                    _one("sts:AssumeRole", target=ROLES_BY_WILDCARD)),
@@ -355,6 +360,7 @@ _CATALOGUE: Mapping[str, tuple[str, ...]] = {
     "ESC-EC2-USER-DATA": ("ec2-002",),
     "ESC-SAGEMAKER-NOTEBOOK-URL": ("sagemaker-004",),
     "ESC-ASSUME-ANY-ROLE": ("sts-001",),
+    "ESC-ASSUME-ROLE": ("sts-001",),
     "ESC-UPDATE-CLOUDFORMATION-STACK": ("cloudformation-002", "cloudformation-005"),
     "ESC-CODEBUILD-START-BUILD": ("codebuild-002", "codebuild-003"),
     "ESC-APPRUNNER-UPDATE-SERVICE": ("apprunner-002",),
@@ -365,6 +371,12 @@ PATHS: tuple[EscalationPath, ...] = tuple(
     replace(p, references=tuple(f"pathfinding.cloud/{i}" for i in _CATALOGUE.get(p.id, ())))
     for p in _PATHS)
 PATHS_BY_ID: Mapping[str, EscalationPath] = MappingProxyType({p.id: p for p in PATHS})
+
+
+def _passed_to(path: EscalationPath) -> str | None:
+    """The service a PassRole path passes its role to (None: not a PassRole path)."""
+    return next((v for alternative in path.alternatives for need in alternative
+                 for k, v in need.context if k == "iam:PassedToService"), None)
 SEVERITIES: Mapping[str, str] = MappingProxyType(
     {ADMIN_EQUIVALENT: CRITICAL, **{p.id: p.severity for p in PATHS}})
 
@@ -372,9 +384,13 @@ SEVERITIES: Mapping[str, str] = MappingProxyType(
 _SELF_POLICY = ("ESC-PUT-USER-POLICY", "ESC-ATTACH-USER-POLICY")
 _OWN_GROUP_POLICY = ("ESC-PUT-GROUP-POLICY", "ESC-ATTACH-GROUP-POLICY")
 _BECOME_USER = ("ESC-CREATE-ACCESS-KEY", "ESC-CREATE-LOGIN-PROFILE", "ESC-UPDATE-LOGIN-PROFILE")
+# A role with one of these makes itself (or anyone it can write) an administrator.
+_ROLE_SELF = frozenset({"ESC-PUT-ROLE-POLICY", "ESC-ATTACH-ROLE-POLICY", "ESC-PUT-USER-POLICY",
+                        "ESC-ATTACH-USER-POLICY", "ESC-CREATE-POLICY-VERSION"})
 # The paths `self_escalation` looks at: a user with none of them cannot make themselves one.
 _SELF_ESCALATING = frozenset({*_SELF_POLICY, *_OWN_GROUP_POLICY, "ESC-CREATE-POLICY-VERSION",
-                              "ESC-SET-DEFAULT-POLICY-VERSION", "ESC-ADD-USER-TO-GROUP"})
+                              "ESC-SET-DEFAULT-POLICY-VERSION", "ESC-ADD-USER-TO-GROUP",
+                              "ESC-ASSUME-ROLE", *(p.id for p in PATHS if _passed_to(p))})
 
 
 # --------------------------------------------------------------------------------------------
@@ -444,18 +460,26 @@ def _roles_by_wildcard(grant: Grant, roles: str) -> bool:
                for part in glob_intersection(_starred(include), roles))
 
 
-def _target_check(target: str, own_groups: tuple[str, ...], ctx: Context
-                  ) -> Callable[[Grant], bool]:
+def _reaching_any(arns: tuple[str, ...]) -> Callable[[Grant], bool]:
+    return lambda g: any(_reaches_arn(g, arn) for arn in arns)
+
+
+def _target_check(target: str, own_groups: tuple[str, ...], ctx: Context,
+                  roles: _Roles | None) -> Callable[[Grant], bool]:
     """What "reaches the target" means for a grant; `own_groups`: ARNs of the group itself,
     or of the user's groups."""
+    if target == POWERFUL_ROLES:  # only where roles were read: who they trust, their power
+        return _reaching_any(roles.powerful(ACCOUNT) if roles is not None else ())
+    if target == ROLES_BY_WILDCARD and roles is not None:
+        return lambda g: False  # roles were read: ESC-ASSUME-ROLE says which ones matter
     if target == OWN_GROUPS:
         return lambda g: any(_reaches_arn(g, arn) for arn in own_groups)
     if target == OTHER_GROUPS:  # adding members to one's own groups grants nothing new
         glob = ctx.arn("group", "/", "*")
         return lambda g: _reaches_other(g, glob, own_groups)
     if target == ROLES_BY_WILDCARD:
-        roles = ctx.arn("role", "/", "*")
-        return lambda g: _roles_by_wildcard(g, roles)
+        every_role = ctx.arn("role", "/", "*")
+        return lambda g: _roles_by_wildcard(g, every_role)
     if target == ANYTHING:
         return lambda g: True
     kind = {OTHER_USERS: "user", ANY_USER: "user", ANY_GROUP: "group", ANY_POLICY: "policy",
@@ -464,11 +488,17 @@ def _target_check(target: str, own_groups: tuple[str, ...], ctx: Context
     return lambda g: _reaches_glob(g, glob, skip_self=target == OTHER_USERS)
 
 
-def _grants_for(need: Need, perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
-                ) -> tuple[Grant, ...]:
-    reaches = _target_check(need.target, own_groups, ctx)
+def _grants_for(need: Need, perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context,
+                roles: _Roles | None = None) -> tuple[Grant, ...]:
     context = {k: v.replace("{partition}", ctx.partition).replace("{account}", ctx.account_id)
                for k, v in need.context}
+    service = context.get("iam:PassedToService")
+    if need.action == "iam:PassRole" and service and roles is not None:
+        # Passing a role carries that role's power, and only a role that trusts the
+        # service can be passed to it: a harmless role is no way up.
+        reaches = _reaching_any(roles.powerful(service))
+    else:
+        reaches = _target_check(need.target, own_groups, ctx, roles)
     return tuple(g for g in perms.allowing(need.action, context) if reaches(g))
 
 
@@ -496,12 +526,12 @@ def _reach(action: str, grant: Grant) -> Reach:
 
 
 def _enabled(path: EscalationPath, perms: PermissionSet, own_groups: tuple[str, ...],
-             ctx: Context) -> _Use | None:
+             ctx: Context, roles: _Roles | None = None) -> _Use | None:
     """The first alternative of the path the principal can take, or None."""
     for alternative in path.alternatives:
         steps: list[tuple[str, tuple[Grant, ...]]] = []
         for need in alternative:
-            grants = _grants_for(need, perms, own_groups, ctx)
+            grants = _grants_for(need, perms, own_groups, ctx, roles)
             if not grants:
                 break
             steps.append((need.action, grants))
@@ -559,8 +589,8 @@ def _may_take_any(perms: PermissionSet, ids: frozenset[str]) -> bool:
     return any(_possible(path, masks, present) for path, masks in _masks_of(ids))
 
 
-def _paths(perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
-           ) -> dict[str, _Use]:
+def _paths(perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context,
+           roles: _Roles | None = None) -> dict[str, _Use]:
     # Most principals hold none of the actions most paths need: one mask test per
     # alternative skips those paths before any grant is looked at.
     present = _present(perms)
@@ -568,7 +598,7 @@ def _paths(perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context
     for path, masks in _path_masks():
         if not _possible(path, masks, present):
             continue
-        use = _enabled(path, perms, own_groups, ctx)
+        use = _enabled(path, perms, own_groups, ctx, roles)
         if use is not None:
             found[path.id] = use
     return found
@@ -589,12 +619,68 @@ def _admin_grants(perms: PermissionSet) -> tuple[Grant, ...]:
 # --------------------------------------------------------------------------------------------
 
 
+def _trusted(role: Role) -> tuple[frozenset[str], frozenset[str]]:
+    """Who the role's trust policy lets assume it: AWS principals and services. Conditions
+    are not read (a condition narrows who, never whether: read wide, found more)."""
+    aws: set[str] = set()
+    services: set[str] = set()
+    statements = role.trust.document.get("Statement", []) if role.trust else []
+    for statement in [statements] if isinstance(statements, Mapping) else statements:
+        actions = statement.get("Action", [])
+        actions = [actions] if isinstance(actions, str) else actions
+        if statement.get("Effect") != "Allow" or not any(
+                a.lower() in ("sts:assumerole", "sts:*", "*") for a in actions):
+            continue
+        principal = statement.get("Principal", {})
+        if principal == "*":
+            aws.add("*")
+            continue
+        for key, into in (("AWS", aws), ("Service", services)):
+            value = principal.get(key, []) if isinstance(principal, Mapping) else []
+            into.update([value] if isinstance(value, str) else value)
+    return frozenset(aws), frozenset(services)
+
+
+class _Roles:
+    """The account's roles as the analysis needs them: which are administrator-equivalent
+    or can escalate, and who may assume them (the account, or a service)."""
+
+    def __init__(self, analysis: _Analysis, roles: Mapping[str, Role]) -> None:
+        ctx = analysis.ctx
+        self._by_trust: dict[str, list[tuple[str, bool]]] = {}
+        for name in sorted(roles):
+            role = roles[name]
+            perms = analysis.engine.for_role(analysis.state, role)
+            own = _paths(perms, (), ctx, None)  # every role counted as powerful: wide
+            admin = perms.admin or bool(own.keys() & _ROLE_SELF)
+            if not (admin or own):
+                continue  # harmless: assuming or passing it gains nothing
+            arn = ctx.arn("role", role.path, role.name)
+            aws, services = _trusted(role)
+            if any(_in_account(p, ctx) for p in aws):
+                self._by_trust.setdefault(ACCOUNT, []).append((arn, admin))
+            for service in services:
+                self._by_trust.setdefault(service.lower(), []).append((arn, admin))
+
+    def powerful(self, trusted: str) -> tuple[str, ...]:
+        return tuple(arn for arn, _ in self._by_trust.get(trusted.lower(), ()))
+
+    def admins(self, trusted: str) -> tuple[str, ...]:
+        return tuple(arn for arn, admin in self._by_trust.get(trusted.lower(), ()) if admin)
+
+
+def _in_account(principal: str, ctx: Context) -> bool:
+    return principal in ("*", ctx.account_id) or principal.startswith(
+        f"arn:{ctx.partition}:iam::{ctx.account_id}:")
+
+
 class _Analysis:
     """Per-state work shared by findings and administrators, cached per distinct group set."""
 
     def __init__(self, state: State, ctx: Context, engine: PermissionEngine | None) -> None:
         self.state, self.ctx = state, ctx
         self.engine = engine or PermissionEngine(ctx)
+        self.roles = _Roles(self, ctx.roles) if ctx.roles is not None else None
         self._group_paths: dict[str, dict[str, _Use]] = {}
         self._user_paths: dict[tuple[Any, ...], dict[str, _Use]] = {}
         self._administrators: dict[str, AdminStatus] | None = None
@@ -614,7 +700,8 @@ class _Analysis:
         found = self._group_paths.get(name)
         if found is None:
             found = self._group_paths[name] = _paths(self.group_perms(name),
-                                                     (self.group_arn(name),), self.ctx)
+                                                     (self.group_arn(name),), self.ctx,
+                                                     self.roles)
         return found
 
     def user_groups(self, user: User) -> list[str]:
@@ -632,7 +719,8 @@ class _Analysis:
         key: tuple[Any, ...] = (self.engine.user_key(self.state, user), groups)
         found = self._user_paths.get(key)
         if found is None:
-            found = self._user_paths[key] = _paths(self.user_perms(user), groups, self.ctx)
+            found = self._user_paths[key] = _paths(self.user_perms(user), groups, self.ctx,
+                                                   self.roles)
         self._paths_by_user[user.name] = found
         return found
 
@@ -652,7 +740,8 @@ class _Analysis:
         """ARNs of groups whose new member becomes administrator-equivalent by that alone."""
         granting = set(_SELF_POLICY) | set(_OWN_GROUP_POLICY)
         return [self.group_arn(g) for g in sorted(self.state.groups)
-                if self.group_perms(g).admin or granting & set(self.group_paths(g))]
+                if self.group_perms(g).admin or granting & set(self.group_paths(g))
+                or self.admin_roles_taken(self.group_paths(g), None)]
 
     def self_escalation(self, user: User, admin_groups: list[str]) -> list[str]:
         """Paths by which the user can give themselves arbitrary permissions."""
@@ -683,7 +772,27 @@ class _Analysis:
         if any(_reaches_arn(g, group, user.name)
                for g in _grants_of(paths, "ESC-ADD-USER-TO-GROUP") for group in admin_groups):
             found.append("ESC-ADD-USER-TO-GROUP")
-        return sorted(found)
+        return sorted(found + self.admin_roles_taken(paths, user.name))
+
+    def admin_roles_taken(self, paths: Mapping[str, _Use], username: str | None) -> list[str]:
+        """Paths by which the principal assumes, or passes to a service, a role that is
+        administrator-equivalent: it carries the role's power."""
+        if self.roles is None:
+            return []
+        found = []
+        if any(_reaches_arn(g, arn, username) for g in _grants_of(paths, "ESC-ASSUME-ROLE")
+               for arn in self.roles.admins(ACCOUNT)):
+            found.append("ESC-ASSUME-ROLE")
+        for path_id, use in paths.items():
+            service = _passed_to(PATHS_BY_ID[path_id])
+            if service is None:
+                continue
+            passing = [g for action, grants in use.steps if action == "iam:PassRole"
+                       for g in grants]
+            if any(_reaches_arn(g, arn, username) for g in passing
+                   for arn in self.roles.admins(service)):
+                found.append(path_id)
+        return found
 
     def administrators(self) -> dict[str, AdminStatus]:
         if self._administrators is None:
@@ -696,10 +805,14 @@ class _Analysis:
         status = {u.name: AdminStatus(True) if self.user_perms(u).admin
                   else AdminStatus(False, tuple(self.self_escalation(u, admin_groups)))
                   for u in users}  # direct subsumes every path: none is listed then
+        # Users outside the plan (ignored ones) are targets too: taking over an ignored
+        # administrator is taking over an administrator.
+        outside = [(u, self.user_arn(u)) for n, u in sorted(self.ctx.outside_users.items())
+                   if n not in self.state.users and self.user_perms(u).admin]
         changed = True
         while changed:  # becoming an administrator user: until nobody new is found
             changed = False
-            targets = [(u, self.user_arn(u)) for u in users if status[u.name].admin]
+            targets = [(u, self.user_arn(u)) for u in users if status[u.name].admin] + outside
             if not targets:
                 break  # nobody to take over
             for user in users:

@@ -30,7 +30,9 @@ from iamstate.model import (
     Group,
     Ignore,
     ManagedPolicy,
+    Outside,
     PasswordPolicy,
+    Role,
     State,
     User,
 )
@@ -73,7 +75,7 @@ def _read(
     conn: Connection, config: AccountConfig, desired: State, teardowns: bool,
     report_rows: list[dict[str, str]] | None,
 ) -> State:
-    users_raw, groups_raw, policies_raw = _authorization_details(conn.iam)
+    users_raw, groups_raw, policies_raw, roles_raw = _authorization_details(conn.iam)
     ignore = config.ignore
     members: dict[str, list[str]] = {}
     for raw in users_raw:  # ignored users included: a group's deletion would remove them
@@ -92,9 +94,14 @@ def _read(
         credential_report(conn.iam) if report_rows is None else report_rows)
     wanted_by_name = {name.lower(): user for name, user in desired.users.items()}
     users = {}
+    outside_users = {}
     for raw in users_raw:
         name = raw["UserName"]
         if ignored(name, ignore.users) or ignore.under_path(raw.get("Path", "/")):
+            # Never planned, but a target all the same (an ignored administrator can be
+            # taken over): read for the analysis from what GAAD and the report say.
+            outside_users[name] = _user(raw, set(groups), bool(report.get(name)),
+                                        Credentials(), ignore)
             continue
         wanted = wanted_by_name.get(name.lower())
         hint = report.get(name)
@@ -113,21 +120,44 @@ def _read(
         if want is None or (want.path, want.description) != (policy.path, policy.description):
             # To be deleted or replaced: what uses it decides whether that may happen.
             policies[name] = _with_usage(conn, config, policy)
-    return State(users, groups, policies, password_policy(conn.iam))
+    roles = {r.name: r for r in map(_role, roles_raw) if r is not None}
+    return State(users, groups, policies, password_policy(conn.iam),
+                 Outside(roles, outside_users))
 
 
-def _authorization_details(iam: Any) -> tuple[list[Any], list[Any], list[Any]]:
+def _authorization_details(iam: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
     users: list[Any] = []
     groups: list[Any] = []
     policies: list[Any] = []
+    roles: list[Any] = []
     # Always follow IsTruncated/Marker: GAAD may return fewer than MaxItems in a page.
+    # Roles are read for the analysis only (assuming or passing one carries its power).
     pages = iam.get_paginator("get_account_authorization_details").paginate(
-        Filter=["User", "Group", "LocalManagedPolicy"], PaginationConfig={"PageSize": PAGE_SIZE})
+        Filter=["User", "Group", "LocalManagedPolicy", "Role"],
+        PaginationConfig={"PageSize": PAGE_SIZE})
     for page in pages:
         users.extend(page.get("UserDetailList", []))
         groups.extend(page.get("GroupDetailList", []))
         policies.extend(page.get("Policies", []))
-    return users, groups, policies
+        roles.extend(page.get("RoleDetailList", []))
+    return users, groups, policies, roles
+
+
+def _role(raw: Any) -> Role | None:
+    """A role as the analysis reads it; service-linked roles are left out (only their
+    service can use them: nobody assumes or passes one)."""
+    path = raw.get("Path", "/")
+    if path.startswith(PROTECTED_PATHS[0]):
+        return None
+    trust = raw.get("AssumeRolePolicyDocument")
+    return Role(
+        name=raw["RoleName"], path=path,
+        trust=_document(trust) if trust else None,
+        inline_policies=tuple(sorted(
+            (p["PolicyName"], _document(p["PolicyDocument"]))
+            for p in raw.get("RolePolicyList", []))),
+        attached_policies=frozenset(
+            p["PolicyArn"] for p in raw.get("AttachedManagedPolicies", [])))
 
 
 def _document(raw: Any) -> PolicyDocument:
@@ -237,8 +267,11 @@ def _outside_arns(config: AccountConfig, desired: State, live: State
     for wanting in desired.groups.values():
         for arn in wanting.managed_policies - known:  # declared ones the plan creates
             used.setdefault(arn, wanting)
+    outside = live.outside
     attached = [*(g.managed_policies for g in live.groups.values()),
-                *(u.attached_policies for u in live.users.values())]
+                *(u.attached_policies for u in live.users.values()),
+                *(u.attached_policies for u in outside.users.values()),
+                *(r.attached_policies for r in (outside.roles or {}).values())]
     for arn in (a for arns in attached for a in arns if a not in known):
         used[arn] = None
     return used

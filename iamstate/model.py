@@ -201,6 +201,29 @@ class UserAttachment:
 
 
 @dataclass(frozen=True)
+class Role:
+    """A live role, read for analysis only (iamstate never changes one): who may assume it
+    (`trust`) and what it may do, so that assuming or passing it carries its power."""
+
+    name: str
+    path: str = "/"
+    trust: PolicyDocument | None = None
+    inline_policies: tuple[tuple[str, PolicyDocument], ...] = ()
+    attached_policies: frozenset[str] = frozenset()
+
+
+@dataclass(frozen=True)
+class Outside:
+    """What the escalation analysis reads but iamstate does not manage: roles, and users
+    left out of the plan by `ignore` (still targets: taking over an ignored administrator
+    is taking over an administrator). `roles` None: not read (every role is assumed
+    powerful, as before roles were read)."""
+
+    roles: Mapping[str, Role] | None = None
+    users: Mapping[str, User] = field(default_factory=FrozenDict)
+
+
+@dataclass(frozen=True)
 class State:
     """Everything iamstate manages in one account, desired or live."""
 
@@ -208,6 +231,8 @@ class State:
     groups: Mapping[str, Group] = field(default_factory=FrozenDict)
     policies: Mapping[str, ManagedPolicy] = field(default_factory=FrozenDict)
     password_policy: PasswordPolicy | None = None
+    # Live only, never compared nor planned: what the analysis reads around the state.
+    outside: Outside = field(default=Outside(), compare=False, metadata=NOT_IN_PLAN)
 
     def __post_init__(self) -> None:
         for name in ("users", "groups", "policies"):

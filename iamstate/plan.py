@@ -158,7 +158,8 @@ def align(config: AccountConfig, desired: State, live: State) -> PlanContext:
         view_users[name] = dataclasses.replace(
             user, name=name, groups=frozenset(map(group_name, user.groups)),
             attached_policies=frozenset(map(arn, user.attached_policies)))
-    ctx.live = State(view_users, view_groups, live.policies, live.password_policy)
+    ctx.live = State(view_users, view_groups, live.policies, live.password_policy,
+                     live.outside)
     ctx.renamed_users = users
     ctx.renamed_groups = groups
     return ctx

@@ -27,6 +27,13 @@ def test_audit_finds_the_four_dangerous_groups_and_who_is_admin(conn: Connection
                                                                 example_repo: Path) -> None:
     [account] = load_repository(example_repo)
     seed(conn.iam, account.desired)
+    # Passing a role carries its power: an administrator role EC2 may use is there to pass.
+    conn.iam.create_role(RoleName="ec2-admin", AssumeRolePolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Principal": {"Service": "ec2.amazonaws.com"}}]}))
+    conn.iam.attach_role_policy(RoleName="ec2-admin",
+                                PolicyArn="arn:aws:iam::aws:policy/AdministratorAccess")
     for group, (statements, _) in DANGEROUS.items():
         conn.iam.create_group(GroupName=group)
         conn.iam.put_group_policy(GroupName=group, PolicyName="p", PolicyDocument=json.dumps(

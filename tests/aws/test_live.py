@@ -108,7 +108,7 @@ def test_authorization_details_follows_every_page() -> None:
     stub = Stubber(iam)
     user = {"UserName": "a", "UserId": "AIDA" + "A" * 16, "Path": "/",
             "Arn": f"arn:aws:iam::{ACCOUNT_ID}:user/a", "CreateDate": "2026-01-01T00:00:00Z"}
-    filters = ["User", "Group", "LocalManagedPolicy"]
+    filters = ["User", "Group", "LocalManagedPolicy", "Role"]
     stub.add_response("get_account_authorization_details",
                       {"UserDetailList": [user], "IsTruncated": True, "Marker": "m1"},
                       {"Filter": filters, "MaxItems": 1000})
@@ -116,7 +116,7 @@ def test_authorization_details_follows_every_page() -> None:
                       {"UserDetailList": [{**user, "UserName": "b"}], "IsTruncated": False},
                       {"Filter": filters, "MaxItems": 1000, "Marker": "m1"})
     with stub:
-        users, _, _ = _authorization_details(iam)
+        users, _, _, _ = _authorization_details(iam)
     stub.assert_no_pending_responses()
     assert [u["UserName"] for u in users] == ["a", "b"]
 
