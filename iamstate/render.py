@@ -25,7 +25,7 @@ from rich.markup import escape
 from iamstate import planfile
 from iamstate.changes import CREATE, DELETE, UPDATE, Change, Delete, Replace
 from iamstate.kinds import kind_of
-from iamstate.meaning import NEW, grant_line
+from iamstate.meaning import ACCEPTED, NEW, grant_line
 from iamstate.plan import AccountPlan
 from iamstate.policy import PolicyDocument
 
@@ -470,7 +470,18 @@ def table_row(plan: AccountPlan) -> str:
     new = len(plan.consequences.new_findings) if plan.consequences else 0
     summary = plan.summary()
     return (f"| `{plan.config.name}` | {plan.config.account_id} | {summary['create']} | "
-            f"{summary['update']} | {summary['delete']} | {'**' + str(new) + '**' if new else 0} |")
+            f"{summary['update']} | {summary['delete']} | {'**' + str(new) + '**' if new else 0} "
+            f"| {accepted_here(plan)} |")
+
+
+def accepted_here(plan: AccountPlan) -> str:
+    """The findings this plan introduces that `accepted_risks` accepts, each with the
+    entry's file:line: unfolded, so a pull request that accepts its own finding shows it
+    where every reviewer looks (not only inside a folded section)."""
+    found = [f for f in plan.consequences.findings if f.status == ACCEPTED] \
+        if plan.consequences else []
+    return "<br>".join(escape_md(f"{f.id} {f.principal} at {f.accepted_at or '?'}")
+                       for f in found) or "none"
 
 
 def group_summary(names: Sequence[str], plan: AccountPlan) -> str:
@@ -498,8 +509,8 @@ def render_summary(plans: Sequence[tuple[AccountPlan, str]], hint: str, version:
                     f"{len(plans):,} account(s) planned, {len(changed):,} with changes.", "",
             *intro]
     if changed:
-        head += ["| account | id | add | change | destroy | new findings |",
-                 "|---|---|---:|---:|---:|---:|"]
+        head += ["| account | id | add | change | destroy | new findings | accepted here |",
+                 "|---|---|---:|---:|---:|---:|---|"]
         head += [table_row(plan) for plan, _ in changed]
     room = MARKDOWN_BUDGET - len("\n".join(head))
     for level in range(TOO_LARGE_LEVEL + 1):

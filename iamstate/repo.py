@@ -260,6 +260,12 @@ def _load_account(
             "reach a role that writes IAM (a PR runs its own workflow file), bypassing review;"
             " declare a read-only plan_role_arn and an apply_role_arn (see "
             "`iamstate bootstrap`)"))
+    if config.plan_role_arn and config.plan_role_arn == config.apply_role_arn:
+        builder.warnings.add(folder / ACCOUNT_FILE, 1, (
+            "plan_role_arn and apply_role_arn are the same role: the single-role risk of "
+            "role_arn under another name (any pull request's plan job can reach a role that "
+            "writes IAM); make the plan role a read-only role of its own (see "
+            "`iamstate bootstrap`)"))
     return Account(config, desired, tuple(builder.warnings.items))
 
 
@@ -334,6 +340,7 @@ def _load_config(
     ignore = data.get("ignore") or {}
     password = data.get("password_policy")
     _check_group_roles(problems, path, tree, data)
+    _check_role_accounts(problems, path, tree, data)
     config = AccountConfig(
         name=folder.name,
         account_id=data["account_id"],
@@ -356,6 +363,20 @@ def _load_config(
             for i, r in enumerate(data.get("accepted_risks") or ())),
     )
     return config, _password_policy(password)
+
+
+def _check_role_accounts(problems: Problems, path: Path, tree: Any,
+                         data: Mapping[str, Any]) -> None:
+    """A role of another account would be assumed across accounts, and plan and apply
+    would then check the wrong account's credentials: the roles must be the account's."""
+    for key in ("role_arn", "plan_role_arn", "apply_role_arn"):
+        arn = data.get(key)
+        owner = arn.split(":")[4] if isinstance(arn, str) and arn.count(":") >= 5 else None
+        if owner is not None and owner != data["account_id"]:
+            problems.add(path, line_of(tree, [key]), (
+                f"{key}: {arn} is a role of account {owner}, not of account_id "
+                f"{data['account_id']}: use a role of this account (see `iamstate "
+                "bootstrap`)"))
 
 
 def _check_group_roles(

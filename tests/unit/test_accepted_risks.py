@@ -100,3 +100,40 @@ def test_an_ignore_glob_that_can_never_match_a_name_is_refused(tmp_path: Path,
         """)
     message = _errors(root)
     assert "account.yaml:6:" in message and "paths" in message
+
+
+def test_a_role_of_another_account_is_an_error_and_one_role_for_both_warns(
+        tmp_path: Path) -> None:
+    other = "arn:aws:iam::210987654321:role/iamstate-plan"
+    root = minimal_repo(tmp_path, f"""
+        account_id: "{ACCOUNT_ID}"
+        common_groups: [AllUsers]
+        categories:
+          AllHumans: {{}}
+        plan_role_arn: {other}
+        apply_role_arn: arn:aws:iam::{ACCOUNT_ID}:role/iamstate-apply
+        """)
+    message = _errors(root)
+    assert "account.yaml:5:" in message and "210987654321" in message
+    same = f"arn:aws:iam::{ACCOUNT_ID}:role/iamstate"
+    both = minimal_repo(tmp_path / "same", f"""
+        account_id: "{ACCOUNT_ID}"
+        common_groups: [AllUsers]
+        categories:
+          AllHumans: {{}}
+        plan_role_arn: {same}
+        apply_role_arn: {same}
+        """)
+    [account] = load_repository(both)
+    assert any("single-role risk" in w.message for w in account.warnings)
+    # the control: two roles of the account, nothing to say
+    apart = minimal_repo(tmp_path / "apart", f"""
+        account_id: "{ACCOUNT_ID}"
+        common_groups: [AllUsers]
+        categories:
+          AllHumans: {{}}
+        plan_role_arn: {same}-plan
+        apply_role_arn: {same}-apply
+        """)
+    [account] = load_repository(apart)
+    assert not [w for w in account.warnings if "role" in w.message]

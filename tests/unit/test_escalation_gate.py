@@ -189,3 +189,23 @@ def _inside(inner: str, outer: str) -> bool:
     if outer.endswith("user/*"):
         return True
     return outer.endswith("contractor-*") and inner.endswith("contractor-a")
+
+
+def test_a_finding_the_pull_request_accepts_shows_in_the_comments_visible_table() -> None:
+    """Unfolded: the table's "accepted here" column names the finding and the entry's
+    file:line (the folded sections hold the detail)."""
+    from iamstate.model import Location
+    from iamstate.plan import plan_account
+    from iamstate.render import render_summary
+
+    where = Location(Path("accounts/acme/account.yaml"), 12)
+    config = AccountConfig("acme", ACCOUNT, Path("."), accepted_risks=(
+        AcceptedRisk("ESC-ADD-USER-TO-GROUP", "group/Joiners", "on-call", where),))
+    desired = State({}, {"Joiners": JOINERS})
+    plan = plan_account(config, desired, State(), {})
+    comment = render_summary([(plan, "sha256:x")], "", "1.0")
+    head = comment.split("<details>", 1)[0]
+    assert "| accepted here |" in head
+    assert "ESC-ADD-USER-TO-GROUP group/Joiners at accounts/acme/account.yaml:12" in head
+    unaccepted = plan_account(CONFIG, desired, State(), {})
+    assert "| none |" in render_summary([(unaccepted, "sha256:x")], "", "1.0")
