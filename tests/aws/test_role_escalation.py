@@ -69,8 +69,16 @@ def test_assuming_an_administrator_role_is_administrator(conn: Connection,
     found = new_findings(example_repo)
     assert ("ADMIN-EQUIVALENT", "user/HeadlessUser-ci") in found
     assert ("ESC-ASSUME-ROLE", "group/Ops") in found
-    # audit and plan agree on who is an administrator (nothing applied: audit sees live)
+    # audit and plan agree on who is an administrator: not yet on live state; once the
+    # group exists there as planned, the audit says what the plan said
     assert "user/HeadlessUser-ci" not in audit_admins(example_repo)
+    conn.iam.create_group(GroupName="Ops")
+    conn.iam.put_group_policy(GroupName="Ops", PolicyName="p", PolicyDocument=json.dumps({
+        "Version": "2012-10-17", "Statement": [{
+            "Effect": "Allow", "Action": "sts:AssumeRole",
+            "Resource": f"arn:aws:iam::{ACCOUNT_ID}:role/OrganizationAccountAccessRole"}]}))
+    conn.iam.add_user_to_group(UserName="HeadlessUser-ci", GroupName="Ops")
+    assert "user/HeadlessUser-ci" in audit_admins(example_repo)
 
 
 def test_passing_a_harmless_role_is_no_finding_passing_an_administrator_role_is(
