@@ -273,6 +273,10 @@ def _trust(subject_condition: dict[str, Any]) -> dict[str, Any]:
         "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}]}
 
 
+AWS_MANAGED_READS = frozenset({"iam:GetPolicy", "iam:GetPolicyVersion"})
+AWS_MANAGED_POLICIES = "arn:${AWS::Partition}:iam::aws:policy/*"
+
+
 def _role(name: str, trust: dict[str, Any], actions: list[str], sid_prefix: str,
           repo: GitHubRepo, description: str) -> dict[str, Any]:
     return {"Type": "AWS::IAM::Role", "Properties": {
@@ -297,6 +301,13 @@ def permissions(actions: Iterable[str], sid_prefix: str) -> dict[str, Any]:
     for resources, grouped in sorted(by_resources.items()):
         statements.append({"Sid": sid_prefix + _sid(resources), "Effect": "Allow",
                            "Action": grouped, "Resource": [_sub(r) for r in resources]})
+    documents = sorted(a for a in actions if a in AWS_MANAGED_READS)
+    if documents:
+        # What an AWS managed policy attached to a group, a user or a role grants is part
+        # of what a plan means (roles carry their power): its document is read, and AWS
+        # managed policies are not the account's own ARNs.
+        statements.append({"Sid": sid_prefix + "AwsManagedPolicy", "Effect": "Allow",
+                           "Action": documents, "Resource": [_sub(AWS_MANAGED_POLICIES)]})
     statements.append({
         "Sid": "ProtectIamstateAccess", "Effect": "Deny", "Action": "iam:*",
         "Resource": [_sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{role}")

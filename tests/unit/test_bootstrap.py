@@ -119,9 +119,9 @@ def test_environment_and_branch_are_parameters() -> None:
 
 
 def test_the_plan_role_gets_exactly_the_reads_and_the_apply_role_adds_its_actions() -> None:
-    document = make()
-    assert allowed_actions(role(document, "PlanRole")) == sorted(PLAN_ACTIONS)
-    assert allowed_actions(role(document, "ApplyRole")) == sorted(
+    document = make()  # (GetPolicy/GetPolicyVersion twice: the account's, AWS managed)
+    assert sorted(set(allowed_actions(role(document, "PlanRole")))) == sorted(PLAN_ACTIONS)
+    assert sorted(set(allowed_actions(role(document, "ApplyRole")))) == sorted(
         set(PLAN_ACTIONS) | set(APPLY_ACTIONS))
 
 
@@ -136,6 +136,10 @@ def test_resources_are_this_accounts_users_groups_and_policies_where_the_action_
                     assert all(resources_for(a) == ("*",) for a in statement["Action"])
                     continue
                 arn = resource["Fn::Sub"]
+                if statement["Sid"].endswith("AwsManagedPolicy"):  # documents, read only
+                    assert arn == "arn:${AWS::Partition}:iam::aws:policy/*"
+                    assert set(statement["Action"]) <= {"iam:GetPolicy", "iam:GetPolicyVersion"}
+                    continue
                 assert arn.startswith("arn:${AWS::Partition}:iam::${AWS::AccountId}:"), arn
     [policy] = role(document, "PlanRole")["Policies"]
     scoped = {s["Sid"]: s["Resource"] for s in policy["PolicyDocument"]["Statement"]}
@@ -406,6 +410,11 @@ def test_the_plan_role_can_read_but_change_nothing_and_the_apply_role_can_apply(
         *[("plan", a, sample_resource(a), NONE) for a in writes],
         *[("apply", a, sample_resource(a), ALLOW) for a in sorted({*PLAN_ACTIONS,
                                                                     *APPLY_ACTIONS})],
+        # AWS managed policies' documents (a group's, a user's or a role's): plan reads them
+        *[("plan", a, "arn:aws:iam::aws:policy/AdministratorAccess", ALLOW)
+          for a in ("iam:GetPolicy", "iam:GetPolicyVersion")],
+        ("plan", "iam:CreatePolicyVersion", "arn:aws:iam::aws:policy/AdministratorAccess",
+         NONE),
         # never needed by iamstate, so never granted
         *[(who, a, f"{IAM}:user/sample", NONE) for who in ("plan", "apply")
           for a in ("iam:CreateAccessKey", "iam:PutUserPolicy", "iam:UpdateLoginProfile")],
