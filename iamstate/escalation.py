@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, replace
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Any
 
@@ -680,12 +680,17 @@ class _Analysis:
     def __init__(self, state: State, ctx: Context, engine: PermissionEngine | None) -> None:
         self.state, self.ctx = state, ctx
         self.engine = engine or PermissionEngine(ctx)
-        self.roles = _Roles(self, ctx.roles) if ctx.roles is not None else None
+
         self._group_paths: dict[str, dict[str, _Use]] = {}
         self._user_paths: dict[tuple[Any, ...], dict[str, _Use]] = {}
         self._administrators: dict[str, AdminStatus] | None = None
         self._paths_by_user: dict[str, dict[str, _Use]] = {}
         self._may_self_escalate: dict[Any, bool] = {}
+
+    @cached_property
+    def roles(self) -> _Roles | None:
+        """Read once per state, when a path first asks (most plans never do)."""
+        return _Roles(self, self.ctx.roles) if self.ctx.roles is not None else None
 
     def group_arn(self, name: str) -> str:
         return self.ctx.arn("group", self.state.groups[name].path, name)
