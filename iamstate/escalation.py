@@ -301,7 +301,10 @@ _PATHS: tuple[EscalationPath, ...] = (
                          ("states:UpdateStateMachine", "states:StartExecution"))),
     EscalationPath("ESC-PASSROLE-BATCH", HIGH,
                    "can pass a role to a Batch job and run it",
-                   _with(_pass("ecs-tasks"), ("batch:RegisterJobDefinition", "batch:SubmitJob"))),
+                   # the job role is passed to Batch, or to ECS tasks for a container job
+                   (*_with(_pass("batch"), ("batch:RegisterJobDefinition", "batch:SubmitJob")),
+                    *_with(_pass("ecs-tasks"),
+                           ("batch:RegisterJobDefinition", "batch:SubmitJob")))),
     EscalationPath("ESC-PASSROLE-EC2-ASSOCIATE", MEDIUM,
                    "can give a running EC2 instance a role and use its credentials",
                    _with(_pass("ec2"), ("ec2:AssociateIamInstanceProfile",),
@@ -366,6 +369,7 @@ _CATALOGUE: Mapping[str, tuple[str, ...]] = {
     "ESC-APPRUNNER-UPDATE-SERVICE": ("apprunner-002",),
     "ESC-EC2-LAUNCH-TEMPLATE": ("ec2-004",),
     "ESC-SAGEMAKER-LIFECYCLE-CONFIG": ("sagemaker-005",),
+    "ESC-PASSROLE-BATCH": ("batch-001",),
 }
 PATHS: tuple[EscalationPath, ...] = tuple(
     replace(p, references=tuple(f"pathfinding.cloud/{i}" for i in _CATALOGUE.get(p.id, ())))
@@ -373,10 +377,10 @@ PATHS: tuple[EscalationPath, ...] = tuple(
 PATHS_BY_ID: Mapping[str, EscalationPath] = MappingProxyType({p.id: p for p in PATHS})
 
 
-def _passed_to(path: EscalationPath) -> str | None:
-    """The service a PassRole path passes its role to (None: not a PassRole path)."""
-    return next((v for alternative in path.alternatives for need in alternative
-                 for k, v in need.context if k == "iam:PassedToService"), None)
+def _passed_to(path: EscalationPath) -> tuple[str, ...]:
+    """The services a PassRole path passes its role to (none: not a PassRole path)."""
+    return tuple(sorted({v for alternative in path.alternatives for need in alternative
+                         for k, v in need.context if k == "iam:PassedToService"}))
 SEVERITIES: Mapping[str, str] = MappingProxyType(
     {ADMIN_EQUIVALENT: CRITICAL, **{p.id: p.severity for p in PATHS}})
 
@@ -789,13 +793,11 @@ class _Analysis:
                for arn in self.roles.admins(ACCOUNT)):
             found.append("ESC-ASSUME-ROLE")
         for path_id, use in paths.items():
-            service = _passed_to(PATHS_BY_ID[path_id])
-            if service is None:
-                continue
+            services = _passed_to(PATHS_BY_ID[path_id])
             passing = [g for action, grants in use.steps if action == "iam:PassRole"
                        for g in grants]
             if any(_reaches_arn(g, arn, username) for g in passing
-                   for arn in self.roles.admins(service)):
+                   for service in services for arn in self.roles.admins(service)):
                 found.append(path_id)
         return found
 

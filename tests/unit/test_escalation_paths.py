@@ -109,6 +109,7 @@ ROLE = f"{IAM}:role/worker"
     ("ESC-PASSROLE-STEPFUNCTIONS", "states",
      ["states:CreateStateMachine", "states:StartExecution"]),
     ("ESC-PASSROLE-BATCH", "ecs-tasks", ["batch:RegisterJobDefinition", "batch:SubmitJob"]),
+    ("ESC-PASSROLE-BATCH", "batch", ["batch:RegisterJobDefinition", "batch:SubmitJob"]),
     ("ESC-PASSROLE-EC2-ASSOCIATE", "ec2", ["ec2:AssociateIamInstanceProfile"]),
     ("ESC-PASSROLE-EC2-ASSOCIATE", "ec2", ["ec2:ReplaceIamInstanceProfileAssociation"]),
 ])
