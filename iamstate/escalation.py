@@ -324,6 +324,24 @@ _PATHS: tuple[EscalationPath, ...] = (
                    "can change the launch templates instances start from (user data, role)",
                    ((Need("ec2:CreateLaunchTemplateVersion"),
                      Need("ec2:ModifyLaunchTemplate")),)),
+    EscalationPath("ESC-PASSROLE-BEDROCK-CODE-INTERPRETER", HIGH,
+                   "can pass a role to a new Bedrock AgentCore code interpreter and run code",
+                   _with(_pass("bedrock-agentcore"),
+                         ("bedrock-agentcore:CreateCodeInterpreter",
+                          "bedrock-agentcore:StartCodeInterpreterSession",
+                          "bedrock-agentcore:InvokeCodeInterpreter"))),
+    EscalationPath("ESC-BEDROCK-CODE-INTERPRETER", MEDIUM,
+                   "can run code in existing Bedrock AgentCore code interpreters and act as "
+                   "their roles", ((Need("bedrock-agentcore:StartCodeInterpreterSession"),
+                                    Need("bedrock-agentcore:InvokeCodeInterpreter")),)),
+    EscalationPath("ESC-BATCH-SUBMIT-JOB", MEDIUM,
+                   "can run existing Batch job definitions with their own command and act as "
+                   "their roles", _one("batch:SubmitJob")),
+    EscalationPath("ESC-CODEDEPLOY-DEPLOYMENT", MEDIUM,
+                   "can deploy their own code to instances of existing CodeDeploy groups and "
+                   "act as their roles",
+                   ((Need("codedeploy:CreateDeployment"),
+                     Need("codedeploy:RegisterApplicationRevision")),)),
     EscalationPath("ESC-SAGEMAKER-LIFECYCLE-CONFIG", MEDIUM,
                    "can give existing SageMaker notebooks a start-up script and act as their "
                    "roles", ((Need("sagemaker:CreateNotebookInstanceLifecycleConfig"),
@@ -370,6 +388,11 @@ _CATALOGUE: Mapping[str, tuple[str, ...]] = {
     "ESC-EC2-LAUNCH-TEMPLATE": ("ec2-004",),
     "ESC-SAGEMAKER-LIFECYCLE-CONFIG": ("sagemaker-005",),
     "ESC-PASSROLE-BATCH": ("batch-001",),
+    "ESC-PASSROLE-BEDROCK-CODE-INTERPRETER": ("bedrock-001",),
+    "ESC-BEDROCK-CODE-INTERPRETER": ("bedrock-002",),
+    "ESC-BATCH-SUBMIT-JOB": ("batch-002",),
+    "ESC-CODEDEPLOY-DEPLOYMENT": ("codedeploy-001",),
+    "ESC-ECS-EXECUTE-COMMAND": ("ecs-006",),
 }
 PATHS: tuple[EscalationPath, ...] = tuple(
     replace(p, references=tuple(f"pathfinding.cloud/{i}" for i in _CATALOGUE.get(p.id, ())))

@@ -128,3 +128,26 @@ def test_findings_carry_the_public_catalogue_ids() -> None:
     assert finding.references == ("pathfinding.cloud/iam-002", "pathfinding.cloud/iam-003")
     assert finding.to_json()["references"] == list(finding.references)
     assert all(ref.startswith("pathfinding.cloud/") for p in PATHS for ref in p.references)
+
+
+NEW_CATALOGUE_PATHS = ["ESC-UPDATE-CLOUDFORMATION-STACK", "ESC-CODEBUILD-START-BUILD",
+                       "ESC-APPRUNNER-UPDATE-SERVICE", "ESC-EC2-LAUNCH-TEMPLATE",
+                       "ESC-SAGEMAKER-LIFECYCLE-CONFIG", "ESC-BEDROCK-CODE-INTERPRETER",
+                       "ESC-BATCH-SUBMIT-JOB", "ESC-CODEDEPLOY-DEPLOYMENT",
+                       "ESC-PASSROLE-BEDROCK-CODE-INTERPRETER"]
+
+
+@pytest.mark.parametrize("path_id", NEW_CATALOGUE_PATHS)
+def test_catalogue_paths_need_every_action_they_name(path_id: str) -> None:
+    """Positive: every action of the first alternative (PassRole to its service); negative:
+    the same less its last action."""
+    [path] = [p for p in PATHS if p.id == path_id]
+    needs = path.alternatives[0]
+
+    def statements(kept: tuple[Any, ...]) -> list[dict[str, Any]]:
+        return [allow(n.action, "*", {"StringEquals": dict(n.context)} if n.context else None)
+                for n in kept]
+
+    assert (path_id, "group/G") in found(with_group(*statements(needs)))
+    assert (path_id, "group/G") not in found(with_group(*statements(needs[:-1])))
+    assert path.references and path.references[0].startswith("pathfinding.cloud/")
