@@ -111,7 +111,7 @@ def escalation_audit(config: AccountConfig, live: State,
     every path to more privilege and every administrator-equivalent user (accepted ones
     say where account.yaml accepts them)."""
     accepted = {(r.id, r.principal): r for r in config.accepted_risks}
-    found = state_findings(live, analysis_context(config, live, documents))
+    found = state_findings(live.outside.around(live), analysis_context(config, live, documents))
     findings = []
     for (rule, principal), finding in sorted(found.items()):
         risk = accepted.get((rule, principal))

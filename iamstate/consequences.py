@@ -64,6 +64,7 @@ def consequences(config: AccountConfig, before: State, after: State,
     """Run the engines on the states before and after the plan (one engine: permissions
     are computed once per distinct set of groups and shared by the diff and the findings)."""
     ctx = analysis_context(config, before, managed_documents)
+    before, after = before.outside.around(before), before.outside.around(after)
     engine = PermissionEngine(ctx)
     diff = permission_diff(before, after, ctx, engine=engine)
     if _may_change_findings(diff, before, after, engine):

@@ -85,6 +85,10 @@ def _read(
         g["GroupName"]: _group(g, members.get(g["GroupName"], []))
         for g in groups_raw if not _ignored_group(g, ignore)
     }
+    ignored_groups = {  # never planned, but what they grant is their members' (analysis)
+        g["GroupName"]: _group(g, members.get(g["GroupName"], []))
+        for g in groups_raw if _ignored_group(g, ignore)
+    }
     policies = {}
     for raw in policies_raw:
         policy = _policy(raw)
@@ -94,15 +98,18 @@ def _read(
         credential_report(conn.iam) if report_rows is None else report_rows)
     wanted_by_name = {name.lower(): user for name, user in desired.users.items()}
     users = {}
-    outside_users = {}
+    outside_users: dict[str, User] = {}
+    memberships: dict[str, frozenset[str]] = {}
     for raw in users_raw:
         name = raw["UserName"]
         if ignored(name, ignore.users) or ignore.under_path(raw.get("Path", "/")):
             # Never planned, but a target all the same (an ignored administrator can be
             # taken over): read for the analysis from what GAAD and the report say.
-            outside_users[name] = _user(raw, set(groups), bool(report.get(name)),
-                                        Credentials(), ignore)
+            outside_users[name] = _user(raw, {*groups, *ignored_groups},
+                                        bool(report.get(name)), Credentials(), ignore)
             continue
+        if held := frozenset(g for g in raw.get("GroupList", []) if g in ignored_groups):
+            memberships[name] = held
         wanted = wanted_by_name.get(name.lower())
         hint = report.get(name)
         if wanted is None and teardowns:
@@ -122,7 +129,7 @@ def _read(
             policies[name] = _with_usage(conn, config, policy)
     roles = {r.name: r for r in map(_role, roles_raw) if r is not None}
     return State(users, groups, policies, password_policy(conn.iam),
-                 Outside(roles, outside_users))
+                 Outside(roles, outside_users, ignored_groups, memberships))
 
 
 def _authorization_details(iam: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
@@ -271,6 +278,7 @@ def _outside_arns(config: AccountConfig, desired: State, live: State
     attached = [*(g.managed_policies for g in live.groups.values()),
                 *(u.attached_policies for u in live.users.values()),
                 *(u.attached_policies for u in outside.users.values()),
+                *(g.managed_policies for g in outside.groups.values()),
                 *(r.attached_policies for r in (outside.roles or {}).values())]
     for arn in (a for arns in attached for a in arns if a not in known):
         used[arn] = None

@@ -221,6 +221,20 @@ class Outside:
 
     roles: Mapping[str, Role] | None = None
     users: Mapping[str, User] = field(default_factory=FrozenDict)
+    # Ignored groups, and the memberships managed users hold in them: what they grant is
+    # what their members may do, ignored or not.
+    groups: Mapping[str, Group] = field(default_factory=FrozenDict)
+    memberships: Mapping[str, frozenset[str]] = field(default_factory=FrozenDict)
+
+    def around(self, state: State) -> State:
+        """`state` as the analysis reads it: with the ignored groups and memberships (which
+        iamstate never changes, so the same before and after a plan)."""
+        if not self.groups:
+            return state
+        users = {name: dataclasses.replace(user, groups=user.groups | self.memberships[name])
+                 if name in self.memberships else user for name, user in state.users.items()}
+        return State(users, {**self.groups, **state.groups}, state.policies,
+                     state.password_policy, state.outside)
 
 
 @dataclass(frozen=True)

@@ -114,3 +114,29 @@ def test_an_ignored_administrator_is_still_a_target(conn: Connection,
     add_group(example_repo, [{"Effect": "Allow", "Action": "iam:CreateAccessKey",
                               "Resource": keys + "admin"}])
     assert ("ADMIN-EQUIVALENT", "user/HeadlessUser-ci") in new_findings(example_repo)
+
+
+def test_an_ignored_group_still_makes_its_members_administrators(conn: Connection,
+                                                                 example_repo: Path) -> None:
+    """Hiding an administrator behind `ignore: {groups: ...}` hides nothing: a declared user
+    in an ignored admin group is an administrator for plan and audit, and so a target."""
+    account = example_repo / "accounts/sandbox/account.yaml"
+    account.write_text(account.read_text().replace(
+        'ignore:\n  users: ["break-glass-*"]\n',
+        'ignore:\n  users: ["break-glass-*"]\n  groups: ["legacy-*"]\n'))
+    seeded(conn, example_repo)
+    conn.iam.create_group(GroupName="legacy-admins")
+    conn.iam.attach_group_policy(GroupName="legacy-admins", PolicyArn=ADMIN)
+    conn.iam.create_group(GroupName="legacy-readers")
+    conn.iam.attach_group_policy(GroupName="legacy-readers", PolicyArn=READ_ONLY)
+    conn.iam.add_user_to_group(UserName="asmith", GroupName="legacy-admins")
+    conn.iam.add_user_to_group(UserName="jdoe", GroupName="legacy-readers")
+    admins = audit_admins(example_repo)
+    assert "user/asmith" in admins and "user/jdoe" not in admins
+    keys = f"arn:aws:iam::{ACCOUNT_ID}:user/"
+    add_group(example_repo, [{"Effect": "Allow", "Action": "iam:CreateAccessKey",
+                              "Resource": keys + "jdoe"}])
+    assert ("ADMIN-EQUIVALENT", "user/HeadlessUser-ci") not in new_findings(example_repo)
+    add_group(example_repo, [{"Effect": "Allow", "Action": "iam:CreateAccessKey",
+                              "Resource": keys + "engineering/asmith"}])
+    assert ("ADMIN-EQUIVALENT", "user/HeadlessUser-ci") in new_findings(example_repo)
