@@ -674,7 +674,10 @@ class _Roles:
 
     def __init__(self, analysis: _Analysis, roles: Mapping[str, Role]) -> None:
         ctx = analysis.ctx
-        self._by_trust: dict[str, list[tuple[str, bool]]] = {}
+        # trusted (ACCOUNT or a service) -> (role ARN, admin, the account's principals it
+        # names; None when it trusts the whole account)
+        self._by_trust: dict[str, list[tuple[str, bool, frozenset[str] | None]]] = {}
+        everyone = {"*", ctx.account_id, f"arn:{ctx.partition}:iam::{ctx.account_id}:root"}
         for name in sorted(roles):
             role = roles[name]
             perms = analysis.engine.for_role(analysis.state, role)
@@ -684,16 +687,22 @@ class _Roles:
                 continue  # harmless: assuming or passing it gains nothing
             arn = ctx.arn("role", role.path, role.name)
             aws, services = _trusted(role)
-            if any(_in_account(p, ctx) for p in aws):
-                self._by_trust.setdefault(ACCOUNT, []).append((arn, admin))
+            named = frozenset(p.lower() for p in aws if _in_account(p, ctx))
+            if named:
+                whom = None if named & {e.lower() for e in everyone} else named
+                self._by_trust.setdefault(ACCOUNT, []).append((arn, admin, whom))
             for service in services:
-                self._by_trust.setdefault(service.lower(), []).append((arn, admin))
+                self._by_trust.setdefault(service.lower(), []).append((arn, admin, None))
 
     def powerful(self, trusted: str) -> tuple[str, ...]:
-        return tuple(arn for arn, _ in self._by_trust.get(trusted.lower(), ()))
+        """Roles someone (some member, for a group) may assume or pass: wide on purpose."""
+        return tuple(arn for arn, _, _ in self._by_trust.get(trusted.lower(), ()))
 
-    def admins(self, trusted: str) -> tuple[str, ...]:
-        return tuple(arn for arn, admin in self._by_trust.get(trusted.lower(), ()) if admin)
+    def admins(self, trusted: str, principal: str | None = None) -> tuple[str, ...]:
+        """Administrator roles that `principal` (a user's ARN; None: anyone who joins)
+        may assume or pass: a role that trusts only named users is theirs alone."""
+        return tuple(arn for arn, admin, whom in self._by_trust.get(trusted.lower(), ())
+                     if admin and (whom is None or (principal or "").lower() in whom))
 
 
 def _in_account(principal: str, ctx: Context) -> bool:
@@ -773,7 +782,7 @@ class _Analysis:
         granting = set(_SELF_POLICY) | set(_OWN_GROUP_POLICY)
         return [self.group_arn(g) for g in sorted(self.state.groups)
                 if self.group_perms(g).admin or granting & set(self.group_paths(g))
-                or self.admin_roles_taken(self.group_paths(g), None)]
+                or self.admin_roles_taken(self.group_paths(g), None, None)]
 
     def self_escalation(self, user: User, admin_groups: list[str]) -> list[str]:
         """Paths by which the user can give themselves arbitrary permissions."""
@@ -804,16 +813,17 @@ class _Analysis:
         if any(_reaches_arn(g, group, user.name)
                for g in _grants_of(paths, "ESC-ADD-USER-TO-GROUP") for group in admin_groups):
             found.append("ESC-ADD-USER-TO-GROUP")
-        return sorted(found + self.admin_roles_taken(paths, user.name))
+        return sorted(found + self.admin_roles_taken(paths, user.name, arn))
 
-    def admin_roles_taken(self, paths: Mapping[str, _Use], username: str | None) -> list[str]:
+    def admin_roles_taken(self, paths: Mapping[str, _Use], username: str | None,
+                          user_arn: str | None = None) -> list[str]:
         """Paths by which the principal assumes, or passes to a service, a role that is
         administrator-equivalent: it carries the role's power."""
         if self.roles is None:
             return []
         found = []
         if any(_reaches_arn(g, arn, username) for g in _grants_of(paths, "ESC-ASSUME-ROLE")
-               for arn in self.roles.admins(ACCOUNT)):
+               for arn in self.roles.admins(ACCOUNT, user_arn)):
             found.append("ESC-ASSUME-ROLE")
         for path_id, use in paths.items():
             services = _passed_to(PATHS_BY_ID[path_id])

@@ -151,3 +151,24 @@ def test_catalogue_paths_need_every_action_they_name(path_id: str) -> None:
     assert (path_id, "group/G") in found(with_group(*statements(needs)))
     assert (path_id, "group/G") not in found(with_group(*statements(needs[:-1])))
     assert path.references and path.references[0].startswith("pathfinding.cloud/")
+
+
+def test_a_role_that_trusts_one_user_makes_only_that_user_an_administrator() -> None:
+    from iamstate.model import Role
+
+    trust = doc({"Effect": "Allow", "Action": "sts:AssumeRole",
+                 "Principal": {"AWS": f"{IAM}:user/bob"}})
+    boss = Role("boss", trust=trust, inline_policies=(("p", doc(allow("*"))),))
+    ctx = Context(ACCOUNT, roles={"boss": boss})
+    group = Group("G", inline_policies=(("p", doc(allow("sts:AssumeRole",
+                                                        f"{IAM}:role/boss"))),))
+    state = State({"bob": User("bob", groups=frozenset({"G"})),
+                   "mia": User("mia", groups=frozenset({"G"}))}, {"G": group})
+    admins = administrators(state, ctx)
+    assert admins["bob"].admin and not admins["mia"].admin
+    # the group finding says members can assume it (bob can); trusting the account: both
+    assert ("ESC-ASSUME-ROLE", "group/G") in set(state_findings(state, ctx))
+    everyone = dataclasses.replace(boss, trust=doc({
+        "Effect": "Allow", "Action": "sts:AssumeRole", "Principal": {"AWS": ACCOUNT}}))
+    admins = administrators(state, Context(ACCOUNT, roles={"boss": everyone}))
+    assert admins["bob"].admin and admins["mia"].admin
