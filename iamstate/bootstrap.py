@@ -290,12 +290,16 @@ def _role(name: str, trust: dict[str, Any], actions: list[str], sid_prefix: str,
     }}
 
 
+OWN_POLICIES_ONLY = frozenset({"iam:AttachUserPolicy", "iam:AttachRolePolicy"})
+
+
 def permissions(actions: Iterable[str], sid_prefix: str) -> dict[str, Any]:
     """Allow each action on its own resources (one statement per resource set), and Deny
     everything on the iamstate roles and the OIDC providers: the trust boundary is not
     something either role may move."""
     by_resources: dict[tuple[str, ...], list[str]] = {}
-    for action in sorted(actions):
+    own_only = sorted(set(actions) & OWN_POLICIES_ONLY)
+    for action in sorted(set(actions) - OWN_POLICIES_ONLY):
         by_resources.setdefault(resources_for(action), []).append(action)
     statements: list[dict[str, Any]] = []
     for resources, grouped in sorted(by_resources.items()):
@@ -308,6 +312,15 @@ def permissions(actions: Iterable[str], sid_prefix: str) -> dict[str, Any]:
         # managed policies are not the account's own ARNs.
         statements.append({"Sid": sid_prefix + "AwsManagedPolicy", "Effect": "Allow",
                            "Action": documents, "Resource": [_sub(AWS_MANAGED_POLICIES)]})
+    if own_only:
+        # Users and roles get only the account's own customer managed policies attached
+        # (apply re-attaches a replaced policy where it was): never an AWS managed one such
+        # as AdministratorAccess, nor another account's. Groups may hold AWS managed ones.
+        statements.append({
+            "Sid": sid_prefix + "AttachOwnPoliciesOnly", "Effect": "Allow", "Action": own_only,
+            "Resource": [_sub(r) for action in own_only for r in resources_for(action)],
+            "Condition": {"ArnLike": {"iam:PolicyARN": _sub(
+                "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/*")}}})
     statements.append({
         "Sid": "ProtectIamstateAccess", "Effect": "Deny", "Action": "iam:*",
         "Resource": [_sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{role}")

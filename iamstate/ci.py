@@ -91,19 +91,44 @@ def touched_accounts(repo: Path, names: list[str], since: str | None) -> list[st
     return [n for n in names if any(p.startswith(f"accounts/{n}/") for p in changed)]
 
 
-def accounts_matrix(repo: Path, changed_since: str | None, batches: int | None = None
-                    ) -> list[dict[str, Any]]:
+def _known_commit(repo: Path, sha: str) -> bool:
+    done = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo,
+                          capture_output=True, check=False)
+    return done.returncode == 0
+
+
+def last_applied(repo: Path) -> str | None:
+    """The commit of the branch's last apply run that succeeded (GitHub's own record of
+    this workflow's runs): every account touched since then is applied now, so a merge
+    whose run was cancelled, dropped or failed is applied by the next one, never skipped.
+    None (every account) when there is none, or it is not in this checkout's history."""
+    workflow_ref = os.environ.get("GITHUB_WORKFLOW_REF", "")
+    workflow_file = workflow_ref.split("@")[0].rsplit("/", 1)[-1] or "apply.yml"
+    branch = os.environ.get("GITHUB_REF_NAME", "main")
+    sha = GitHub.from_environment().last_successful_run(workflow_file, branch)
+    return sha if sha and _known_commit(repo, sha) else None
+
+
+def accounts_matrix(repo: Path, changed_since: str | None, batches: int | None = None,
+                    since_last_apply: bool = False) -> list[dict[str, Any]]:
     """The workflow matrix: one entry per touched account (with the roles its jobs use),
-    or, with `batches`, at most that many entries of several accounts each."""
+    or, with `batches`, at most that many entries of several accounts each. With
+    `since_last_apply`, the accounts touched since the last successful apply, and that
+    commit in each entry (`since`, "" for none) for `ci apply-reviewed --since`."""
+    since = ""
+    if since_last_apply:
+        since = last_applied(repo) or ""
+        changed_since = since or None
     accounts = load_repository(repo)
     names = set(touched_accounts(repo, [a.config.name for a in accounts], changed_since))
     chosen = [a for a in accounts if a.config.name in names]
+    extra = {"since": since} if since_last_apply else {}
     if batches is None:
         return [{"account": a.config.name, "plan_role_arn": a.config.role_for("plan") or "",
-                 "apply_role_arn": a.config.role_for("apply") or ""} for a in chosen]
+                 "apply_role_arn": a.config.role_for("apply") or "", **extra} for a in chosen]
     size = max(1, min(batches, MAX_JOBS))
     jobs = [chosen[i::size] for i in range(min(size, len(chosen)))]
-    return [{"batch": index, "accounts": " ".join(a.config.name for a in job)}
+    return [{"batch": index, "accounts": " ".join(a.config.name for a in job), **extra}
             for index, job in enumerate(jobs)]
 
 
@@ -121,75 +146,150 @@ def read_plans(files: Sequence[Path]) -> list[tuple[AccountPlan, str]]:
     return [plans[name] for name in sorted(plans)]
 
 
-def comment(plan_files: Sequence[Path], pr: int | None, full_plan: str) -> Outcome:
+def comment(plan_files: Sequence[Path], pr: int | None) -> Outcome:
     """Create or update the one plan comment of the pull request (every account)."""
     plans = read_plans(plan_files)
     number = pull_request_number(pr)
-    body = comment_body(plans, render.escape_md(full_plan))
+    body = comment_body(plans)
     what = GitHub.from_environment().upsert_plan_comment(number, body)
     changed = sum(1 for plan, _ in plans if plan.changes)
     return Outcome([f"{what} the plan comment on #{number}: {len(plans)} account(s), "
                     f"{changed} with changes, {len(body):,} characters"])
 
 
+def comment_body(plans: Sequence[tuple[AccountPlan, str]]) -> str:
+    return render.render_summary(plans, render.FULL_PLAN, __version__)
+
+
 # -- applying what was reviewed ------------------------------------------------------------
 
+NOT_OURS = ("the comment is not, as a whole, what iamstate writes ({why}): nothing it shows "
+            "is applied")
 
-def _reviewed(body: str, planned: workflow.Planned, hint: str) -> None:
-    """Refuse (StalePlan) unless the comment's section for this account is, word for word,
-    the rendering of the fresh plan, with its digest."""
+
+def verified_comment(body: str, follow_up_of: int | None = None) -> render.Comment:
+    """The comment read back, if the WHOLE of it is what iamstate writes: its parts,
+    composed again, give it character for character (nothing before, between, around or
+    after iamstate's own text), every section has iamstate's shape (no HTML of its own that
+    could fold or hide another), one level of detail for all, and no free text but the
+    follow-up's fixed help and iamstate's reasons. Else StalePlan, saying why."""
+    parsed = render.parse_comment(body)
+    if parsed is None:
+        raise StalePlan(NOT_OURS.format(why="not in the shape of a plan comment"))
+    if parsed.compose() != body:
+        raise StalePlan(NOT_OURS.format(why="it holds text iamstate did not write"))
+    if any(not render.well_formed(s.text) for s in parsed.sections):
+        raise StalePlan(NOT_OURS.format(why="a section holds markup iamstate never writes"))
+    if len({s.level for s in parsed.sections}) > 1:
+        raise StalePlan(NOT_OURS.format(why="its sections are at different levels"))
+    expected_marker = render.SUMMARY_MARKER if follow_up_of is None else \
+        render.FOLLOWUP_MARKER
+    if parsed.marker != expected_marker or not _intro_ok(parsed.intro, follow_up_of):
+        raise StalePlan(NOT_OURS.format(why="its introduction is not iamstate's"))
+    return parsed
+
+
+def _intro_ok(intro: Sequence[str], follow_up_of: int | None) -> bool:
+    """A plan comment has none; a follow-up has the fixed help, then one escaped reason a
+    line (iamstate's refusals), between blank lines."""
+    if follow_up_of is None:
+        return not intro
+    help_text = FOLLOW_UP_HELP.format(number=follow_up_of)
+    return (len(intro) >= 3 and intro[0] == help_text and intro[1] == "" and intro[-1] == ""
+            and all(REASON_RE.fullmatch(line) for line in intro[2:-1]))
+
+
+REASON_RE = re.compile(r"- account [A-Za-z0-9._-]+: [^<>`*_\[\]|]+")
+
+
+def _reviewed(comment: render.Comment, planned: workflow.Planned) -> None:
+    """Refuse (StalePlan) unless the (verified) comment's section for this account is, word
+    for word, the rendering of the fresh plan, with its digest, and its row in the table
+    is the fresh plan's."""
     plan = planned.plan
     name = plan.config.name
-    digest = render.short(planfile.account_to_json(plan)["digest"])
-    section = next((s for s in render.sections_of(body) if name in s.digests), None)
+    digest = planfile.account_to_json(plan)["digest"]
+    section = next((s for s in comment.sections if name in s.digests), None)
     if section is None:
         if not plan.changes:
             return  # nothing to apply, nothing that needed review
         raise StalePlan(f"account {name}: the reviewed comment has no plan for it, and it has "
                         "changes now: nothing was changed")
-    if section.digests[name] != digest:
-        raise StalePlan(f"account {name}: the plan now ({digest[:12]}...) is not the plan "
+    if not render.digest_matches(section.digests[name], digest):
+        raise StalePlan(f"account {name}: the plan now ({render.short(digest, 12)}...) is not "
+                        "the plan "
                         f"reviewed on the pull request ({section.digests[name][:12]}...): live "
                         "state or main moved on since the review. Nothing was changed.")
     if not section.reviewable:
         raise StalePlan(f"account {name}: its plan was too large to review in the comment: "
                         "nothing was changed; split the change into smaller pull requests")
-    if render.section_text(plan, hint, section.level) != section.text or \
-            section.summary != render.group_summary(list(section.digests), plan) or \
-            render.table_row(plan) not in body.split("\n"):
+    row = next(r for r in comment.rows if name in r.names)
+    if render.section_text(plan, render.FULL_PLAN, section.level) != section.text or \
+            not render.row_shows(row, plan):
         raise StalePlan(f"account {name}: the comment does not show this plan (edited, or "
                         "not written by iamstate): nothing was changed")
 
 
-def _hint_of(body: str) -> str:
-    found = re.search(r"<!-- iamstate-hint (?P<hint>[^>]*) -->", body)
-    return found["hint"] if found else ""
+def _review_of(body: str, follow_up_of: int | None) -> render.Comment | StalePlan:
+    try:
+        return verified_comment(body, follow_up_of)
+    except StalePlan as refused:
+        return refused
+
+
+def _reviews(hub: GitHub, commit: str | None, pr: int | None, since: str | None
+             ) -> tuple[int, list[render.Comment | StalePlan]]:
+    """The PR refusals are posted on, and the reviewed comments, oldest first.
+
+    On a merge (`commit`): the pull request that commit merged, and its plan comment as it
+    was when it merged; with `since` (the last applied commit), also those of the PRs
+    merged between them, whose own apply runs were dropped or failed. By hand (`pr`): that
+    PR must be merged into the branch being applied (GITHUB_SHA), and only follow-ups
+    posted after its merge, never edited, count."""
+    if commit is None:
+        if pr is None:
+            raise GitHubError("give --commit (a merge) or --pr (a follow-up to apply)")
+        number, merged_at = hub.merged_into(pr, os.environ.get("GITHUB_SHA", ""))
+        hub.reviewed_comments(number, merged_at)  # it was planned and reviewed before merge
+        return number, [_review_of(body, number)
+                        for body in hub.reviewed_comments(number, merged_at, follow_up=True)]
+    number, merged_at = hub.merged_pull_request(commit)
+    earlier = hub.merged_pulls_between(since, commit) if since else []
+    reviews: list[render.Comment | StalePlan] = []
+    for other, at in [*earlier, (number, merged_at)]:
+        try:
+            reviews += [_review_of(body, None) for body in hub.reviewed_comments(other, at)]
+        except GitHubError:
+            if other == number:
+                raise
+    return number, reviews
 
 
 def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | None,
                    pr: int | None,
                    overrides: Overrides, on_done: Callable[[Change], None],
-                   announce: Callable[[str], None]) -> Outcome:
+                   announce: Callable[[str], None], since: str | None = None) -> Outcome:
     """Apply each account whose fresh plan is exactly the one its reviewers saw. An account
     refused (stale, or never shown) changes nothing; its fresh plan is posted on the PR as a
     follow-up for review, and the job fails."""
     hub = GitHub.from_environment()
-    follow_up = commit is None
-    number = pr if pr is not None else hub.merged_pull_request(str(commit))
-    bodies = hub.reviewed_comments(number, follow_up=follow_up)
+    number, reviews = _reviews(hub, commit, pr, since)
     outcome = Outcome()
     refused: list[tuple[workflow.Planned, str]] = []
-    hint = _hint_of(bodies[-1])
     for planned in workflow.plan_all(repo, accounts, purpose="apply"):
         name = planned.plan.config.name
         # each batch of a refused merge posts its own follow-up: the newest with this account
-        body = next((b for b in reversed(bodies)
-                     if any(name in s.digests for s in render.sections_of(b))), bodies[-1])
-        hint = _hint_of(body)
+        review = next((r for r in reversed(reviews) if isinstance(r, render.Comment)
+                       and any(name in s.digests for s in r.sections)), reviews[-1])
         try:
-            _reviewed(body, planned, hint)
+            if isinstance(review, StalePlan):
+                if planned.plan.changes:
+                    raise review
+            else:
+                _reviewed(review, planned)
         except StalePlan as error:
-            refused.append((planned, str(error)))
+            refused.append((planned, f"account {name}: {error}" if not
+                            str(error).startswith("account ") else str(error)))
             continue
         if not planned.plan.changes:
             outcome.lines.append(f"{name}: no changes to apply")
@@ -202,12 +302,17 @@ def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | Non
             outcome.lines.append(f"refused: {reason}")
         plans = [(p.plan, planfile.account_to_json(p.plan)["digest"]) for p, _ in refused]
         intro = [FOLLOW_UP_HELP.format(number=number), "",
-                 *(f"- {render.escape_md(reason)}" for _, reason in refused), ""]
-        text = render.render_summary(plans, hint, __version__, render.FOLLOWUP_MARKER, intro)
-        hub.add_comment(number, _with_hint(text, hint))
+                 *(f"- {_reason_line(reason)}" for _, reason in refused), ""]
+        hub.add_comment(number, render.render_summary(
+            plans, render.FULL_PLAN, __version__, render.FOLLOWUP_MARKER, intro))
         outcome.lines.append(f"posted the fresh plan on #{number} for review")
         outcome.exit_code = 1
     return outcome
+
+
+def _reason_line(reason: str) -> str:
+    """A refusal as the follow-up shows it: plain words only (no markup of any kind)."""
+    return re.sub(r"[<>`*_\[\]|]", "", render.one_line(reason))
 
 
 def check_reviewed(repo: Path, accounts: Sequence[str] | None, pr: int | None) -> Outcome:
@@ -215,21 +320,10 @@ def check_reviewed(repo: Path, accounts: Sequence[str] | None, pr: int | None) -
     reviewed on the pull request (else the PR leaves the queue, to be planned again)."""
     hub = GitHub.from_environment()
     number = pull_request_number(pr)
-    body = hub.reviewed_comments(number)[-1]
-    hint = _hint_of(body)
+    review = verified_comment(hub.reviewed_comments(number)[-1])
     for planned in workflow.plan_all(repo, accounts):
-        _reviewed(body, planned, hint)
+        _reviewed(review, planned)
     return Outcome([f"#{number}: the plan in the merge queue is the reviewed plan"])
-
-
-def _with_hint(text: str, hint: str) -> str:
-    """`hint` already escaped (no `<` or `>`): the sections were rendered with it as is."""
-    marker, _, rest = text.partition("\n")
-    return f"{marker}\n<!-- iamstate-hint {hint} -->\n{rest}"
-
-
-def comment_body(plans: Sequence[tuple[AccountPlan, str]], hint: str) -> str:
-    return _with_hint(render.render_summary(plans, hint, __version__), hint)
 
 
 # -- drift ---------------------------------------------------------------------------------

@@ -458,13 +458,12 @@ def ci_comment(
         help="Plan files from `iamstate plan --out` (one per batch job).")],
     pr: Annotated[int | None, typer.Option(help="Pull request number [default: from the "
                                                 "GitHub event].")] = None,
-    full_plan: Annotated[str, typer.Option(help="Where the full plans are, for long plans.")]
-    = "the plan artifacts of this workflow run",
 ) -> None:
-    """Create or update the one plan comment of the pull request (every account)."""
+    """Create or update the one plan comment of the pull request (every account). It holds
+    no free text: where the full plan is, is fixed words (the run's plan-* artifacts)."""
     from iamstate import ci
 
-    _finish(ci.comment(plan_files, pr, full_plan))
+    _finish(ci.comment(plan_files, pr))
 
 
 def _finish(outcome: Any) -> None:
@@ -485,6 +484,9 @@ def ci_apply_reviewed(
     pr: Annotated[int | None, typer.Option(help="Apply the follow-up plan posted on this "
                                                 "pull request instead (run by hand).")] = None,
     allow_deletions: AllowDeletions = None,
+    since: Annotated[str | None, typer.Option(
+        help="The last applied commit (`ci accounts --since-last-apply` gives it): the "
+             "plans reviewed on PRs merged since then count too.")] = None,
 ) -> None:
     """Apply each account only if a fresh plan is word for word the one reviewed on the PR;
     else change nothing and post the fresh plan there for review (exit 1)."""
@@ -493,7 +495,7 @@ def ci_apply_reviewed(
 
     sha = None if pr is not None else (commit or os.environ.get("GITHUB_SHA", ""))
     _finish(ci.apply_reviewed(Options.repo, _names(account), sha, pr,
-                              Overrides(allow_deletions), _progress, _announce))
+                              Overrides(allow_deletions), _progress, _announce, since or None))
 
 
 @ci_app.command("check-reviewed")
@@ -526,17 +528,23 @@ def ci_accounts(
              "every account).")] = None,
     batches: Annotated[int | None, typer.Option(
         help="Group the accounts into at most N jobs (each plans several).")] = None,
+    since_last_apply: Annotated[bool, typer.Option(
+        help="Only accounts touched since the last successful apply run on this branch "
+             "(every account when there is none); each entry says that commit (`since`).")]
+    = False,
 ) -> None:
     """Print the workflow matrix as JSON: accounts (or batches of them) and their roles."""
     from iamstate import ci
 
-    print(json.dumps(ci.accounts_matrix(Options.repo, changed_since, batches)))
+    print(json.dumps(ci.accounts_matrix(Options.repo, changed_since, batches,
+                                        since_last_apply)))
 
 
 PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]
 
 
 @sandbox_app.command("run")
+@handles_errors
 def sandbox_run(port: PortOption = 5055) -> None:
     """Run the sandbox in this terminal until Ctrl-C."""
     from iamstate import sandbox

@@ -54,3 +54,20 @@ def write_safely(path: Path, data: bytes, root: Path | None = None, mode: int = 
 
 def write_text_safely(path: Path, text: str, root: Path | None = None) -> Path:
     return write_safely(path, text.encode("utf-8"), root)
+
+
+STATE_FOLDER = ".iamstate/"  # plans, one-time passwords, the sandbox's state: never in git
+
+
+def ignore_state_folder(repo: Path) -> bool:
+    """Write or extend the repository's .gitignore with `.iamstate/`, so that a `git add -A`
+    after `import` or `sandbox` never commits a plan or an encrypted password by mistake.
+    True when it was added."""
+    path = repo / ".gitignore"
+    text = path.read_text(encoding="utf-8") if path.is_file() else ""
+    if any(line.strip() in (STATE_FOLDER, STATE_FOLDER.rstrip("/"), "/" + STATE_FOLDER)
+           for line in text.splitlines()):
+        return False
+    separator = "" if not text or text.endswith("\n") else "\n"
+    write_text_safely(path, f"{text}{separator}{STATE_FOLDER}\n", repo)
+    return True

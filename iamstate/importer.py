@@ -14,7 +14,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from iamstate.aws import CallCounter, connect
 from iamstate.edit import dump, flow_list
 from iamstate.errors import ImportRefused
-from iamstate.files import write_text_safely
+from iamstate.files import ignore_state_folder, write_text_safely
 from iamstate.live import read_live
 from iamstate.model import AccountConfig, PasswordPolicy, State
 from iamstate.repo import ACCOUNT_FILE, load_repository
@@ -58,6 +58,8 @@ def import_account(repo: Path, account: str, account_id: str | None) -> ImportRe
     write_text_safely(folder / RESOURCE_FILE, header + _resources_yaml(config, live, report),
                       repo)
     report.files.append(folder / RESOURCE_FILE)
+    if ignore_state_folder(repo):
+        report.files.append(repo / ".gitignore")
     load_repository(repo, account)  # what was written must validate
     return report
 

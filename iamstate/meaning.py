@@ -125,7 +125,10 @@ class PlanFinding:
 
 @dataclass(frozen=True)
 class Consequences:
-    """Per user: gains, losses, admin (as JSON, SPEC §3); the plan's findings."""
+    """Per user: gains, losses, admin and admin_before (as JSON, SPEC §3); the plan's
+    findings. This one shape is what the plan file holds and what every renderer reads, so
+    a plan read back from its file renders exactly as the plan in memory (the PR comment
+    is rendered from the file, apply renders the plan it makes: they must agree)."""
 
     users: Mapping[str, Mapping[str, Any]]
     findings: tuple[PlanFinding, ...]
@@ -139,8 +142,7 @@ class Consequences:
                       if change.get("admin") and not change.get("admin_before"))
 
     def to_json(self) -> dict[str, Any]:
-        return {"users": {name: {k: v for k, v in change.items() if k != "admin_before"}
-                          for name, change in self.users.items()},
+        return {"users": {name: dict(change) for name, change in self.users.items()},
                 "findings": [f.to_json() for f in self.findings]}
 
     @classmethod

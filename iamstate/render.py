@@ -11,6 +11,7 @@ comment says exactly how much was cut and where the full plan is.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import json
 import re
@@ -226,13 +227,17 @@ class _Section:
     kept: list[str]
     findings: list[str] = field(default_factory=list)  # admins and findings: never cut
     people: list[list[str]] = field(default_factory=list)  # per-user blocks: may be cut
+    items: list[_Other] = field(default_factory=list)  # `other` as changes, for grouping
     cut_people: int = 0
     cut_other: int = 0
     cut_kept: int = 0
+    cut_members: int = 0
+    grouped: int = 0  # changes shown inside groups of identical changes
     brief: bool = False
     notes: list[str] = field(default_factory=list)
 
-    def text(self, other: int | None, kept: int | None) -> list[str]:
+    def text(self, other: int | None, kept: int | None,
+             members: int | None = None, grouping: bool = False) -> list[str]:
         out = list(self.head)
         if self.findings:
             out += ["", "**What this plan means for people**", "", "```text", *self.findings,
@@ -251,10 +256,15 @@ class _Section:
             out += ["", "<details><summary>Policy document changes</summary>", "",
                     *self.documents, "</details>"]
         # Every change's headline stays, whatever the level: only what a creation or
-        # update does beyond its headline (its detail lines) is cut.
+        # update does beyond its headline (its detail lines) is cut. When even the
+        # headlines do not fit, identical changes (same kind, verb, details; only the
+        # member differs) show as one headline, their members listed in a folded part.
+        lines, folded = (_grouped(self.items, members) if grouping else (self.other, []))
+        self.grouped = sum(len(g) for g in _groups(self.items)) if grouping else 0
+        self.cut_members = sum(1 for line in folded if line.startswith("... "))
         details = 0 if other is None else other
         shown_other = []
-        for line in self.other:
+        for line in lines:
             if line.startswith("    ") and other is not None:
                 if details <= 0:
                     continue
@@ -262,13 +272,72 @@ class _Section:
             shown_other.append(line)
         if shown_other:
             out += ["", "**Other changes**", "", "```diff", *shown_other, "```"]
+        if folded:
+            out += ["", "<details><summary>Members of the grouped changes</summary>", "",
+                    *folded, "</details>"]
         shown_kept = self.kept if kept is None else self.kept[:kept]
         if shown_kept:
             out += ["", "**Kept** (not iamstate's to change)", "", "```text", *shown_kept,
                     "```"]
-        self.cut_other = len(self.other) - len(shown_other)
+        self.cut_other = len(lines) - len(shown_other)
         self.cut_kept = len(self.kept) - len(shown_kept)
         return out
+
+
+@dataclass(frozen=True)
+class _Other:
+    """A creation or update: its headline and details, and what makes it identical to
+    others (everything but its member: the first word of its name)."""
+
+    headline: str
+    details: tuple[str, ...]
+    member: str
+    signature: tuple[str, ...]
+
+
+GROUP_MIN = 5  # identical changes shown as one headline from this many on
+
+
+def _groups(items: Sequence[_Other]) -> list[list[_Other]]:
+    together: dict[tuple[str, ...], list[_Other]] = {}
+    for item in items:
+        together.setdefault(item.signature, []).append(item)
+    return [group for group in together.values() if len(group) >= GROUP_MIN]
+
+
+def _plural(label: str) -> str:
+    return f"{label[:-1]}ies" if label.endswith("y") else f"{label}s"
+
+
+def _grouped(items: Sequence[_Other], members: int | None) -> tuple[list[str], list[str]]:
+    """The changes' lines with identical changes as one headline each, in the order of
+    their first member; and the folded part: each group's members (at most `members` a
+    group, then how many more the plan file artifact lists)."""
+    groups = {id(group[0]): group for group in _groups(items)}
+    member_of = {id(item): id(group[0]) for group in groups.values() for item in group}
+    lines: list[str] = []
+    folded: list[str] = []
+    for item in items:
+        first = member_of.get(id(item))
+        if first is None:
+            lines += [item.headline, *(f"    {d}" for d in item.details)]
+            continue
+        if first != id(item):
+            continue
+        group = groups[first]
+        symbol, verb, label, context = item.signature[:4]
+        title = one_line(f"{symbol} {verb} {len(group):,} {_plural(label)} "
+                         f"{group[0].member} ... {group[-1].member}"
+                         + (f" {context}" if context else ""))
+        lines += [title, *(f"    {d}" for d in item.details)]
+        names = [g.member for g in group]
+        shown = names if members is None else names[:members]
+        folded += [escape_md(f"`{title}`"), "", "```text", *(one_line(n) for n in shown),
+                   "```", ""]
+        if len(shown) < len(names):
+            folded[-1:] = [f"... {len(names) - len(shown):,} more in the plan file artifact",
+                           ""]
+    return lines, folded
 
 
 def _n(lines: list[str], brief: bool) -> str:
@@ -296,13 +365,19 @@ def _section(plan: AccountPlan, anonymous: bool = False) -> _Section:
     brief: list[str] = []
     documents: list[str] = []
     other: list[str] = []
+    items: list[_Other] = []
     for change in plan.changes:
-        lines = [headline(change), *(f"    {line}" for line in detail_lines(change))]
+        details = detail_lines(change)
+        lines = [headline(change), *(f"    {line}" for line in details)]
         if is_destructive(change):
             must += lines
             brief.append(lines[0])
         else:
             other += lines
+            kind = kind_of(change)
+            member, _, context = kind.key(change.subject).partition(" ")
+            items.append(_Other(lines[0], tuple(details), member, (
+                change.symbol, change.verb, kind.label, context, *details)))
         diff = diff_lines(change)
         if diff:
             name = kind_of(change).key(change.subject)
@@ -311,14 +386,17 @@ def _section(plan: AccountPlan, anonymous: bool = False) -> _Section:
     kept = kept_lines(plan)
     findings = admin_lines(plan, 20) + finding_lines(plan)
     return _Section(head, must, brief, documents, other, kept, findings,
-                    people_lines(plan, 20))
+                    people_lines(plan, 20), items)
 
 
 # How much of what may be cut is shown: (other lines, kept items); then "brief" (deletions
 # by headline only), then the too-large notice. Level 0 shows everything.
 LEVELS: tuple[tuple[int | None, int | None], ...] = (
     (None, None), (2000, 200), (500, 50), (100, 20), (20, 5), (0, 0))
-BRIEF, TOO_LARGE_LEVEL = len(LEVELS), len(LEVELS) + 1
+# Then identical changes grouped, with at most this many members of each listed.
+GROUPED: tuple[int, ...] = (2000, 500, 100, 20, 0)
+BRIEF = len(LEVELS) + len(GROUPED)
+TOO_LARGE_LEVEL = BRIEF + 1
 
 
 def render_markdown(plans: Sequence[AccountPlan], full_plan_hint: str = "",
@@ -344,10 +422,11 @@ def render_level(plans: Sequence[AccountPlan], full_plan_hint: str, level: int,
     sections = [_section(p, anonymous) for p in plans]
     head = [f"**{summary_line(plans)}**"]
 
-    def compose(other: int | None, kept: int | None) -> str:
+    def compose(other: int | None, kept: int | None, members: int | None = None,
+                grouping: bool = False) -> str:
         out = list(head)
         for section in sections:
-            out += ["", *section.text(other, kept)]
+            out += ["", *section.text(other, kept, members, grouping)]
             cut = [f"{what} not shown here" for what, n in (
                 (f"{section.cut_other:,} detail lines of creations and updates",
                  section.cut_other), (f"{section.cut_kept:,} kept items", section.cut_kept),
@@ -355,10 +434,18 @@ def render_level(plans: Sequence[AccountPlan], full_plan_hint: str, level: int,
                  section.cut_people)) if n]
             if cut:
                 out += ["", f"_{' and '.join(cut)} ({section.cut_other + section.cut_kept:,} "
-                            f"more lines not shown here); every change (by its headline), "
+                            f"more lines not shown here); every change (by its headline"
+                            f"{' or its group' + chr(39) + 's' if section.grouped else ''}), "
                             f"deletion, replacement, policy document change, new "
                             f"administrator and escalation finding is above. The full plan: "
                             f"{hint}._"]
+            if section.grouped:
+                out += ["", f"_{section.grouped:,} creations and updates are shown grouped: "
+                            "identical changes (same kind, action and details) as one "
+                            "headline, their members listed in the folded part"
+                            + (" as far as they fit" if section.cut_members else "")
+                            + "; every deletion, replacement and policy document change is "
+                            f"shown on its own. The full plan: {hint}._"]
             if section.brief:
                 out += ["", "_What each deletion removes is left out here to fit GitHub's "
                             f"comment limit; the full plan: {hint}._"]
@@ -367,16 +454,18 @@ def render_level(plans: Sequence[AccountPlan], full_plan_hint: str, level: int,
     if level == BRIEF:
         for section in sections:
             section.brief = True
-        return compose(0, 0)
+        return compose(0, 0, 0, grouping=True)
+    if level >= len(LEVELS):
+        shown = GROUPED[level - len(LEVELS)]  # members of each group, and detail lines
+        return compose(shown, shown // 10, shown, grouping=True)
     return compose(*LEVELS[level])
 
 
 def _too_large(plans: Sequence[AccountPlan], hint: str, anonymous: bool = False) -> str:
     """Even the deletions and policy documents alone do not fit: say so, never cut them."""
     lines = [f"**{summary_line(plans)}**", "",
-             "**This plan is too large to review in a comment**: its deletions, replacements "
-             f"and policy document changes alone exceed GitHub's limit. Review all of it in "
-             f"{hint}; the digest below covers every change.", ""]
+             f"**This plan is too large to review in a comment**: {_what_exceeds(plans)}. "
+             f"Review all of it in {hint}; the digest below covers every change.", ""]
     for plan in plans:
         destroyed = sum(1 for c in plan.changes if is_destructive(c))
         documents = sum(1 for c in plan.changes if diff_lines(c))
@@ -387,6 +476,25 @@ def _too_large(plans: Sequence[AccountPlan], hint: str, anonymous: bool = False)
         lines += [f"  - {escape_md(line)}" for line in finding_lines(plan)
                   if line.startswith("new")]
     return "\n".join(lines)[:MARKDOWN_BUDGET] + "\n"
+
+
+def _what_exceeds(plans: Sequence[AccountPlan]) -> str:
+    """Exactly what did not fit, in characters: the part that is never cut (deletions and
+    replacements by headline, policy document changes in full)."""
+    sections = [_section(p) for p in plans]
+    brief = sum(len(line) + 1 for s in sections for line in s.must_brief)
+    documents = sum(len(line) + 1 for s in sections for line in s.documents)
+    destroyed = sum(1 for s in sections for line in s.must_brief)
+    changed = sum(1 for p in plans for c in p.changes if diff_lines(c))
+    limit = f"the {MARKDOWN_BUDGET:,} characters a comment holds here"
+    deletions = (f"its {destroyed:,} deletions and replacements take {brief:,} characters "
+                 "by headline alone")
+    docs = f"its {changed:,} policy document changes take {documents:,} characters"
+    if brief > MARKDOWN_BUDGET:
+        return f"{deletions}, more than {limit}"
+    if documents > MARKDOWN_BUDGET:
+        return f"{docs}, more than {limit}"
+    return f"{deletions} and {docs}: together, with the rest grouped, more than {limit}"
 
 
 def render_json(plans: Sequence[AccountPlan],
@@ -418,10 +526,17 @@ SECTION_RE = re.compile(r"<!-- iamstate-accounts level=(?P<level>\d+) "
 SECTION_END = "<!-- /iamstate-accounts -->"
 TOO_LARGE = "too large to review in a comment"
 SHORT_DIGEST = 32  # hex characters of a plan digest in the comment (128 bits)
+SHORTEST_DIGEST = 16  # when hundreds of accounts share a section (64 bits; the section's
+# text is compared word for word as well)
 
 
-def short(digest: str) -> str:
-    return digest.removeprefix("sha256:")[:SHORT_DIGEST]
+def short(digest: str, length: int = SHORT_DIGEST) -> str:
+    return digest.removeprefix("sha256:")[:length]
+
+
+def digest_matches(shown: str, digest: str) -> bool:
+    """Whether a digest as a comment shows it (32 or 16 hex characters) is this one's."""
+    return len(shown) in (SHORT_DIGEST, SHORTEST_DIGEST) and short(digest, len(shown)) == shown
 
 
 def section_text(plan: AccountPlan, hint: str, level: int) -> str:
@@ -467,11 +582,7 @@ def sections_of(body: str) -> list[Section]:
 
 def table_row(plan: AccountPlan) -> str:
     """An account's row in the plan comment's table (checked again on apply)."""
-    new = len(plan.consequences.new_findings) if plan.consequences else 0
-    summary = plan.summary()
-    return (f"| `{plan.config.name}` | {plan.config.account_id} | {summary['create']} | "
-            f"{summary['update']} | {summary['delete']} | {'**' + str(new) + '**' if new else 0} "
-            f"| {accepted_here(plan)} |")
+    return _row(plan).text()
 
 
 def accepted_here(plan: AccountPlan) -> str:
@@ -484,18 +595,155 @@ def accepted_here(plan: AccountPlan) -> str:
                        for f in found) or "none"
 
 
-def group_summary(names: Sequence[str], plan: AccountPlan) -> str:
+@dataclass(frozen=True)
+class Row:
+    """One account's counts in the plan comment's table; or, when a row per account does
+    not fit, the accounts whose counts are the same (their deletions and new findings
+    included: no account's is ever left out), without their ids."""
+
+    names: tuple[str, ...]
+    account_id: str  # "" for several accounts
+    add: int
+    change: int
+    delete: int
+    new: int
+    accepted: str = "none"  # the findings accepted here (accepted_here)
+
+    def text(self) -> str:
+        new = f"**{self.new}**" if self.new else "0"
+        who = ", ".join(f"`{name}`" for name in self.names)
+        where = self.account_id if len(self.names) == 1 else f"{len(self.names):,} accounts"
+        return (f"| {who} | {where} | {self.add} | {self.change} | {self.delete} | {new} "
+                f"| {self.accepted} |")
+
+    def counts(self) -> str:
+        return f"{self.add} to add, {self.change} to change, {self.delete} to destroy"
+
+    def same_counts(self) -> tuple[int | str, ...]:
+        return self.add, self.change, self.delete, self.new, self.accepted
+
+
+ROW_RE = re.compile(r"\| (?P<names>`[A-Za-z0-9._-]+`(?:, `[A-Za-z0-9._-]+`)*) \| "
+                    r"(?:(?P<id>\d{12})|(?P<many>\d[\d,]*) accounts) \| (?P<add>\d+) \| "
+                    r"(?P<change>\d+) \| (?P<delete>\d+) \| (?:\*\*(?P<new>[1-9]\d*)\*\*|0) \| "
+                    r"(?P<accepted>[^|\n]+) \|")
+TITLE_RE = re.compile(r"\*\*iamstate (?P<version>[0-9A-Za-z.+-]+): Plan: \d+ to add, \d+ to "
+                      r"change, \d+ to destroy\.\*\* (?P<planned>\d[\d,]*) account\(s\) planned, "
+                      r"\d[\d,]* with changes\.")
+TABLE_HEAD = ["| account | id | add | change | destroy | new findings | accepted here |",
+              "|---|---|---:|---:|---:|---:|---|"]
+# A comment's full-plan pointer is fixed text: nothing in the verified comment is free text.
+FULL_PLAN = "the plan-* artifacts of the workflow run that wrote this comment"
+
+
+def group_summary(names: Sequence[str], counts_text: str) -> str:
     """The line a section is folded under (checked again on apply)."""
-    shown = escape_md(", ".join(f"`{name}`" for name in names))
-    return f"<details><summary>{shown}: {counts(plan)}</summary>"
+    listed = ", ".join(f"`{name}`" for name in names[:SUMMARY_NAMES])
+    more = f" and {len(names) - SUMMARY_NAMES:,} more" if len(names) > SUMMARY_NAMES else ""
+    return f"<details><summary>{escape_md(listed)}{more}: {counts_text}</summary>"
 
 
-def _group_block(members: Sequence[tuple[AccountPlan, str]], text: str, level: int
-                 ) -> list[str]:
-    digests = ",".join(f"{p.config.name}:{short(d)}" for p, d in members)
-    return ["", group_summary([p.config.name for p, _ in members], members[0][0]), "",
-            f"<!-- iamstate-accounts level={level} digests={digests} -->", text,
-            SECTION_END, "", "</details>"]
+SUMMARY_NAMES = 20  # accounts named on a section's summary line (all are in the table)
+
+
+@dataclass(frozen=True)
+class Comment:
+    """A plan comment (or follow-up) as its parts; `compose` writes it. Apply reads a
+    comment back into its parts and requires that composing them gives the comment again,
+    character for character: nothing before, between, inside the frame or after what
+    iamstate writes."""
+
+    marker: str
+    version: str
+    planned: int
+    intro: tuple[str, ...]
+    rows: tuple[Row, ...]
+    sections: tuple[Section, ...]
+
+    def title(self) -> str:
+        add, change, delete = (sum(getattr(r, f) * len(r.names) for r in self.rows)
+                               for f in ("add", "change", "delete"))
+        return (f"**iamstate {self.version}: Plan: {add} to add, {change} to change, "
+                f"{delete} to destroy.** {self.planned:,} account(s) planned, "
+                f"{sum(len(r.names) for r in self.rows):,} with changes.")
+
+    def head(self) -> list[str]:
+        lines = [self.marker, self.title(), "", *self.intro]
+        if self.rows:
+            lines += [*TABLE_HEAD, *(row.text() for row in self.rows)]
+        return lines
+
+    def compose(self) -> str:
+        rows = {name: row for row in self.rows for name in row.names}
+        blocks = [line for section in self.sections
+                  for line in _group_block(section, rows[next(iter(section.digests))])]
+        return "\n".join([*self.head(), *blocks]) + "\n"
+
+
+def _group_block(section: Section, first: Row) -> list[str]:
+    digests = ",".join(f"{name}:{digest}" for name, digest in section.digests.items())
+    return ["", group_summary(list(section.digests), first.counts()), "",
+            f"<!-- iamstate-accounts level={section.level} digests={digests} -->",
+            section.text, SECTION_END, "", "</details>"]
+
+
+def parse_comment(body: str) -> Comment | None:
+    """A plan comment read back into its parts (None: not in iamstate's shape)."""
+    lines = body.split("\n")
+    title = TITLE_RE.fullmatch(lines[1]) if len(lines) > 3 else None
+    if title is None or lines[0] not in (SUMMARY_MARKER, FOLLOWUP_MARKER) or lines[2]:
+        return None
+    index = 3
+    while index < len(lines) - 1 and lines[index] != TABLE_HEAD[0]:
+        index += 1
+    intro = tuple(lines[3:index])
+    rows: list[Row] = []
+    if index < len(lines) - 1:
+        index += 2
+        while index < len(lines) and (row := ROW_RE.fullmatch(lines[index])):
+            names = tuple(name.strip("`") for name in row["names"].split(", "))
+            if (len(names) == 1) != bool(row["id"]):
+                return None
+            rows.append(Row(names, row["id"] or "", int(row["add"]), int(row["change"]),
+                            int(row["delete"]), int(row["new"] or 0), row["accepted"]))
+            index += 1
+    sections = sections_of("\n".join(lines[index:]))
+    shown = [name for section in sections for name in section.digests]
+    if sorted(shown) != sorted(n for r in rows for n in r.names) or \
+            len(set(shown)) != len(shown):
+        return None
+    return Comment(lines[0], title["version"], int(title["planned"].replace(",", "")), intro,
+                   tuple(rows), tuple(sections))
+
+
+def well_formed(text: str) -> bool:
+    """Whether a section's text has iamstate's shape: code blocks closed, `<details>`
+    balanced, and no HTML or comment of its own that could fold or hide what follows it
+    (every section is checked, also those of accounts another job applies)."""
+    depth, fenced = 0, False
+    for line in text.split("\n"):
+        stripped = line.lstrip(" ")
+        opens = stripped.startswith("```") and len(line) - len(stripped) <= 3
+        if fenced:
+            if line == "```":
+                fenced = False
+            elif opens:
+                return False
+            continue
+        if line in ("```diff", "```text"):
+            fenced = True
+        elif line == "</details>":
+            depth -= 1
+        elif DETAILS_RE.fullmatch(line):
+            depth += 1
+        elif opens or "<" in line or ">" in line:
+            return False
+        if depth < 0:
+            return False
+    return depth == 0 and not fenced
+
+
+DETAILS_RE = re.compile(r"<details><summary>[^<>]*</summary>")
 
 
 def render_summary(plans: Sequence[tuple[AccountPlan, str]], hint: str, version: str,
@@ -505,22 +753,51 @@ def render_summary(plans: Sequence[tuple[AccountPlan, str]], hint: str, version:
     the most detailed level at which all fit GitHub's limit. Deletions, replacements,
     policy documents and escalation findings are in every section not marked too large."""
     changed = [(p, d) for p, d in plans if p.changes]
-    head = [marker, f"**iamstate {version}: {summary_line([p for p, _ in plans])}** "
-                    f"{len(plans):,} account(s) planned, {len(changed):,} with changes.", "",
-            *intro]
-    if changed:
-        head += ["| account | id | add | change | destroy | new findings | accepted here |",
-                 "|---|---|---:|---:|---:|---:|---|"]
-        head += [table_row(plan) for plan, _ in changed]
-    room = MARKDOWN_BUDGET - len("\n".join(head))
+    rows = _rows([plan for plan, _ in changed])
+    empty = Comment(marker, version, len(plans), tuple(intro), rows, ())
     for level in range(TOO_LARGE_LEVEL + 1):
-        groups: dict[str, list[tuple[AccountPlan, str]]] = {}
+        groups: dict[str, list[tuple[str, str]]] = {}
         for plan, digest in changed:
-            groups.setdefault(section_text(plan, hint, level), []).append((plan, digest))
-        blocks = [line for text, members in groups.items()
-                  for line in _group_block(members, text, level)]
-        if len("\n".join(blocks)) <= room:
-            return "\n".join([*head, *blocks]) + "\n"
-    return "\n".join([*head, "", "**Too many accounts change in too many ways to show in one "
-                                  "comment**, so none of them is applied on merge: split the "
-                                  "pull request."]) + "\n"
+            groups.setdefault(section_text(plan, hint, level), []).append(
+                (plan.config.name, digest))
+        for length in (SHORT_DIGEST, SHORTEST_DIGEST):
+            sections = tuple(Section({name: short(d, length) for name, d in members}, level,
+                                     text) for text, members in groups.items())
+            text = Comment(marker, version, len(plans), tuple(intro), rows, sections).compose()
+            if len(text) <= MARKDOWN_BUDGET:
+                return text
+    return "\n".join([*empty.head(), "", "**Too many accounts change in too many ways to show "
+                                          "in one comment**, so none of them is applied on "
+                                          "merge: split the pull request."]) + "\n"
+
+
+def _row(plan: AccountPlan) -> Row:
+    new = len(plan.consequences.new_findings) if plan.consequences else 0
+    summary = plan.summary()
+    return Row((plan.config.name,), plan.config.account_id, summary[CREATE], summary[UPDATE],
+               summary[DELETE], new, accepted_here(plan))
+
+
+TABLE_BUDGET = MARKDOWN_BUDGET // 2  # the rest is for the sections
+
+
+def _rows(plans: Sequence[AccountPlan]) -> tuple[Row, ...]:
+    """A row per account; when those take more than TABLE_BUDGET, one row per set of
+    accounts with the same counts (adds, changes, destroys, new findings)."""
+    rows = tuple(_row(plan) for plan in plans)
+    if sum(len(row.text()) + 1 for row in rows) <= TABLE_BUDGET:
+        return rows
+    together: dict[tuple[int | str, ...], list[Row]] = {}
+    for row in rows:
+        together.setdefault(row.same_counts(), []).append(row)
+    return tuple(dataclasses.replace(group[0], names=tuple(n for r in group for n in r.names),
+                                     account_id=group[0].account_id if len(group) == 1 else "")
+                 for group in together.values())
+
+
+def row_shows(row: Row, plan: AccountPlan) -> bool:
+    """Whether a table row (checked again on apply) is this plan's: its account among the
+    row's, the same counts, and its id when the row is its own."""
+    own = _row(plan)
+    return plan.config.name in row.names and row.same_counts() == own.same_counts() and (
+        len(row.names) > 1 or row.account_id == own.account_id)

@@ -7,6 +7,7 @@ AWS managed policies are loaded (as AWS has them), and the account id is moto's 
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import signal
@@ -18,7 +19,7 @@ import urllib.request
 from pathlib import Path
 
 from iamstate.errors import SandboxError
-from iamstate.files import write_safely, write_text_safely
+from iamstate.files import ignore_state_folder, write_safely, write_text_safely
 
 DEFAULT_PORT = 5055
 STATE_FILE = Path(".iamstate") / "sandbox.json"
@@ -36,9 +37,16 @@ def exports(port: int) -> str:
     return "\n".join(f"export {k}={v}" for k, v in environment(port).items())
 
 
+INSTALL = "pip install 'iamstate[sandbox]'"
+
+
 def server_command(port: int) -> list[str]:
-    """iamstate's server: moto, plus the last-accessed data and the credential report's
-    root row that moto lacks (iamstate/sandbox_server.py)."""
+    """iamstate's server: moto (from the `sandbox` extra: CI installs iamstate without it),
+    plus the last-accessed data and the credential report's root row that moto lacks
+    (iamstate/sandbox_server.py)."""
+    if importlib.util.find_spec("moto") is None:
+        raise SandboxError(f"the sandbox is a local moto server, and moto is not installed: "
+                           f"install it with {INSTALL}")
     return [sys.executable, "-m", "iamstate.sandbox_server", "-H", "127.0.0.1", "-p", str(port)]
 
 
@@ -77,10 +85,12 @@ def start(repo: Path, port: int) -> int:
         if _alive(running["pid"]):
             return int(running["port"])
     port = port or free_port()
+    command = server_command(port)
+    ignore_state_folder(repo)
     state.parent.mkdir(parents=True, exist_ok=True)
     write_safely(repo / LOG_FILE, b"", repo)  # made here, never through a planted link
     with open(repo / LOG_FILE, "ab") as log:
-        process = subprocess.Popen(server_command(port), env=server_environment(),
+        process = subprocess.Popen(command, env=server_environment(),
                                    stdout=log, stderr=subprocess.STDOUT,
                                    stdin=subprocess.DEVNULL, start_new_session=True)
     try:

@@ -1,5 +1,7 @@
-"""A local fake of the GitHub REST endpoints iamstate calls (comments, PRs of a commit,
-issues), in memory, on 127.0.0.1."""
+"""A local fake of the GitHub REST endpoints iamstate calls (comments, pull requests and
+the commits they merged, comparisons on the default branch, issues), in memory, on
+127.0.0.1. Every comment and issue has its author and its times, as GitHub's have; a test
+can queue failures (5xx, primary and secondary rate limits) for the next calls."""
 
 from __future__ import annotations
 
@@ -9,12 +11,23 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 TOKEN = "ghs_test_token"
 BOT = "github-actions[bot]"
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+@dataclass
+class Fault:
+    """One failed answer: its status, headers (Retry-After, X-RateLimit-*) and message."""
+
+    status: int
+    headers: dict[str, str] = field(default_factory=dict)
+    message: str = "Server Error"
 
 
 @dataclass
@@ -22,44 +35,111 @@ class FakeGitHub:
     comments: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
     issues: list[dict[str, Any]] = field(default_factory=list)
     pulls_of_commit: dict[str, list[int]] = field(default_factory=dict)
+    pulls: dict[int, dict[str, Any]] = field(default_factory=dict)
+    main: list[str] = field(default_factory=list)  # the default branch's commits, in order
+    runs: list[dict[str, Any]] = field(default_factory=list)  # apply.yml's runs, in order
+    faults: list[Fault] = field(default_factory=list)  # answered first, one per call
     calls: list[str] = field(default_factory=list)
     next_id: int = 1000
+    clock: int = 0  # seconds since START: every write is a second later than the last
     url: str = ""
+
+    def now(self) -> str:
+        self.clock += 1
+        return (START + timedelta(seconds=self.clock)).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def merge(self, number: int, sha: str) -> None:
+        """PR `number` merged as commit `sha` on the default branch (now)."""
+        self.pulls_of_commit[sha] = [number]
+        self.pulls[number] = {"number": number, "state": "closed", "merged": True,
+                              "merge_commit_sha": sha, "merged_at": self.now()}
+        self.main.append(sha)
+
+    def run(self, head_sha: str, conclusion: str, event: str = "push") -> None:
+        """A run of the apply workflow for `head_sha` ended: success, failure, cancelled."""
+        self.runs.append({"id": len(self.runs) + 1, "head_sha": head_sha, "event": event,
+                          "status": "completed", "conclusion": conclusion,
+                          "head_branch": "main", "path": ".github/workflows/apply.yml"})
+
+    def open_pull(self, number: int, head: str) -> None:
+        """An open PR whose branch holds commit `head` (GitHub lists it for that commit)."""
+        self.pulls_of_commit.setdefault(head, []).append(number)
+        self.pulls[number] = {"number": number, "state": "open", "merged": False,
+                              "merge_commit_sha": None, "merged_at": None}
+
+    def post(self, number: int, body: str, login: str = BOT) -> dict[str, Any]:
+        """A comment on issue or PR `number`, as `login` wrote it."""
+        self.next_id += 1
+        stamp = self.now()
+        comment = {"id": self.next_id, "body": body, "user": {"login": login},
+                   "created_at": stamp, "updated_at": stamp}
+        self.comments.setdefault(number, []).append(comment)
+        return comment
+
+    def open_issue(self, title: str, body: str, login: str = BOT) -> dict[str, Any]:
+        self.next_id += 1
+        stamp = self.now()
+        issue = {"number": self.next_id, "title": title, "body": body, "state": "open",
+                 "user": {"login": login}, "created_at": stamp, "updated_at": stamp}
+        self.issues.append(issue)
+        return issue
 
     def handle(self, method: str, path: str, query: dict[str, list[str]],
                body: Any) -> tuple[int, Any]:
         self.calls.append(f"{method} {path}")
         repo = r"/repos/acme/iam"
         if m := re.fullmatch(repo + r"/issues/(\d+)/comments", path):
-            thread = self.comments.setdefault(int(m[1]), [])
             if method == "GET":
+                thread = self.comments.get(int(m[1]), [])
                 page, size = int(query.get("page", ["1"])[0]), int(query["per_page"][0])
                 return 200, thread[(page - 1) * size: page * size]
-            self.next_id += 1
-            thread.append({"id": self.next_id, "body": body["body"],
-                           "user": {"login": BOT}})  # what the workflow's token posts as
-            return 201, thread[-1]
+            return 201, self.post(int(m[1]), body["body"])  # the workflow's token: the bot
         if m := re.fullmatch(repo + r"/issues/comments/(\d+)", path):
             for thread in self.comments.values():
                 for comment in thread:
                     if comment["id"] == int(m[1]):
                         comment["body"] = body["body"]
+                        comment["updated_at"] = self.now()
                         return 200, comment
             return 404, {"message": "Not Found"}
         if m := re.fullmatch(repo + r"/commits/([\w-]+)/pulls", path):
             return 200, [{"number": n} for n in self.pulls_of_commit.get(m[1], [])]
+        if m := re.fullmatch(repo + r"/pulls/(\d+)", path):
+            pull = self.pulls.get(int(m[1]))
+            return (200, pull) if pull else (404, {"message": "Not Found"})
+        if re.fullmatch(repo + r"/actions/workflows/apply\.yml/runs", path):
+            wanted = [r for r in reversed(self.runs)
+                      if r["conclusion"] == query.get("status", [r["conclusion"]])[0]
+                      and r["event"] == query.get("event", [r["event"]])[0]
+                      and r["head_branch"] == query.get("branch", ["main"])[0]]
+            return 200, {"total_count": len(wanted),
+                         "workflow_runs": wanted[:int(query.get("per_page", ["30"])[0])]}
+        if m := re.fullmatch(repo + r"/compare/([\w-]+)\.\.\.([\w-]+)", path):
+            return self._compare(m[1], m[2])
         if path == repo + "/issues":
             if method == "GET":
                 page = int(query.get("page", ["1"])[0])
-                return 200, self.issues if page == 1 else []
-            self.next_id += 1
-            self.issues.append({"number": self.next_id, **body})
-            return 201, self.issues[-1]
+                state = query.get("state", ["open"])[0]
+                return 200, [i for i in self.issues if i["state"] == state] \
+                    if page == 1 else []
+            return 201, self.open_issue(body["title"], body["body"])
         if m := re.fullmatch(repo + r"/issues/(\d+)", path):
             issue = next(i for i in self.issues if i["number"] == int(m[1]))
             issue.update(body)
+            issue["updated_at"] = self.now()
             return 200, issue
         return 404, {"message": "Not Found"}
+
+    def _compare(self, base: str, head: str) -> tuple[int, Any]:
+        """GitHub's comparison of two commits of the default branch: `ahead` when `head`
+        comes after `base`, `behind` before it, `identical` when they are the same."""
+        if base not in self.main or head not in self.main:
+            return 404, {"message": "Not Found"}
+        order = self.main.index(head) - self.main.index(base)
+        status = "identical" if order == 0 else "ahead" if order > 0 else "behind"
+        after = self.main[self.main.index(base) + 1: self.main.index(head) + 1]
+        return 200, {"status": status, "ahead_by": max(order, 0),
+                     "behind_by": max(-order, 0), "commits": [{"sha": c} for c in after]}
 
 
 @contextmanager
@@ -77,13 +157,21 @@ def fake_github() -> Iterator[FakeGitHub]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else None
             url = urlparse(self.path)
+            if fake.faults:
+                fault = fake.faults.pop(0)
+                fake.calls.append(f"{self.command} {url.path} -> {fault.status}")
+                self._reply(fault.status, {"message": fault.message}, fault.headers)
+                return
             self._reply(*fake.handle(self.command, url.path, parse_qs(url.query), body))
 
-        def _reply(self, status: int, payload: Any) -> None:
+        def _reply(self, status: int, payload: Any,
+                   headers: dict[str, str] | None = None) -> None:
             data = json.dumps(payload).encode()
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
             self.end_headers()
             self.wfile.write(data)
 

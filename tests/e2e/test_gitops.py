@@ -25,11 +25,13 @@ from typing import Any
 
 import boto3
 import pytest
+from ruamel.yaml import YAML
 
 from iamstate.render import GITHUB_COMMENT_LIMIT, sections_of
 from iamstate.sandbox import free_port, server_command, wait_until_up
 from tests.e2e.conftest import Cli
 from tests.e2e.fake_github import FakeGitHub
+from tests.helpers import ROOT
 
 
 def branch(cli: Cli, name: str, files: dict[str, str]) -> Cli:
@@ -57,13 +59,13 @@ def test_the_two_pr_day(cli: Cli, github: FakeGitHub) -> None:
         assert checkout("ci", "comment", "p.json", "--pr", str(number)).code == 0
 
     merged_a = branch(cli, "main-a", PR_A)  # merge A: applied
-    github.pulls_of_commit["sha-a"] = [1]
+    github.merge(1, "sha-a")
     done = merged_a("ci", "apply-reviewed", "--account", "sandbox", "--commit", "sha-a")
     assert done.code == 0, done.both
     assert "HeadlessUser-a" in applied_calls(cli)
 
     merged_b = branch(cli, "main-b", {**PR_A, **PR_B})  # merge B on top of A: refused
-    github.pulls_of_commit["sha-b"] = [2]
+    github.merge(2, "sha-b")
     before = cli.snapshot()
     refused = merged_b("ci", "apply-reviewed", "--account", "sandbox", "--commit", "sha-b")
     assert refused.code == 1
@@ -77,7 +79,26 @@ def test_the_two_pr_day(cli: Cli, github: FakeGitHub) -> None:
     assert "+ create user HeadlessUser-b" in follow_up
     assert "HeadlessUser-a" not in follow_up  # only what is left to do is shown
 
-    # after review, the team runs apply by hand with pr=2: exactly the follow-up applies
+    # the follow-up copied (by any job holding GITHUB_TOKEN) onto other PRs counts nowhere
+    merged_b.env["GITHUB_SHA"] = "sha-b"
+    github.open_pull(3, "head-3")
+    github.merge(4, "sha-4")
+    github.main.remove("sha-4")  # merged into another branch
+    github.post(5, "<!-- iamstate-plan -->")  # a PR merged after the copy was posted
+    for number, why in ((3, "#3 is not merged"), (4, "which is not on the branch"),
+                        (5, "no follow-up plan comment posted after its merge"),
+                        (6, "no iamstate plan comment from before its merge")):
+        if number == 6:  # merged (never planned), then a follow-up appears on it
+            github.merge(6, "sha-6")
+            merged_b.env["GITHUB_SHA"] = "sha-6"
+        github.post(number, follow_up.replace("`pr` = 2", f"`pr` = {number}"))
+        if number == 5:
+            github.merge(5, "sha-5")
+            merged_b.env["GITHUB_SHA"] = "sha-5"
+        copied = merged_b("ci", "apply-reviewed", "--account", "sandbox", "--pr", str(number))
+        assert copied.code == 1 and why in copied.err, (number, copied.both)
+        assert cli.snapshot() == before
+    # after review, the team runs apply by hand with pr=2 on main: exactly the follow-up
     later = merged_b("ci", "apply-reviewed", "--account", "sandbox", "--pr", "2")
     assert later.code == 0, later.both
     assert "HeadlessUser-b" in applied_calls(cli)
@@ -229,8 +250,130 @@ def test_an_organization_of_300_accounts_in_batches_and_one_comment(
     assert "`update group inline policy AllUsers/Shared`" in sections[0].text
     assert '"s3:ListBucket"' in sections[0].text
     # the section of any account applies, in that account only, through its apply role
-    github.pulls_of_commit["merge-42"] = [42]
+    github.merge(42, "merge-42")
     first = matrix[0]["accounts"].split()[:2]
     applied = cli("ci", "apply-reviewed", "--account", " ".join(first), "--commit", "merge-42")
     assert applied.code == 0, applied.both[-3000:]
     assert applied.out.count("the reviewed plan is live") == 2
+
+
+def git(repo: Path, *args: str) -> str:
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
+           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    return subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True,
+                          text=True, env=env).stdout.strip()
+
+
+def commit_all(repo: Path, message: str) -> str:
+    git(repo, "add", "-A", "accounts", "policies")
+    git(repo, "commit", "-q", "-m", message)
+    return git(repo, "rev-parse", "HEAD")
+
+
+def checkout_at(cli: Cli, sha: str) -> Path:
+    """The repository as an apply run for `sha` checks it out."""
+    repo = cli.repo.parent / f"at-{sha[:8]}"
+    git(cli.repo, "worktree", "add", "-q", "--detach", str(repo), sha)
+    return repo
+
+
+def apply_run(cli: Cli, github: FakeGitHub, sha: str) -> list[str]:
+    """One run of apply.yml on a push of `sha`, step by step as the workflow says: the
+    accounts job's matrix (touched since the last successful apply run), then each batch's
+    `ci apply-reviewed`; GitHub records the run's conclusion."""
+    workflow = YAML(typ="safe").load((ROOT / ".github/workflows/apply.yml").read_text())
+    assert workflow["concurrency"]["queue"] == "max"  # GitHub keeps every pending run
+    script = json.dumps(workflow["jobs"])
+    assert "ci accounts --since-last-apply" in script and "--since" in script
+    cli.env.update({"GITHUB_SHA": sha, "GITHUB_REF_NAME": "main"})
+    matrix = json.loads(cli("ci", "accounts", "--since-last-apply", "--batches", "20").out)
+    outputs, ok = [], True
+    for job in matrix:
+        done = cli("ci", "apply-reviewed", "--account", job["accounts"], "--commit", sha,
+                   "--since", job["since"])
+        outputs.append(done.both)
+        ok = ok and done.code == 0
+    github.run(sha, "success" if ok else "failure")
+    return outputs
+
+
+def test_three_merges_in_a_row_none_is_dropped(
+    cli: Cli, github: FakeGitHub, oidc: list[str], bare_endpoint: None
+) -> None:
+    """Three PRs, each touching its own account, merged while the first apply runs: the
+    second's run is dropped (as GitHub dropped pending runs without `queue: max`, or as a
+    cancelled or failed run). The third's run applies every account touched since the last
+    successful apply, each with the plan reviewed on its own PR: nothing is lost."""
+    organization(cli.repo, 3)
+    seed_accounts(cli, 3)
+    git(cli.repo, "init", "-q", "-b", "main")
+    base = commit_all(cli.repo, "main, live")
+    github.main.append(base)
+    github.run(base, "success")
+    for i in range(3):  # three PRs planned against the same main
+        pr = branch(cli, f"pr-{i}", {f"accounts/team-00{i}/new.yaml":
+                                     f"users:\n  svc-new-{i}: {{}}\n"})
+        assert pr("plan", "--account", f"team-00{i}", "--out", "p.json").code == 0
+        assert pr("ci", "comment", "p.json", "--pr", str(20 + i)).code == 0
+    merges = []
+    for i in range(3):
+        (cli.repo / f"accounts/team-00{i}/new.yaml").write_text(
+            f"users:\n  svc-new-{i}: {{}}\n")
+        merges.append(commit_all(cli.repo, f"merge #{20 + i}"))
+        github.merge(20 + i, merges[-1])
+    first = apply_run(dataclasses.replace(cli, repo=checkout_at(cli, merges[0])), github,
+                      merges[0])
+    assert all("the reviewed plan is live" in out for out in first), first
+    github.run(merges[1], "cancelled")  # the second merge's run never ran
+    third = apply_run(cli, github, merges[2])
+    assert sum(out.count("the reviewed plan is live") for out in third) == 2, third
+    for i in range(3):
+        assert cli("plan", "--account", f"team-00{i}", "--detailed-exitcode").code == 0, i
+    assert github.runs[-1]["conclusion"] == "success"
+
+
+def test_import_and_sandbox_leave_nothing_for_git_add_to_pick_up(
+    cli: Cli, tmp_path: Path
+) -> None:
+    """After `import` (or `sandbox start`) and a plan, `git add -A` stages the YAML and the
+    .gitignore, never .iamstate/ (plans, one-time passwords, the sandbox's state)."""
+    cli.iam.create_user(UserName="ana")
+    for existing in (None, "node_modules/", ".iamstate/\n"):
+        repo = tmp_path / f"fresh-{len(existing or '')}"
+        (repo / "accounts").mkdir(parents=True)
+        if existing is not None:
+            (repo / ".gitignore").write_text(existing)
+        importer = dataclasses.replace(cli, repo=repo)
+        done = importer("import", "--account", "prod", "--account-id", "123456789012")
+        assert done.code == 0, done.both
+        lines = (repo / ".gitignore").read_text().splitlines()
+        assert lines.count(".iamstate/") == 1 and (existing is None or existing.strip() in
+                                                   lines)
+        assert importer("plan", "--out", ".iamstate/plan.json").code == 0
+        git(repo, "init", "-q")
+        git(repo, "add", "-A")
+        staged = git(repo, "diff", "--cached", "--name-only").split()
+        assert ".gitignore" in staged and not any(".iamstate" in p for p in staged), staged
+    sandboxed = tmp_path / "sandboxed"
+    sandboxed.mkdir()
+    started = dataclasses.replace(cli, repo=sandboxed)("sandbox", "start", "--port", "0")
+    try:
+        assert started.code == 0, started.both
+        assert (sandboxed / ".gitignore").read_text() == ".iamstate/\n"
+    finally:
+        dataclasses.replace(cli, repo=sandboxed)("sandbox", "stop")
+
+
+def test_the_sandbox_says_how_to_install_moto_when_it_is_missing(
+    monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import importlib.util
+
+    from iamstate import sandbox
+    from iamstate.errors import SandboxError
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec",
+                        lambda name, *a: None if name == "moto" else real(name, *a))
+    with pytest.raises(SandboxError, match=r"pip install 'iamstate\[sandbox\]'"):
+        sandbox.server_command(5055)

@@ -429,10 +429,45 @@ def test_the_plan_role_can_read_but_change_nothing_and_the_apply_role_can_apply(
             "iam:UpdateOpenIDConnectProviderThumbprint")],
     ]
     cases = [{"principal": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/iamstate-{who}/gh",
-              "action": action, "resource": resource, "account": ACCOUNT_ID, "context": {},
+              "action": action, "resource": resource, "account": ACCOUNT_ID,
+              "context": {"iam:PolicyARN": OWN_POLICY} if action in ATTACH else {},
               "policies": policies[who]} for who, action, resource, _ in table]
     decisions = simulate(cases)
     wrong = [f"{who:5} {action:40} {resource:55} {got} (expected {expected})"
              for (who, action, resource, expected), got in zip(table, decisions, strict=True)
+             if got != expected]
+    assert not wrong, "\n".join(wrong)
+
+
+OWN_POLICY = f"{IAM}:policy/teams/data-read"
+ATTACH = ("iam:AttachUserPolicy", "iam:AttachRolePolicy")
+
+
+@needs_node
+def test_the_apply_role_attaches_to_users_and_roles_only_the_accounts_own_policies() -> None:
+    """So the apply role cannot hand out AdministratorAccess (or any AWS managed or other
+    account's policy) to a role or a user; groups keep AWS managed policies (ReadOnlyAccess)."""
+    apply_policy = role(make(), "ApplyRole")["Policies"][0]["PolicyDocument"]
+    table = [  # (action, target, policy attached, expected)
+        *[(action, target, policy, expected)
+          for action, target in ((ATTACH[0], f"{IAM}:user/sample"),
+                                 (ATTACH[1], f"{IAM}:role/sample"))
+          for policy, expected in (
+              (OWN_POLICY, ALLOW), (f"{IAM}:policy/p", ALLOW),
+              ("arn:aws:iam::aws:policy/AdministratorAccess", NONE),
+              ("arn:aws:iam::aws:policy/ReadOnlyAccess", NONE),
+              ("arn:aws:iam::999999999999:policy/p", NONE), (None, NONE))],
+        ("iam:AttachGroupPolicy", f"{IAM}:group/sample",
+         "arn:aws:iam::aws:policy/ReadOnlyAccess", ALLOW),
+        *[("iam:PutUserPolicy", f"{IAM}:user/sample", None, NONE)],
+    ]
+    cases = [{"principal": f"arn:aws:sts::{ACCOUNT_ID}:assumed-role/iamstate-apply/gh",
+              "action": action, "resource": target, "account": ACCOUNT_ID,
+              "context": {"iam:PolicyARN": policy} if policy else {},
+              "policies": [{"name": "iamstate", "policy": apply_policy}]}
+             for action, target, policy, _ in table]
+    decisions = simulate(cases)
+    wrong = [f"{action} {target} {policy}: {got} (expected {expected})"
+             for (action, target, policy, expected), got in zip(table, decisions, strict=True)
              if got != expected]
     assert not wrong, "\n".join(wrong)
