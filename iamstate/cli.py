@@ -274,6 +274,33 @@ def unused(account: AccountOption = None,
         raise typer.Exit(2)
 
 
+@app.command()
+@handles_errors
+def expire(
+    write: Annotated[bool, typer.Option("--write", help="Delete the expired lines from the "
+                                                        "YAML (comments kept).")] = False,
+) -> None:
+    """List expired users and memberships (exit 2, or 0 if none); --write deletes their
+    lines from the repository, to commit in a pull request (exit 2)."""
+    from iamstate import expiry
+    from iamstate.repo import load_repository
+
+    day = expiry.today()
+    ended = [e for a in load_repository(Options.repo) for e in expiry.expired(a.desired, day)]
+    for entry in ended:
+        out.print(f"{entry.source}: {entry.describe()}", markup=False, highlight=False)
+    if not ended:
+        out.print(f"Nothing has expired ({day.isoformat()}).")
+        return
+    if write:
+        from iamstate.edit import remove_expired
+
+        changed = remove_expired(Options.repo, ended)
+        out.print(f"Removed {len(ended)} expired entr{'y' if len(ended) == 1 else 'ies'} "
+                  f"from {len(changed)} file(s).", markup=False, highlight=False)
+    raise typer.Exit(2)
+
+
 def _announce(text: str) -> None:
     err.print(f"note: {text}", markup=False, highlight=False)
 

@@ -16,6 +16,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
 from iamstate.errors import EditError, RepoError
+from iamstate.expiry import Expiry
 from iamstate.files import write_text_safely
 from iamstate.repo import ACCOUNT_FILE, YAML_SUFFIXES, Problems, Tree, load_repository
 from iamstate.schema import RESOURCES, editor_comment
@@ -195,3 +196,34 @@ def format_files(repo: Path, check: bool) -> list[Path]:
             if not check:
                 _write(repo, path, formatted)
     return changed
+
+
+def remove_expired(repo: Path, ended: list[Expiry]) -> list[Path]:
+    """Delete the lines of expired users and memberships from the files that declare them
+    (comments and the rest of each file kept); return the files changed. Each file is
+    validated after its edit, and restored if the repository would not validate."""
+    by_file: dict[Path, list[Expiry]] = {}
+    for entry in ended:
+        if entry.source is not None:
+            by_file.setdefault(entry.source.file, []).append(entry)
+    for path, entries in sorted(by_file.items()):
+        with _validated(repo, path):
+            data = _load(path)
+            users = data["users"]
+            for entry in entries:
+                if entry.group is None:
+                    users.pop(entry.user, None)
+                elif entry.user in users:
+                    _drop_membership(users[entry.user], entry.group)
+            _write(repo, path, dump(data))
+    return sorted(by_file)
+
+
+def _drop_membership(user: Any, group: str) -> None:
+    groups = user.get("groups") if isinstance(user, dict) else None
+    if not isinstance(groups, list):
+        return
+    for index, item in enumerate(groups):
+        if isinstance(item, dict) and item.get("group") == group:
+            del groups[index]
+            return

@@ -44,6 +44,7 @@ PASSWORD_POLICY_DEFAULTS: dict[str, int | bool] = {
     "HardExpiry": False,
 }
 NOT_IN_PLAN = {"plan": False}  # field metadata: context that stays out of plan files
+IF_SET = {"plan": "if set"}  # field metadata: in plan files only when not None
 
 
 @dataclass(frozen=True)
@@ -99,6 +100,12 @@ class User:
     # ignored policies); a teardown would have to, so the user is kept instead.
     protected: tuple[str, ...] = field(default=(), compare=False)
     source: Location | None = field(default=None, compare=False, metadata=NOT_IN_PLAN)
+    # `expires:` (YYYY-MM-DD): desired, from the repository; on a deleted user, why it goes.
+    expires: str | None = field(default=None, compare=False, metadata=IF_SET)
+    # Desired only: memberships that end, (group, YYYY-MM-DD, line of the entry); the group
+    # is in `groups` too.
+    expiring: tuple[tuple[str, str, int], ...] = field(default=(), compare=False,
+                                                       metadata=NOT_IN_PLAN)
 
 
 @dataclass(frozen=True)
@@ -171,6 +178,7 @@ class GroupAttachment:
 class Membership:
     user: str
     group: str
+    expired: str | None = field(default=None, compare=False, metadata=IF_SET)  # why it goes
 
 
 @dataclass(frozen=True)
@@ -297,7 +305,8 @@ def to_data(obj: Any) -> Any:
         return obj.document
     if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
         return {f.name: to_data(getattr(obj, f.name)) for f in dataclasses.fields(obj)
-                if f.metadata.get("plan", True)}
+                if f.metadata.get("plan", True) is True
+                or (f.metadata.get("plan") == IF_SET["plan"] and getattr(obj, f.name) is not None)}
     if isinstance(obj, frozenset):
         return sorted(to_data(v) for v in obj)
     if isinstance(obj, tuple) and obj and all(isinstance(v, tuple) and len(v) == 2

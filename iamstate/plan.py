@@ -10,12 +10,13 @@ the graph up, removals from the top down.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from iamstate.changes import CREATE, DELETE, UPDATE, Change, Replace
 from iamstate.errors import RepoError
+from iamstate.expiry import Expiry, mark_reasons
 from iamstate.kinds import KINDS, kind_of, order_key
 from iamstate.kinds.base import Kept, PlanContext
 from iamstate.meaning import Consequences
@@ -53,13 +54,16 @@ class AccountPlan:
 
 def plan_account(config: AccountConfig, desired: State, live: State,
                  managed_documents: Documents | None = None,
-                 with_consequences: bool = True) -> AccountPlan:
+                 with_consequences: bool = True,
+                 expired: Sequence[Expiry] = ()) -> AccountPlan:
     """Every change that makes live match desired, in apply order, and what it means for
     people (`managed_documents`: AWS managed policies' documents by ARN, or what fetches
-    them, called only when there are changes to explain). Raises RepoError
+    them, called only when there are changes to explain). `desired` is already as of today
+    (expiry.as_of); `expired` says which removals an expiry causes. Raises RepoError
     (at the declaration's file:line) for what the repository asks and cannot be done."""
     ctx = align(config, desired, live)
-    changes = [change for kind in KINDS.values() for change in kind.diff(ctx)]
+    changes = mark_reasons([change for kind in KINDS.values() for change in kind.diff(ctx)],
+                           expired)
     if ctx.problems:
         raise RepoError(ctx.problems)
     meaning = None

@@ -55,7 +55,9 @@ def _escaped(ch: str) -> str:
 
 def headline(change: Change) -> str:
     kind = kind_of(change)
-    return one_line(f"{change.symbol} {change.verb} {kind.label} {kind.key(change.subject)}")
+    why = kind.why(change)
+    return one_line(f"{change.symbol} {change.verb} {kind.label} {kind.key(change.subject)}"
+                    + (f" ({why})" if why else ""))
 
 
 def detail_lines(change: Change) -> list[str]:

@@ -17,6 +17,7 @@ from typing import Any
 
 from iamstate import schema
 from iamstate.errors import Problem, RepoError, shown
+from iamstate.expiry import parse_date
 from iamstate.frozen import FrozenDict
 from iamstate.lint import ERROR, OFF, severity
 from iamstate.lint import check as check_lint
@@ -683,7 +684,13 @@ class _StateBuilder:
         category, error = strategy.infer_category(entry.name, data.get("category"))
         if error:
             fail(entry.line("category") if "category" in data else entry.location.line, error)
-        for index, group in enumerate(data.get("groups") or ()):
+        names, expiring = self._memberships(entry, fail)
+        expires = self._expires(entry, fail)
+        for index, group in enumerate(names):
+            if group in {e[0] for e in expiring} and group in strategy.implicit_groups():
+                fail(entry.line("groups", index), (
+                    f"group {group!r} is a common or category group, part of every such user: "
+                    "its membership cannot expire; put expires: on the user instead"))
             if group not in known_groups:
                 close = difflib.get_close_matches(group, sorted(known_groups), n=1)
                 hint = f"did you mean {close[0]!r}? " if close else ""
@@ -693,7 +700,7 @@ class _StateBuilder:
                 fail(entry.line("groups", index), (
                     f"group {group!r} is a category group; a user is in exactly one category: "
                     "use category: instead"))
-        groups = strategy.groups_of(category, data.get("groups") or ())
+        groups = strategy.groups_of(category, names)
         if len(groups) > MAX_GROUPS_PER_USER:
             fail(entry.line("groups") if "groups" in data else entry.location.line, (
                 f"would be in {len(groups)} groups (common and category groups included), "
@@ -724,7 +731,46 @@ class _StateBuilder:
             return None
         return User(entry.name, data.get("path", "/"), groups,
                     tuple(sorted((str(k), str(v)) for k, v in tags.items())),
-                    console_access=console, public_key=public_key, source=entry.location)
+                    console_access=console, public_key=public_key, source=entry.location,
+                    expires=expires, expiring=expiring)
+
+    @staticmethod
+    def _expires(entry: Declared, fail: Callable[[int, str], None]) -> str | None:
+        """The user's `expires:` as YYYY-MM-DD, or None (a bad value is an error)."""
+        if "expires" not in entry.data:
+            return None
+        day = parse_date(entry.data["expires"])
+        if day is None:
+            fail(entry.line("expires"), f"expires: {shown(str(entry.data['expires']))} is "
+                 "not a date: write YYYY-MM-DD (e.g. expires: 2027-01-31)")
+            return None
+        return day.isoformat()
+
+    @staticmethod
+    def _memberships(entry: Declared, fail: Callable[[int, str], None]
+                     ) -> tuple[list[str], tuple[tuple[str, str, int], ...]]:
+        """Group names in `groups:` (plain, or {group, expires}), and the ones that end."""
+        names: list[str] = []
+        expiring: list[tuple[str, str, int]] = []
+        for index, item in enumerate(entry.data.get("groups") or ()):
+            name = item.get("group") if isinstance(item, dict) else item
+            if not isinstance(name, str):
+                continue  # the schema has said what is wrong
+            if name in names:  # twice as plain names: the schema says so already
+                if isinstance(item, dict) or name in {e[0] for e in expiring}:
+                    fail(entry.line("groups", index), f"group {name!r} is listed twice: "
+                         "keep one (with expires: if the membership ends)")
+                continue
+            names.append(name)
+            if isinstance(item, dict):
+                day = parse_date(item.get("expires"))
+                if day is None:
+                    fail(entry.line("groups", index, "expires"), (
+                        f"expires: {shown(str(item.get('expires')))} is not a date: write "
+                        f"YYYY-MM-DD (e.g. {{group: {name}, expires: 2026-12-20}})"))
+                else:
+                    expiring.append((name, day.isoformat(), entry.line("groups", index)))
+        return names, tuple(expiring)
 
 
 def tag_character_problem(text: str) -> str | None:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from iamstate import planfile
+from iamstate import expiry, planfile
 from iamstate.apply import ApplyReport, Runner
 from iamstate.aws import CallCounter, Connection, connect
 from iamstate.changes import Change
@@ -54,7 +54,9 @@ class Planned:
 
 def plan_one(account: Account, counter: CallCounter | None = None,
              purpose: str = "plan", consequences: bool = True) -> Planned:
-    config, desired = account.config, account.desired
+    config = account.config
+    # Expired users and memberships are absent from here on (and the plan says why).
+    desired, ended = expiry.as_of(account.desired, expiry.today())
     conn = connect(config, counter, purpose)
     live = read_live(conn, config, desired)
     missing = missing_managed_policies(conn, config, desired, live)
@@ -62,7 +64,7 @@ def plan_one(account: Account, counter: CallCounter | None = None,
         raise RepoError(missing)
     return Planned(account, conn, plan_account(
         config, desired, live, lambda: outside_documents(conn, config, desired, live),
-        consequences), live)
+        consequences, ended), live)
 
 
 def for_each_account(accounts: Sequence[A], work: Callable[[A], R]) -> list[R]:

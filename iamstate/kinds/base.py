@@ -125,6 +125,10 @@ class Kind(Generic[T]):
         """Lines under the change's headline: what it does beyond it (never a secret)."""
         return []
 
+    def why(self, change: Change) -> str:
+        """Why the change happens, when the headline alone would not say (an expiry)."""
+        return ""
+
     def documents(self, change: Change) -> tuple[PolicyDocument | None,
                                                  PolicyDocument | None] | None:
         """(before, after) policy documents, when the change is about one."""

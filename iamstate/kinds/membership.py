@@ -39,6 +39,10 @@ class MembershipKind(Kind[Membership]):
     def key(self, obj: Membership) -> str:
         return f"{obj.user} {obj.group}"
 
+    def why(self, change: Change) -> str:
+        link: Membership = change.subject
+        return f"expired {link.expired}" if isinstance(change, Delete) and link.expired else ""
+
     def apply(self, change: Change, ctx: ApplyContext) -> None:
         link: Membership = change.subject
         if isinstance(change, Delete):

@@ -42,6 +42,10 @@ class UserKind(Kind[User]):
         return changes + self.remove_undeclared(ctx, ctx.live.users, ctx.desired.users,
                                                 lambda have: _held(ctx, have))
 
+    def why(self, change: Change) -> str:
+        user: User = change.subject
+        return f"expired {user.expires}" if isinstance(change, Delete) and user.expires else ""
+
     def describe(self, change: Change) -> list[str]:
         if isinstance(change, Create):
             user = change.after
