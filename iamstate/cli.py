@@ -547,6 +547,18 @@ def ci_drift(account: AccountsOption = None) -> None:
     _finish(ci.drift(Options.repo, _names(account)))
 
 
+@ci_app.command("expire")
+@handles_errors
+def ci_expire(account: AccountsOption = None, allow_deletions: AllowDeletions = None) -> None:
+    """On a schedule: apply removals of expired access only (exit 2 when applied, 0 when
+    none); any other change in a plan refuses the run, changing nothing (exit 1)."""
+    from iamstate import expireflow
+    from iamstate.checks import Overrides
+
+    _finish(expireflow.apply_expired(Options.repo, _names(account), Overrides(allow_deletions),
+                                     _progress, _announce))
+
+
 @ci_app.command("accounts")
 @handles_errors
 def ci_accounts(

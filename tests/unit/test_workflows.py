@@ -21,7 +21,7 @@ ACTIONLINT = shutil.which("actionlint", path=str(Path(sys.executable).parent)) o
 
 
 def test_there_are_plan_apply_and_drift_workflows() -> None:
-    assert [w.name for w in WORKFLOWS] == ["apply.yml", "drift.yml", "plan.yml"]
+    assert [w.name for w in WORKFLOWS] == ["apply.yml", "drift.yml", "expire.yml", "plan.yml"]
 
 
 @pytest.mark.parametrize("workflow", WORKFLOWS, ids=[w.name for w in WORKFLOWS])
@@ -255,8 +255,10 @@ def test_only_the_apply_job_in_the_protected_environment_applies() -> None:
     for workflow in WORKFLOWS:
         for name, job in _jobs(workflow.name)["jobs"].items():
             commands = [str(s.get("with", {}).get("command", "")) for s in job.get("steps", [])]
-            applying = any(c.startswith(("apply", "ci apply-reviewed")) for c in commands)
-            assert applying == (workflow.name == "apply.yml" and name == "apply"), (
+            applying = any(c.startswith(("apply", "ci apply-reviewed", "ci expire"))
+                           for c in commands)
+            assert applying == ((workflow.name, name) in (("apply.yml", "apply"),
+                                                          ("expire.yml", "expire"))), (
                 workflow.name, name)
             if applying:
                 assert job["environment"] == "iam-production"
@@ -371,3 +373,17 @@ def test_apply_runs_queue_and_none_is_dropped() -> None:
                                          "cancel-in-progress": False, "queue": "max"}
     script = json.dumps(data["jobs"])
     assert "github.event.before" not in script and "--since-last-apply" in script
+
+
+def test_the_expiry_schedule_applies_only_on_the_default_branch_with_pinned_actions() -> None:
+    jobs = _jobs("expire.yml")["jobs"]
+    assert "default_branch" in jobs["expire"]["if"]
+    assert jobs["expire"]["environment"] == "iam-production"
+    assert jobs["pull-request"]["permissions"] == {"contents": "write",
+                                                  "pull-requests": "write"}
+    assert "id-token" not in jobs["pull-request"]["permissions"]  # never reaches a role
+    for job in jobs.values():
+        for step in job["steps"]:
+            uses = str(step.get("uses", ""))
+            if uses and uses != "./":
+                assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), uses
