@@ -38,6 +38,7 @@ RULES = {
     "IAM-009": "headless user with a console password",
     "IAM-010": "group with no members",
     "IAM-011": "password policy weaker than declared",
+    "IAM-024": "access that expires within 7 days",
 }
 
 
@@ -167,20 +168,36 @@ def _weaker(live: PasswordPolicy | None, desired: PasswordPolicy | None) -> list
     return weaker
 
 
+def expiring_findings(desired: State, day: datetime.date) -> list[Finding]:
+    """Access that ends within a week (IAM-024): renew it in a pull request, or let it go."""
+    from iamstate.expiry import expiring_soon
+
+    return [Finding("IAM-024", f"user/{e.user}", e.describe(ended=False) + f" at {e.source}",
+                    "nothing to do if it should end; else change expires: in a pull request")
+            for e in expiring_soon(desired, day)]
+
+
+def _cis(rule: str) -> str:
+    from iamstate.cis import cis_ids
+
+    return cis_ids(rule)
+
+
 def render_findings(findings_by_account: dict[str, list[Finding]], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps({name: [asdict(f) for f in found]
+        return json.dumps({name: [{**asdict(f), "cis": _cis(f.rule)} for f in found]
                            for name, found in findings_by_account.items()}, indent=2)
     lines: list[str] = []
     for account, found in findings_by_account.items():
         if fmt == "markdown":
             lines += [f"### Audit of `{account}`: {len(found)} finding(s)", "",
                       "| rule | resource | finding | fix |", "|---|---|---|---|"]
-            lines += [f"| {f.rule} | `{f.resource}` | {f.message} | {f.fix} |" for f in found]
+            lines += [f"| {f.rule} {_cis(f.rule)} | `{f.resource}` | {f.message} | {f.fix} |"
+                      for f in found]
         else:
             lines.append(f"Audit of {account}: {len(found)} finding(s)")
-            lines += [f"  {f.rule} {f.resource}: {f.message}\n      fix: {f.fix}"
-                      for f in found]
+            lines += [f"  {f.rule}{f' ({_cis(f.rule)})' if _cis(f.rule) else ''} "
+                      f"{f.resource}: {f.message}\n      fix: {f.fix}" for f in found]
         lines.append("")
     return "\n".join(lines)
 

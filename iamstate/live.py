@@ -346,9 +346,10 @@ def password_policy(iam: Any) -> PasswordPolicy | None:
     return PasswordPolicy.from_fields(raw, complete=True)
 
 
-def credential_report(iam: Any) -> list[dict[str, str]]:
-    """The credential report's rows (root excluded). AWS regenerates it at most every
-    4 hours, so it may be stale: a hint for plans, fine for an audit. [] if unavailable."""
+def credential_report(iam: Any, with_root: bool = False) -> list[dict[str, str]]:
+    """The credential report's rows (root's `<root_account>` row only `with_root`: the CIS
+    audit's). AWS regenerates it at most every 4 hours, so it may be stale: a hint for
+    plans, fine for an audit. [] if unavailable."""
     deadline = time.monotonic() + REPORT_WAIT_SECONDS
     delay = 0.05  # often ready at the second ask; then back off
     while True:
@@ -366,7 +367,7 @@ def credential_report(iam: Any) -> list[dict[str, str]]:
         delay = min(delay * 2, 5.0)
     text = content.decode() if isinstance(content, bytes) else str(content)
     return [row for row in csv.DictReader(io.StringIO(text))
-            if row.get("user") and row["user"] != "<root_account>"]
+            if row.get("user") and (with_root or row["user"] != "<root_account>")]
 
 
 def _password_enabled(rows: list[dict[str, str]]) -> dict[str, bool]:

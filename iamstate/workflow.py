@@ -91,19 +91,26 @@ def audit_all(
     repo: Path, only: str | Sequence[str] | None = None, counter: CallCounter | None = None
 ) -> dict[str, list[Finding]]:
     """The strategy's findings for every account (or `only` one), read concurrently."""
-    from iamstate.audit import audit_account  # its escalation engines: audits only
+    from iamstate.audit import audit_account, expiring_findings  # its engines: audits only
+    from iamstate.cis import cis_findings, read_facts
 
     accounts = load_repository(repo, only)
+    day = expiry.today()
 
     def one(account: Account) -> list[Finding]:
         conn = connect(account.config, counter)
-        report = credential_report(conn.iam)  # read once: a hint for live, the audit's source
+        rows = credential_report(conn.iam, with_root=True)  # read once, root row included
+        report = [row for row in rows if row["user"] != "<root_account>"]
         # no teardown listing: an audit deletes nothing (the report says who holds keys)
         live = read_live(conn, account.config, account.desired, teardowns=False,
                          report=report)
         documents = outside_documents(conn, account.config, State(), live)
-        return audit_account(account.config, live, report, account.desired.password_policy,
-                             datetime.datetime.now(datetime.UTC), documents)
+        now = datetime.datetime.now(datetime.UTC)
+        found = audit_account(account.config, live, report, account.desired.password_policy,
+                              now, documents)
+        found += cis_findings(read_facts(conn, rows), live, report, now, documents)
+        found += expiring_findings(account.desired, day)
+        return sorted(found, key=lambda f: (f.rule, f.resource))
 
     found = for_each_account(accounts, one)
     return dict(zip((a.config.name for a in accounts), found, strict=True))

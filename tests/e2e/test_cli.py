@@ -227,11 +227,17 @@ def test_audit_after_apply_reports_only_mfa_not_yet_enrolled(cli: Cli) -> None:
     result = cli("audit", "--format", "json")
     assert result.code == 3, result.both
     findings = json.loads(result.out)["sandbox"]
-    assert [(f["rule"], f["resource"]) for f in findings] == [
-        ("IAM-004", "user/asmith"), ("IAM-004", "user/jdoe")]
+    assert [(f["rule"], f["resource"], f["cis"]) for f in findings
+            if f["resource"].startswith("user/")] == [
+        ("IAM-004", "user/asmith", "CIS 1.10 / 2.10"), ("IAM-004", "user/jdoe", "CIS 1.10 / 2.10")]
+    # the sandbox's account as moto makes it: root without MFA, no support role (CIS)
+    assert [(f["rule"], f["resource"]) for f in findings
+            if not f["resource"].startswith("user/")] == [
+        ("IAM-013", "account/root"), ("IAM-020", "account/support-role")]
     cli.iam.put_user_policy(UserName="HeadlessUser-ci", PolicyName="x", PolicyDocument=ADMIN)
     text = cli("audit")
-    assert text.code == 3 and "IAM-003 user/HeadlessUser-ci: user policies ['x']" in text.out
+    assert text.code == 3, text.both
+    assert "IAM-003 (CIS 1.15 / 2.13) user/HeadlessUser-ci: user policies ['x']" in text.out
 
 
 def test_user_add_then_plan_shows_exactly_the_new_user(cli: Cli) -> None:
