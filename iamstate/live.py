@@ -50,6 +50,9 @@ READ_ACTIONS = frozenset({
     # `iamstate unused`: the groups' ARNs and their last-accessed data
     "iam:ListGroups", "iam:GenerateServiceLastAccessedDetails",
     "iam:GetServiceLastAccessedDetails", "iam:GetServiceLastAccessedDetailsWithEntities",
+    # the CIS audit's account-wide reads (cis.py)
+    "iam:GetAccountSummary", "iam:ListVirtualMFADevices", "iam:ListServerCertificates",
+    "iam:ListOrganizationsFeatures",
 })
 PAGE_SIZE = 1000
 PROTECTED_PATHS = ("/aws-service-role/", "/service-role/")
