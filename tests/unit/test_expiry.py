@@ -204,3 +204,15 @@ def test_reason_survives_the_plan_file() -> None:
     assert headline(change_from_json(data)).endswith("(expired 2026-12-20)")
     plain = change_to_json(Delete(Membership("kim", "Incident")))
     assert plain["detail"]["before"] == {"user": "kim", "group": "Incident"}
+
+
+def test_audit_lists_what_expires_within_a_week(tmp_path: Path) -> None:
+    from iamstate.audit import expiring_findings, render_findings
+
+    [account] = load_repository(repo(tmp_path))
+    found = expiring_findings(account.desired, TODAY)
+    assert [(f.rule, f.resource) for f in found] == [("IAM-024", "user/lee")]
+    assert "group membership lee Incident (expires 2026-12-28) at " in found[0].message
+    assert "users.yaml:8" in found[0].message
+    assert "IAM-024 user/lee" in render_findings({"acme": found}, "text")
+    assert expiring_findings(account.desired, datetime.date(2026, 11, 1)) == []
