@@ -54,3 +54,22 @@ def test_scheduled_run_with_any_other_change_is_refused(cli: Cli) -> None:
     assert "+ create group membership jdoe Developers is not an expiry" in refused.out
     assert "BackupWriters" in groups_of(cli, "asmith")  # nothing applied at all
     assert "Developers" not in groups_of(cli, "jdoe")
+
+
+def test_an_expired_user_is_torn_down_with_the_reason(cli: Cli) -> None:
+    users = cli.repo / "accounts/sandbox/users.yaml"
+    users.write_text(users.read_text().replace(
+        "  HeadlessUser-ci:\n", "  HeadlessUser-ci:\n    expires: 2026-12-20\n"))
+    cli.env["IAMSTATE_TODAY"] = "2026-12-20"
+    cli.iam.create_user(UserName="HeadlessUser-ci")  # made before, with a key since
+    key = cli.iam.create_access_key(UserName="HeadlessUser-ci")["AccessKey"]["AccessKeyId"]
+    plan = cli("plan")
+    assert plan.code == 0, plan.both
+    assert "- destroy user HeadlessUser-ci (expired 2026-12-20)" in plan.out
+    assert f"teardown removes: access key {key}" in plan.out
+    assert "+ create user HeadlessUser-ci" not in plan.out
+    assert cli("apply", "--auto-approve").code == 0
+    assert "HeadlessUser-ci" not in {u["UserName"] for u in cli.iam.list_users()["Users"]}
+    assert cli("expire", "--write").code == 2
+    assert "HeadlessUser-ci" not in users.read_text()
+    assert cli("validate").code == 0
