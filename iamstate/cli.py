@@ -228,12 +228,15 @@ def _applied(reports: list[ApplyReport]) -> None:
 
 @app.command()
 @handles_errors
-def audit(account: AccountsOption = None, fmt: FormatOption = Format.text) -> None:
+def audit(account: AccountsOption = None, fmt: FormatOption = Format.text,
+          unused_days: Annotated[int, typer.Option(
+              min=1, help="Credentials unused this many days are a finding (CIS: 45).")] = 45,
+          ) -> None:
     """Report what the strategy forbids on live state: exit 0 clean, 3 findings, 1 error."""
     from iamstate import workflow
     from iamstate.audit import render_findings
 
-    findings = workflow.audit_all(Options.repo, _names(account))
+    findings = workflow.audit_all(Options.repo, _names(account), unused_days=unused_days)
     print(render_findings(findings, fmt.value))
     if any(findings.values()):
         raise typer.Exit(3)

@@ -88,9 +88,11 @@ def plan_accounts(accounts: Sequence[Account], counter: CallCounter | None = Non
 
 
 def audit_all(
-    repo: Path, only: str | Sequence[str] | None = None, counter: CallCounter | None = None
+    repo: Path, only: str | Sequence[str] | None = None, counter: CallCounter | None = None,
+    unused_days: int = 45,
 ) -> dict[str, list[Finding]]:
-    """The strategy's findings for every account (or `only` one), read concurrently."""
+    """The strategy's and CIS's findings for every account (or `only` one), read
+    concurrently; credentials unused for `unused_days` are a finding (CIS's 45)."""
     from iamstate.audit import audit_account, expiring_findings  # its engines: audits only
     from iamstate.cis import cis_findings, read_facts
 
@@ -108,7 +110,8 @@ def audit_all(
         now = datetime.datetime.now(datetime.UTC)
         found = audit_account(account.config, live, report, account.desired.password_policy,
                               now, documents)
-        found += cis_findings(read_facts(conn, rows), live, report, now, documents)
+        found += cis_findings(read_facts(conn, rows), live, report, now, documents,
+                              unused_days)
         found += expiring_findings(account.desired, day)
         return sorted(found, key=lambda f: (f.rule, f.resource))
 

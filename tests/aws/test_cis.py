@@ -141,3 +141,4 @@ def test_other_organization_errors_are_not_hidden() -> None:
     iam, stub = stubbed("ThrottlingException")
     with stub, pytest.raises(ClientError):
         facts_of(Connection(iam, None, ACCOUNT_ID))
+
