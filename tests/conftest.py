@@ -9,11 +9,40 @@ import pytest
 from moto import mock_aws
 
 from iamstate.aws import Connection
+from tests import moto_speed
 from tests.helpers import ACCOUNT_ID, copy_example
 
 # AWS managed policies exist on AWS; moto loads them only when asked (the example repository
 # attaches ReadOnlyAccess). Set before any mock starts, for the in-process backends.
 os.environ["MOTO_IAM_LOAD_MANAGED_POLICIES"] = "true"
+moto_speed.install()  # the same managed policies, built without re-parsing moto's JSON
+
+# The slow tier, by test id under tests/ (a folder, a module or a test name's start): each
+# starts a moto server or the installed CLI, runs a property over many examples, lints a
+# template or applies a whole account. The rest is the fast tier a developer runs on every
+# change: `pytest -m "not slow"` (under a minute on 2 cores). A new slow test belongs here.
+SLOW = ("e2e/", "adversarial/", "aws/test_property.py", "aws/test_apply.py",
+        "aws/test_registry.py", "aws/test_role_permissions.py",
+        "unit/test_permission_diff_evaluated.py", "unit/test_fuzz_loader.py",
+        "unit/test_consequences.py::test_the_shortcut", "unit/test_bootstrap.py::test_cfn_lint",
+        "unit/test_schema.py::test_resource_files_get",
+        "unit/test_schema.py::test_account_files_get")
+# Started first, so that the longest tests do not leave one worker busy at the end.
+LONGEST = ("e2e/test_gitops.py", "e2e/test_faults.py", "unit/test_permission_diff_evaluated.py",
+           "unit/test_consequences.py::test_the_shortcut", "e2e/test_github.py")
+
+
+def _test_id(item: pytest.Item) -> str:
+    return item.nodeid.removeprefix("tests/")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark the slow tier; put the longest tests first (the same order on every xdist
+    worker, as xdist requires)."""
+    for item in items:
+        if _test_id(item).startswith(SLOW):
+            item.add_marker(pytest.mark.slow)
+    items.sort(key=lambda item: not _test_id(item).startswith(LONGEST))
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ import pytest
 
 from iamstate.sandbox import free_port
 from tests.e2e.fake_github import TOKEN, FakeGitHub, fake_github
-from tests.helpers import copy_example, snapshot
+from tests.helpers import ROOT, copy_example, snapshot
 
 BIN = Path(sys.executable).parent
 
@@ -26,12 +26,12 @@ BIN = Path(sys.executable).parent
 @pytest.fixture(scope="session")
 def moto_server() -> Iterator[str]:
     port = free_port()
-    exe = shutil.which("moto_server", path=str(BIN)) or shutil.which("moto_server")
-    command = ([exe] if exe else [sys.executable, "-m", "moto.server"]) + [
-        "-H", "127.0.0.1", "-p", str(port)]
+    # moto's own server (moto.server.main), with its managed policies built from JSON
+    # parsed once (tests/moto_speed.py): every test's /moto-api/reset rebuilds them
+    command = [sys.executable, "-m", "tests.moto_speed", "-H", "127.0.0.1", "-p", str(port)]
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)
+                               stderr=subprocess.DEVNULL, cwd=ROOT)
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
     while True:

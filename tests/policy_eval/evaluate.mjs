@@ -1,27 +1,31 @@
-// Reads [{principal, action, resource, context, policies: [{name, policy}]}] as JSON on
-// stdin; prints [{decision}] with decision "Allowed", "ExplicitlyDenied" or "ImplicitlyDenied".
+// decide(cases): [{principal, action, resource, account, context, policies: [{name, policy}]}]
+// -> [{decision}] with decision "Allowed", "ExplicitlyDenied", "ImplicitlyDenied", or "Error"
+// with the simulator's errors. serve.mjs calls it in one long-lived process; run alone
+// (`node evaluate.mjs < cases.json`) it reads the cases on stdin and prints the decisions.
 import { runSimulation } from '@cloud-copilot/iam-simulate'
+import { runAlone } from './stdio.mjs'
 
-const chunks = []
-for await (const chunk of process.stdin) chunks.push(chunk)
-const cases = JSON.parse(Buffer.concat(chunks).toString('utf8'))
-const out = []
-for (const c of cases) {
-  const result = await runSimulation({
-    identityPolicies: c.policies,
-    serviceControlPolicies: [],
-    resourceControlPolicies: [],
-    request: {
-      principal: c.principal,
-      action: c.action,
-      resource: { resource: c.resource, accountId: c.account },
-      contextVariables: c.context,
-    },
-  }, {})
-  if (result.errors) {
-    out.push({ decision: 'Error', errors: result.errors })
-  } else {
-    out.push({ decision: result.overallResult })
+export async function decide(cases) {
+  const out = []
+  for (const c of cases) {
+    const result = await runSimulation({
+      identityPolicies: c.policies,
+      serviceControlPolicies: [],
+      resourceControlPolicies: [],
+      request: {
+        principal: c.principal,
+        action: c.action,
+        resource: { resource: c.resource, accountId: c.account },
+        contextVariables: c.context,
+      },
+    }, {})
+    if (result.errors) {
+      out.push({ decision: 'Error', errors: result.errors })
+    } else {
+      out.push({ decision: result.overallResult })
+    }
   }
+  return out
 }
-process.stdout.write(JSON.stringify(out))
+
+await runAlone(import.meta.url, decide)
