@@ -12,6 +12,7 @@ import json
 import shutil
 import subprocess
 import threading
+import warnings
 from typing import IO, Any
 
 import pytest
@@ -105,7 +106,14 @@ def simulate(cases: list[dict[str, Any]], script: str = "evaluate.mjs") -> list[
     _install()
     source = (TOOL / script).read_text(encoding="utf-8")
     if any(export in source for export in EXPORTS):
-        results = _SERVER.ask(script, cases)
+        try:
+            results = _SERVER.ask(script, cases)
+        except RuntimeError as error:
+            # Seen once under heavy load and never reproduced: ask a fresh process, the
+            # same referee, and say so in the run's summary rather than fail on the tool.
+            warnings.warn(f"{error}; asked a one-shot process instead", stacklevel=2)
+            _SERVER.close()
+            results = _one_shot(cases, script)
     else:
         results = _one_shot(cases, script)
     assert len(results) == len(cases), (len(results), len(cases))
