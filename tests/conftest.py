@@ -26,7 +26,7 @@ SLOW = ("e2e/", "adversarial/", "aws/test_property.py", "aws/test_apply.py",
         "unit/test_permission_diff_evaluated.py", "unit/test_fuzz_loader.py",
         "unit/test_consequences.py::test_the_shortcut", "unit/test_bootstrap.py::test_cfn_lint",
         "unit/test_schema.py::test_resource_files_get",
-        "unit/test_schema.py::test_account_files_get")
+        "unit/test_schema.py::test_account_files_get", "unit/test_lint_corpus.py")
 # Started first, so that the longest tests do not leave one worker busy at the end.
 LONGEST = ("e2e/test_gitops.py", "e2e/test_faults.py", "unit/test_permission_diff_evaluated.py",
            "unit/test_consequences.py::test_the_shortcut", "e2e/test_github.py")
