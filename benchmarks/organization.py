@@ -181,7 +181,7 @@ def comment_size(files: list[str]) -> str:
 
     started = time.perf_counter()
     plans = ci.read_plans([Path(f) for f in files])
-    body = ci.comment_body(plans, render.escape_md("the plan artifact"))
+    body = ci.comment_body(plans)
     within = "within" if len(body) < GITHUB_COMMENT_LIMIT else "OVER"
     saved = Path(tempfile.gettempdir()) / "iamstate-organization-comment.md"
     saved.write_text(body, encoding="utf-8")
