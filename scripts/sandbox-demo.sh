@@ -20,7 +20,7 @@ run iamstate apply .iamstate/plan.json
 run iamstate plan --detailed-exitcode        # exit 0: live state matches the repository
 echo "(jdoe's one-time console password is only in .iamstate/out/sandbox/jdoe.age, encrypted)"
 
-show "iamstate audit     # exit 3: findings; here only humans who have not enrolled MFA yet"
+show "iamstate audit     # exit 3: findings; humans without MFA yet, and two CIS controls of the root account"
 iamstate audit || [ $? -eq 3 ]
 
 show "# drift: someone adds a user with a key and an admin policy behind iamstate's back"
