@@ -31,7 +31,7 @@ from iamstate.errors import AwsError, EditError, RepoError
 from iamstate.lastaccess import GroupAccess, Reader, Use
 from iamstate.model import Account
 from iamstate.permissions import ActionSet
-from iamstate.repo import POLICY_SUFFIXES, load_repository
+from iamstate.repo import ACCOUNT_FILE, POLICY_SUFFIXES, load_repository
 from iamstate.workflow import for_each_account
 
 YOUNG = datetime.timedelta(days=14)
@@ -100,6 +100,7 @@ class Document:
     node: Any  # the ruamel tree of the document
     where: tuple[str, ...] = ()  # its keys inside the file (a document in place)
     holders: list[tuple[str, str, str]] = field(default_factory=list)  # group, kind, name
+    elsewhere: tuple[str, ...] = ()  # other accounts whose groups hold it (a policies/ file)
 
 
 @dataclass
@@ -129,6 +130,7 @@ def layout(repo: Path, account: Account) -> Layout:
             if group in account.desired.groups:
                 found.group_files[group] = path
                 _holdings(repo, found, path, group, spec or {}, raw_policies)
+    _shared_with(account, found)
     return found
 
 
@@ -164,6 +166,38 @@ def _holdings(repo: Path, found: Layout, path: Path, group: str, spec: Any,
                                  ("policies", policy, "document"))
             if document is not None:
                 document.holders.append((group, "managed", str(ref)))
+
+
+def _shared_with(account: Account, found: Layout) -> None:
+    """Mark the policies/ files that other accounts' groups hold too: this account's data
+    says nothing about their use there, so those files stay whole."""
+    here = account.config.directory
+    files = {d.file: d for d in found.documents.values() if not d.where}
+    for other in sorted(here.parent.iterdir()):
+        if other == here or not (other / ACCOUNT_FILE).is_file():
+            continue
+        for ref in _references(other):
+            for suffix in POLICY_SUFFIXES:
+                document = files.get(here.parent.parent / "policies" / f"{ref}{suffix}")
+                if document is not None and other.name not in document.elsewhere:
+                    document.elsewhere += (other.name,)
+
+
+def _references(account_dir: Path) -> set[str]:
+    """The policies/ names an account's groups and policies refer to (read fast, plainly)."""
+    refs: set[str] = set()
+    for path in _resource_files(account_dir):
+        data = _plain(path.read_text(encoding="utf-8"))
+        if not isinstance(data, dict):
+            continue
+        for spec in (data.get("groups") or {}).values():
+            inline = (spec or {}).get("inline_policies") if isinstance(spec, dict) else None
+            refs |= {r for r in (inline or {}).values() if isinstance(r, str)}
+        for spec in (data.get("policies") or {}).values():
+            document = spec.get("document") if isinstance(spec, dict) else None
+            if isinstance(document, str):
+                refs.add(document)
+    return refs
 
 
 def _document(repo: Path, found: Layout, ref: Any, where: Path, label: str,
@@ -364,6 +398,9 @@ def _judge(document: Document, judges: Mapping[str, Judge],
         if not all(unused for unused, _ in verdicts):
             continue  # a holder still uses it (or has no data): a shared grant stays
         why = next((reason for _, reason in verdicts if reason), None)
+        if document.elsewhere and not why:
+            why = (f"{document.label} is held in account(s) {', '.join(document.elsewhere)} "
+                   "too, whose use this account's data cannot tell")
         for group in groups:
             report = reports[group]
             (report.kept.append(Kept(grant, why)) if why else report.removals.append(grant))
