@@ -505,7 +505,8 @@ class _StateBuilder:
                     self.problems.add(entry.location.file, entry.location.line, (
                         f"{kind[:-1]} {name!r} is declared but matches ignore glob {hit!r} in "
                         "account.yaml: remove the declaration or narrow the glob"))
-                path = entry.data.get("path") if kind != "policies" and isinstance(
+                # no `path:` is IAM's default `/`: `paths: ["/"]` hides that entry too
+                path = entry.data.get("path", "/") if kind != "policies" and isinstance(
                     entry.data, Mapping) else None
                 under = self.config.ignore.under_path(path) if isinstance(path, str) else None
                 if under is not None:
