@@ -80,6 +80,7 @@ def _read(
 ) -> State:
     users_raw, groups_raw, policies_raw, roles_raw = _authorization_details(conn.iam)
     ignore = config.ignore
+    _refuse_hidden_declarations(config, desired, users_raw, groups_raw)
     members: dict[str, list[str]] = {}
     for raw in users_raw:  # ignored users included: a group's deletion would remove them
         for group in raw.get("GroupList", []):
@@ -195,6 +196,25 @@ def _user(raw: Any, known_groups: set[str], has_password: bool, creds: Credentia
         protected=tuple(sorted(f"ignored group {g}" for g in raw.get("GroupList", [])
                                if g not in known_groups)),
     )
+
+
+def _refuse_hidden_declarations(config: AccountConfig, desired: State, users_raw: list[Any],
+                                groups_raw: list[Any]) -> None:
+    """A declared user or group that IAM keeps under an ignored path: the plan would not see
+    it and would create it again (refused by AWS halfway through an apply). Say so first."""
+    found = []
+    for kind, raws, declared, key in (("user", users_raw, desired.users, "UserName"),
+                                      ("group", groups_raw, desired.groups, "GroupName")):
+        names = {name.lower(): name for name in declared}
+        for raw in raws:
+            name = names.get(raw[key].lower())
+            under = config.ignore.under_path(raw.get("Path", "/"))
+            if name is not None and under is not None:
+                found.append(f"{kind} {name} is declared, but IAM keeps {raw[key]} under "
+                             f"{raw.get('Path')}, which ignore.paths hides ({under}): move "
+                             "it in IAM, or remove the declaration")
+    if found:
+        raise AwsError(f"account {config.name}: " + "; ".join(found))
 
 
 def _ignored_group(raw: Any, ignore: Ignore) -> bool:

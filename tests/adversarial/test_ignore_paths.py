@@ -46,3 +46,27 @@ def test_a_path_outside_the_ignored_one_is_fine(tmp_path: Path) -> None:
     repo = minimal_repo(tmp_path, account_yaml=ACCOUNT.replace('["/"]', '["/emergency/"]'),
                         files={"accounts/acme/users.yaml": USERS})
     assert "kim" in load_repository(repo)[0].desired.users
+
+
+@pytest.mark.parametrize("kind", ["user", "group"])
+def test_a_declared_name_living_under_an_ignored_path_is_an_error_not_a_create(
+        moto: None, tmp_path: Path, kind: str) -> None:
+    """Offline, `kim` is at `/`; live, IAM keeps her under `/emergency/`, which is ignored:
+    the plan must say so, not plan a create that AWS refuses halfway through an apply."""
+    import boto3
+
+    from iamstate.errors import IamStateError
+    from iamstate.workflow import plan_all
+
+    repo = minimal_repo(tmp_path, account_yaml=ACCOUNT.replace('["/"]', '["/emergency/"]'),
+                        files={"accounts/acme/users.yaml": USERS + "  Oncall: {}\n"})
+    iam = boto3.client("iam", region_name="us-east-1")
+    if kind == "user":
+        iam.create_user(UserName="Kim", Path="/emergency/")  # names compare as IAM does
+    else:
+        iam.create_group(GroupName="oncall", Path="/emergency/team/")
+    with pytest.raises(IamStateError) as refused:
+        plan_all(repo, purpose="apply")
+    name = "kim" if kind == "user" else "Oncall"
+    assert f"{kind} {name} is declared" in str(refused.value)
+    assert "/emergency/" in str(refused.value)
