@@ -267,14 +267,14 @@ def _with_usage(conn: Connection, config: AccountConfig, policy: ManagedPolicy) 
     what uses it as a permissions boundary (that must never be removed). Without
     PolicyUsageFilter, ListEntitiesForPolicy mixes the two."""
     arn = config.policy_arn(policy.path, policy.name)
-    attached = _entities(conn.iam, arn, "PermissionsPolicy")
+    attached = policy_entities(conn.iam, arn, "PermissionsPolicy")
     # moto ignores PolicyUsageFilter (it answers the attachments) and knows no boundaries:
     # against the sandbox, none exist; on AWS the call is made and answered exactly.
-    boundary_of = () if conn.emulated else _entities(conn.iam, arn, "PermissionsBoundary")
+    boundary_of = () if conn.emulated else policy_entities(conn.iam, arn, "PermissionsBoundary")
     return dataclasses.replace(policy, attached=attached, boundary_of=boundary_of)
 
 
-def _entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
+def policy_entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
     pages = iam.get_paginator("list_entities_for_policy").paginate(
         PolicyArn=arn, PolicyUsageFilter=usage)
     found: list[str] = []

@@ -29,6 +29,7 @@ from iamstate.aws import CallCounter, connect
 from iamstate.edit import _load, _resource_files, _write, dump
 from iamstate.errors import AwsError, EditError, RepoError
 from iamstate.lastaccess import GroupAccess, Reader, Use
+from iamstate.live import policy_entities
 from iamstate.model import Account
 from iamstate.permissions import ActionSet
 from iamstate.repo import ACCOUNT_FILE, POLICY_SUFFIXES, load_repository
@@ -179,8 +180,29 @@ def _shared_with(account: Account, found: Layout) -> None:
         for ref in _references(other):
             for suffix in POLICY_SUFFIXES:
                 document = files.get(here.parent.parent / "policies" / f"{ref}{suffix}")
-                if document is not None and other.name not in document.elsewhere:
-                    document.elsewhere += (other.name,)
+                if document is not None and f"account {other.name}" not in document.elsewhere:
+                    document.elsewhere += (f"account {other.name}",)
+
+
+def mark_other_holders(iam: Any, account: Account, found: Layout) -> None:
+    """Mark the repository's managed policies that IAM has attached to anything beyond the
+    groups holding them here (a role, a user, an ignored group): those have no group
+    last-accessed data, and iamstate never decides for them, so the document stays whole."""
+    for document in found.documents.values():
+        groups = {g.lower() for g, _, _ in document.holders}
+        for _, kind, ref in document.holders:
+            policy = account.desired.policies.get(ref.rpartition("/")[2]) \
+                if kind == "managed" else None
+            if policy is None:
+                continue
+            arn = account.config.policy_arn(policy.path, policy.name)
+            try:
+                entities = policy_entities(iam, arn, "PermissionsPolicy")
+            except ClientError:
+                continue  # not in AWS yet: nothing else can hold it
+            others = [e for e in entities if not (e.startswith("group/")
+                                                  and e[6:].lower() in groups)]
+            document.elsewhere += tuple(e for e in others if e not in document.elsewhere)
 
 
 def _references(account_dir: Path) -> set[str]:
@@ -399,8 +421,8 @@ def _judge(document: Document, judges: Mapping[str, Judge],
             continue  # a holder still uses it (or has no data): a shared grant stays
         why = next((reason for _, reason in verdicts if reason), None)
         if document.elsewhere and not why:
-            why = (f"{document.label} is held in account(s) {', '.join(document.elsewhere)} "
-                   "too, whose use this account's data cannot tell")
+            why = (f"{document.label} is also held by {', '.join(document.elsewhere)}, "
+                   "whose use the groups' last-accessed data cannot tell")
         for group in groups:
             report = reports[group]
             (report.kept.append(Kept(grant, why)) if why else report.removals.append(grant))
@@ -691,6 +713,7 @@ def _one(repo: Path, account: Account, days: int, write_files: bool, now: Clock,
     arns = _group_arns(conn.iam, set(account.desired.groups))
     accesses = Reader(conn.iam).groups(arns)
     found = layout(repo, account)
+    mark_other_holders(conn.iam, account, found)
     aws_arns = {arn for arns_of in found.aws_managed.values() for arn in arns_of}
     aws_documents = {arn: _aws_document(conn.iam, arn) for arn in sorted(aws_arns)}
     moment = now()

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 from iamstate.repo import load_repository
-from iamstate.unused import analyse, write
+from iamstate.unused import analyse, layout, write
 from tests.helpers import ACCOUNT_ID
 from tests.helpers import write as write_file
 from tests.unit.test_unused import LAKE, NOW, access, repo_in_git
@@ -46,3 +46,57 @@ def test_a_file_another_account_holds_is_not_trimmed(tmp_path: Path) -> None:
     kept = {k.grant.pattern: k.reason for r in reports for k in r.kept}
     assert "beta" in kept["s3:GetObject"] and "beta" in kept["dynamodb:GetItem"]
     assert "sqs:SendMessage" not in groups  # acme's own in-place document is still trimmed
+
+
+MANAGED = """
+policies:
+  Reader:
+    document:
+      Version: "2012-10-17"
+      Statement:
+        - Effect: Allow
+          Action: ["s3:GetObject", "sqs:ReceiveMessage"]
+          Resource: "*"
+groups:
+  Loaders:
+    managed_policies: [Reader]
+"""
+
+
+def test_a_managed_policy_a_role_also_has_is_not_trimmed(
+        conn: object, tmp_path: Path) -> None:
+    """Roles are not iamstate's and have no group last-accessed data: a customer managed
+    policy of the repository attached to a role (or a user) outside the groups stays whole,
+    whatever the groups did (the role may read s3 every minute). Proven with moto's IAM."""
+    import boto3
+
+    from iamstate.unused import mark_other_holders
+
+    write_file(tmp_path, "accounts/acme/managed.yaml", MANAGED)
+    repo = repo_in_git(tmp_path)  # committed 60 days ago with the rest
+    account = load_repository(repo)[0]
+    iam = boto3.client("iam", region_name="us-east-1")
+    arn = iam.create_policy(PolicyName="Reader", PolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:GetObject",
+                                                 "Resource": "*"}]}))["Policy"]["Arn"]
+    iam.create_group(GroupName="Loaders")
+    iam.attach_group_policy(GroupName="Loaders", PolicyArn=arn)
+    found = layout(repo, account)
+    mark_other_holders(iam, account, found)
+    assert all(d.elsewhere == () for d in found.documents.values())  # the group alone
+    iam.create_role(RoleName="etl", AssumeRolePolicyDocument=json.dumps(
+        {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action":
+         "sts:AssumeRole", "Principal": {"Service": "glue.amazonaws.com"}}]}))
+    iam.attach_role_policy(RoleName="etl", PolicyArn=arn)
+    before = (repo / "accounts/acme/managed.yaml").read_text()
+    unused = {"Loaders": access("Loaders", {"s3": None, "sqs": None})}
+    control, _ = analyse(repo, account, unused, 90, NOW)  # the groups' data alone (before)
+    assert len(next(r for r in control if r.group == "Loaders").removals) == 2
+    found = layout(repo, account)
+    mark_other_holders(iam, account, found)
+    reports, found = analyse(repo, account, unused, 90, NOW, found=found)
+    write(repo, reports, found)
+    assert (repo / "accounts/acme/managed.yaml").read_text() == before
+    (loaders,) = [r for r in reports if r.group == "Loaders"]
+    assert loaders.removals == [] and len(loaders.kept) == 2
+    assert all("role/etl" in k.reason for k in loaders.kept)
