@@ -28,6 +28,7 @@ from botocore.exceptions import ClientError
 from iamstate.aws import CallCounter, connect
 from iamstate.edit import _load, _resource_files, _write, dump
 from iamstate.errors import AwsError, EditError, RepoError
+from iamstate.expiry import in_force
 from iamstate.lastaccess import GroupAccess, Reader, Use
 from iamstate.live import policy_entities
 from iamstate.model import Account
@@ -337,6 +338,7 @@ class Judge:
     window: Window
     history: History
     now: datetime.datetime
+    members: bool = True  # anyone in the group (as of today) whose use the data could show
 
     def unused_action(self, action: str) -> bool:
         service = action.partition(":")[0]
@@ -357,6 +359,9 @@ class Judge:
         unused = [a for a in names if self.unused_action(a)]
         if not names or not unused:
             return False, None
+        if not self.members:
+            return True, ("the group has no members: AWS's data is its members' use, so it "
+                          "is no evidence (an incident group between incidents)")
         if NEVER_TRIMMED in actions:
             return True, f"covers {NEVER_TRIMMED}, which last-accessed data does not track"
         if len(unused) < len(names):
@@ -400,7 +405,9 @@ def analyse(repo: Path, account: Account, accesses: Mapping[str, GroupAccess], d
     history = history or History(repo, now)
     window = Window(now - datetime.timedelta(days=days))
     reports = {g: _group_report(g, a, window) for g, a in sorted(accesses.items())}
-    judges = {g: Judge(a, window, history, now) for g, a in accesses.items()}
+    day = now.astimezone(datetime.UTC).date()
+    joined = {g for u in in_force(account.desired, day).users.values() for g in u.groups}
+    judges = {g: Judge(a, window, history, now, g in joined) for g, a in accesses.items()}
     for document in found.documents.values():
         _judge(document, judges, reports)
         _not_actions(document, reports)

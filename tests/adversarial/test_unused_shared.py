@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
+
 from iamstate.repo import load_repository
 from iamstate.unused import analyse, layout, write
 from tests.helpers import ACCOUNT_ID
@@ -49,6 +51,10 @@ def test_a_file_another_account_holds_is_not_trimmed(tmp_path: Path) -> None:
 
 
 MANAGED = """
+users:
+  lee:
+    category: AllHumans
+    groups: [Loaders]
 policies:
   Reader:
     document:
@@ -100,3 +106,40 @@ def test_a_managed_policy_a_role_also_has_is_not_trimmed(
     (loaders,) = [r for r in reports if r.group == "Loaders"]
     assert loaders.removals == [] and len(loaders.kept) == 2
     assert all("role/etl" in k.reason for k in loaders.kept)
+
+
+EXPIRED = """
+users:
+  ann:
+    category: AllHumans
+    groups: [{group: Incident, expires: 2026-11-20}]   # the last incident ended
+"""
+INCIDENT = """
+groups:
+  Incident:             # people join it during an incident, with expires:
+    inline_policies:
+      Break:
+        Version: "2012-10-17"
+        Statement:
+          - Effect: Allow
+            Action: ["ec2:RebootInstances", "rds:RebootDBInstance"]
+            Resource: "*"
+"""
+
+
+@pytest.mark.parametrize("members", ["", EXPIRED])
+def test_a_group_with_no_members_keeps_its_grants(tmp_path: Path, members: str) -> None:
+    """AWS's last-accessed data for a group is its current members' use: a group nobody is
+    in (an incident group between incidents, its memberships expired) has no evidence of
+    disuse, so nothing of it is trimmed — the next on-call would join a group of nothing."""
+    write_file(tmp_path, "accounts/acme/incident.yaml", members + INCIDENT)
+    repo = repo_in_git(tmp_path)
+    account = load_repository(repo)[0]
+    before = (repo / "accounts/acme/incident.yaml").read_text()
+    reports, found = analyse(repo, account, {
+        "Incident": access("Incident", {"ec2": None, "rds": None})}, 90, NOW)
+    write(repo, reports, found)
+    assert (repo / "accounts/acme/incident.yaml").read_text() == before
+    (incident,) = reports
+    assert incident.removals == [] and len(incident.kept) == 2
+    assert all("no members" in k.reason for k in incident.kept)

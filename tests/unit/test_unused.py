@@ -20,6 +20,10 @@ NOW = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.UTC)
 RECENT = Use(NOW - datetime.timedelta(days=2), "kim")
 
 GROUPS = """
+users:
+  kim:
+    category: AllHumans
+    groups: [Data, Analysts]
 groups:
   AllUsers: {}
   AllHumans: {}
