@@ -116,6 +116,10 @@ def test_analysis_on_aws_answer_trims_the_unused_service_and_untouched_actions(
     whole of DynamoDB go; ListAllMyBuckets (used by kim) and s3:GetObject (not tracked by
     AWS's list here: no evidence) stay."""
     repo = minimal_repo(tmp_path, files={"accounts/acme/groups.yaml": """
+        users:
+          kim:
+            category: AllHumans
+            groups: [Data]
         groups:
           AllUsers: {}
           AllHumans: {}
