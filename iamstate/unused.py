@@ -25,7 +25,7 @@ from urllib.parse import unquote
 import yaml
 from botocore.exceptions import ClientError
 
-from iamstate.aws import CallCounter, connect
+from iamstate.aws import CallCounter, connect, error_code
 from iamstate.edit import _load, _resource_files, _write, dump
 from iamstate.errors import AwsError, EditError, RepoError
 from iamstate.expiry import in_force
@@ -175,10 +175,14 @@ def _shared_with(account: Account, found: Layout) -> None:
     says nothing about their use there, so those files stay whole."""
     here = account.config.directory
     files = {d.file: d for d in found.documents.values() if not d.where}
+    if not files:
+        return  # nothing here is shared: no other account need be read
     for other in sorted(here.parent.iterdir()):
         if other == here or not (other / ACCOUNT_FILE).is_file():
             continue
-        for ref in _references(other):
+        paths = _resource_files(other)
+        stamp = tuple((p, p.stat().st_mtime_ns) for p in paths)
+        for ref in _references(stamp):
             for suffix in POLICY_SUFFIXES:
                 document = files.get(here.parent.parent / "policies" / f"{ref}{suffix}")
                 if document is not None and f"account {other.name}" not in document.elsewhere:
@@ -199,17 +203,22 @@ def mark_other_holders(iam: Any, account: Account, found: Layout) -> None:
             arn = account.config.policy_arn(policy.path, policy.name)
             try:
                 entities = policy_entities(iam, arn, "PermissionsPolicy")
-            except ClientError:
-                continue  # not in AWS yet: nothing else can hold it
+            except ClientError as error:
+                if error_code(error) == "NoSuchEntity":
+                    continue  # not in AWS yet: nothing else can hold it
+                entities = (f"unknown holders ({error_code(error)})",)  # unsure: it stays
             others = [e for e in entities if not (e.startswith("group/")
                                                   and e[6:].lower() in groups)]
             document.elsewhere += tuple(e for e in others if e not in document.elsewhere)
 
 
-def _references(account_dir: Path) -> set[str]:
-    """The policies/ names an account's groups and policies refer to (read fast, plainly)."""
+@lru_cache(maxsize=4096)
+def _references(stamp: tuple[tuple[Path, int], ...]) -> frozenset[str]:
+    """The policies/ names an account's files (with their times: a cache key that sees an
+    edit) refer to from groups and policies; read fast, plainly, once per account even
+    when an Organization's every account asks."""
     refs: set[str] = set()
-    for path in _resource_files(account_dir):
+    for path, _ in stamp:
         data = _plain(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             continue
@@ -220,7 +229,7 @@ def _references(account_dir: Path) -> set[str]:
             document = spec.get("document") if isinstance(spec, dict) else None
             if isinstance(document, str):
                 refs.add(document)
-    return refs
+    return frozenset(refs)
 
 
 def _document(repo: Path, found: Layout, ref: Any, where: Path, label: str,

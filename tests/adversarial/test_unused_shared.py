@@ -143,3 +143,29 @@ def test_a_group_with_no_members_keeps_its_grants(tmp_path: Path, members: str) 
     (incident,) = reports
     assert incident.removals == [] and len(incident.kept) == 2
     assert all("no members" in k.reason for k in incident.kept)
+
+
+def test_a_managed_policy_whose_holders_cannot_be_read_stays(tmp_path: Path) -> None:
+    """AWS's answer when the role may not list a policy's entities (botocore's Stubber with
+    AWS's error): unsure who else holds it, the document stays whole."""
+    import boto3
+    from botocore.stub import Stubber
+
+    from iamstate.unused import mark_other_holders
+
+    write_file(tmp_path, "accounts/acme/managed.yaml", MANAGED)
+    repo = repo_in_git(tmp_path)
+    account = load_repository(repo)[0]
+    iam = boto3.client("iam", region_name="us-east-1", aws_access_key_id="x",
+                       aws_secret_access_key="x")
+    found = layout(repo, account)
+    with Stubber(iam) as stub:
+        stub.add_client_error("list_entities_for_policy", "AccessDenied",
+                              "not authorized to perform: iam:ListEntitiesForPolicy", 403)
+        mark_other_holders(iam, account, found)
+    (reader,) = [d for d in found.documents.values() if d.label == "policy Reader"]
+    assert reader.elsewhere == ("unknown holders (AccessDenied)",)
+    reports, found = analyse(repo, account, {
+        "Loaders": access("Loaders", {"s3": None, "sqs": None})}, 90, NOW, found=found)
+    (loaders,) = [r for r in reports if r.group == "Loaders"]
+    assert loaders.removals == [] and len(loaders.kept) == 2
