@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iamstate import __version__, planfile, render, workflow
+from iamstate import __version__, expiry, planfile, render, workflow
 from iamstate.apply import ApplyReport
 from iamstate.changes import Change
 from iamstate.checks import Overrides
@@ -329,16 +329,34 @@ def check_reviewed(repo: Path, accounts: Sequence[str] | None, pr: int | None) -
 # -- drift ---------------------------------------------------------------------------------
 
 
+def expiring_lines(planned: workflow.Planned) -> list[str]:
+    """What ends within a week in this account (`expires:`), each with its file:line, so
+    the daily run says what is about to go while there is still time to renew it."""
+    soon = expiry.expiring_soon(planned.account.desired, expiry.today())
+    return [f"{e.describe(ended=False)} at {e.source}" if e.source else e.describe(ended=False)
+            for e in soon]
+
+
 def drift(repo: Path, accounts: Sequence[str] | None) -> Outcome:
-    """Plan every account; on drift, open or update one issue per account, exit 2."""
+    """Plan every account; on drift, open or update one issue per account, exit 2. What
+    expires within a week is listed in the job's output and in the account's issue."""
     planned = workflow.plan_all(repo, accounts)
-    drifted = [p.plan for p in planned if p.plan.changes]
+    outcome = Outcome()
+    for each in planned:
+        outcome.lines += [f"{each.plan.config.name}: {line}" for line in expiring_lines(each)]
+    drifted = [p for p in planned if p.plan.changes]
     if not drifted:
-        return Outcome(["No drift: live state matches the repository."])
+        outcome.lines.append("No drift: live state matches the repository.")
+        return outcome
     hub = GitHub.from_environment()
-    outcome = Outcome(exit_code=2)
-    for plan in drifted:
+    outcome.exit_code = 2
+    for each in drifted:
+        plan = each.plan
         body = render.render_markdown([plan], "the plan artifact of the drift workflow run")
+        soon = expiring_lines(each)
+        if soon:
+            body += "\n**Expires within 7 days** (renew it in a pull request, or let it go)\n\n"
+            body += "".join(f"- {render.escape_md(line)}\n" for line in soon)
         what = hub.upsert_drift_issue(
             plan.config.name,
             f"iamstate: live IAM of {plan.config.name} drifted from the repository", body)

@@ -299,3 +299,24 @@ def test_the_plan_json_and_comment_hold_no_secret(cli: Cli, github: FakeGitHub) 
                              "password", "secret"}
     assert "BEGIN" not in text  # no key material, only the recipient's public key
     assert not (cli.repo / ".iamstate/out").exists()  # planning makes no password
+
+
+def test_drift_lists_what_expires_within_a_week(cli: Cli, github: FakeGitHub) -> None:
+    """The daily run says what is about to end while there is time to renew it: in its
+    output for every account, and in the drift issue when there is one."""
+    from tests.e2e.test_expire import expiring
+
+    expiring(cli)  # asmith in BackupWriters until 2026-12-20, today 2026-12-19
+    quiet = cli("ci", "drift")
+    assert quiet.code == 0 and not github.issues, quiet.both
+    line = "group membership asmith BackupWriters (expires 2026-12-20) at "
+    assert f"sandbox: {line}" in quiet.out and "users.yaml:" in quiet.out
+    cli.env["IAMSTATE_TODAY"] = "2026-12-10"  # ten days before: not yet worth a line
+    assert line not in cli("ci", "drift").out
+    cli.env["IAMSTATE_TODAY"] = "2026-12-19"
+    cli.iam.create_user(UserName="intruder")
+    drifted = cli("ci", "drift")
+    assert drifted.code == 2, drifted.both
+    [issue] = github.issues
+    assert "intruder" in issue["body"] and "Expires within 7 days" in issue["body"]
+    assert line in issue["body"] and "users.yaml:" in issue["body"]
