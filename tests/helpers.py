@@ -9,9 +9,24 @@ from pathlib import Path
 from typing import Any
 
 from iamstate.model import State
+from iamstate.policy import PolicyDocument
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
+
+
+def doc(*statements: dict[str, Any]) -> PolicyDocument:
+    """An identity policy document of these statements (Version 2012-10-17)."""
+    return PolicyDocument({"Version": "2012-10-17", "Statement": list(statements)})
+
+
+def allow(actions: str | list[str], resource: str | list[str] = "*",
+          condition: dict[str, Any] | None = None) -> dict[str, Any]:
+    """An Allow statement, with a Condition block only when one is given."""
+    statement: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resource}
+    if condition:
+        statement["Condition"] = condition
+    return statement
 
 
 def copy_example(target: Path) -> Path:

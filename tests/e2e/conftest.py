@@ -9,6 +9,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,12 +24,12 @@ from tests.helpers import ROOT, copy_example, snapshot
 BIN = Path(sys.executable).parent
 
 
-@pytest.fixture(scope="session")
-def moto_server() -> Iterator[str]:
+@contextmanager
+def serving(module: str, what: str) -> Iterator[str]:
+    """`python -m MODULE -H 127.0.0.1 -p PORT` in its own process, as a user would start a
+    server: its URL once it answers, and it is stopped afterwards."""
     port = free_port()
-    # moto's own server (moto.server.main), with its managed policies built from JSON
-    # parsed once (tests/moto_speed.py): every test's /moto-api/reset rebuilds them
-    command = [sys.executable, "-m", "tests.moto_speed", "-H", "127.0.0.1", "-p", str(port)]
+    command = [sys.executable, "-m", module, "-H", "127.0.0.1", "-p", str(port)]
     env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
     process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                                stderr=subprocess.DEVNULL, cwd=ROOT)
@@ -41,15 +42,25 @@ def moto_server() -> Iterator[str]:
         except OSError:
             if time.monotonic() > deadline or process.poll() is not None:
                 process.kill()
-                raise RuntimeError("moto_server did not start") from None
+                raise RuntimeError(f"{what} did not start") from None
             time.sleep(0.1)
-    yield url
-    process.terminate()
     try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:  # busy with a large state: no need to be polite
-        process.kill()
-        process.wait(timeout=10)
+        yield url
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:  # busy with a large state: no need to be polite
+            process.kill()
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def moto_server() -> Iterator[str]:
+    # moto's own server (moto.server.main), with its managed policies built from JSON
+    # parsed once (tests/moto_speed.py): every test's /moto-api/reset rebuilds them
+    with serving("tests.moto_speed", "moto_server") as url:
+        yield url
 
 
 @pytest.fixture

@@ -9,8 +9,6 @@ import datetime
 import json
 import os
 import subprocess
-import sys
-import time
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +18,7 @@ import boto3
 import pytest
 
 from iamstate.live import READ_ACTIONS
-from iamstate.sandbox import free_port
-from tests.e2e.conftest import Cli
+from tests.e2e.conftest import Cli, serving
 from tests.helpers import copy_example
 
 NOW = datetime.datetime.now(datetime.UTC)
@@ -44,25 +41,8 @@ DEPLOYERS = """
 @pytest.fixture(scope="module")
 def sandbox_server() -> Iterator[str]:
     """`python -m iamstate.sandbox_server`, as `iamstate sandbox start` runs it."""
-    port = free_port()
-    env = {**os.environ, "MOTO_IAM_LOAD_MANAGED_POLICIES": "true"}
-    process = subprocess.Popen([sys.executable, "-m", "iamstate.sandbox_server", "-H",
-                                "127.0.0.1", "-p", str(port)], env=env,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(f"{url}/moto-api/", timeout=1).close()
-            break
-        except OSError:
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise RuntimeError("the sandbox server did not start") from None
-            time.sleep(0.1)
-    yield url
-    process.terminate()
-    process.wait(timeout=10)
+    with serving("iamstate.sandbox_server", "the sandbox server") as url:
+        yield url
 
 
 def _post(url: str, data: bytes = b"") -> None:

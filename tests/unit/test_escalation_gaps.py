@@ -5,27 +5,15 @@ restriction, widening an accepted path, an ignored administrator policy kept on 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from iamstate.consequences import consequences
 from iamstate.model import AcceptedRisk, AccountConfig, Group, Ignore, ManagedPolicy, State, User
 from iamstate.plan import plan_account
-from iamstate.policy import PolicyDocument
+from tests.helpers import allow, doc
 
 ACCOUNT = "123456789012"
 CONFIG = AccountConfig("acme", ACCOUNT, Path("."))
 
-
-def doc(*statements: dict[str, Any]) -> PolicyDocument:
-    return PolicyDocument({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(actions: str | list[str], resource: str = "*",
-          condition: dict[str, Any] | None = None) -> dict[str, Any]:
-    statement: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resource}
-    if condition:
-        statement["Condition"] = condition
-    return statement
 
 
 def new_ids(before: State, after: State, config: AccountConfig = CONFIG) -> set[tuple[str, str]]:

@@ -15,7 +15,7 @@ from iamstate.consequences import consequences
 from iamstate.meaning import Reach
 from iamstate.model import AcceptedRisk, AccountConfig, Group, State, User
 from iamstate.policy import PolicyDocument
-from tests.helpers import ROOT
+from tests.helpers import ROOT, allow, doc
 
 ACCOUNT = "123456789012"
 CONFIG = AccountConfig("acme", ACCOUNT, Path("."))
@@ -23,17 +23,6 @@ ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 DOCUMENTS = {ADMIN: {"Version": "2012-10-17",
                      "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}}
 
-
-def doc(*statements: dict[str, Any]) -> PolicyDocument:
-    return PolicyDocument({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(actions: str | list[str], resource: str | list[str] = "*",
-          condition: dict[str, Any] | None = None) -> dict[str, Any]:
-    statement: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resource}
-    if condition:
-        statement["Condition"] = condition
-    return statement
 
 
 def example_policy(name: str) -> PolicyDocument:

@@ -13,7 +13,7 @@ from iamstate.consequences import state_findings
 from iamstate.escalation import PATHS, administrators
 from iamstate.model import AccountConfig, Group, ManagedPolicy, State, User
 from iamstate.permissions import Context
-from iamstate.policy import PolicyDocument
+from tests.helpers import allow, doc
 from tests.simulator import needs_node, simulate
 
 ACCOUNT = "123456789012"
@@ -21,17 +21,6 @@ IAM = f"arn:aws:iam::{ACCOUNT}"
 CONFIG = AccountConfig("acme", ACCOUNT, Path("."))
 CTX = Context(ACCOUNT)
 
-
-def doc(*statements: dict[str, Any]) -> PolicyDocument:
-    return PolicyDocument({"Version": "2012-10-17", "Statement": list(statements)})
-
-
-def allow(actions: str | list[str], resource: str | list[str] = "*",
-          condition: dict[str, Any] | None = None) -> dict[str, Any]:
-    statement: dict[str, Any] = {"Effect": "Allow", "Action": actions, "Resource": resource}
-    if condition:
-        statement["Condition"] = condition
-    return statement
 
 
 def found(state: State) -> set[tuple[str, str]]:
