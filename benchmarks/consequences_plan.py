@@ -17,6 +17,7 @@ import tempfile
 import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import Any
 
 from benchmarks.common import ACCOUNT_ID, ROOT, client, env_for, moto_server
 from iamstate.render import render_markdown
@@ -38,8 +39,9 @@ def _team(index: int) -> str:
          "Resource": f"{bucket}/*"}]})
 
 
-def seed(endpoint: str) -> None:
-    iam = client(endpoint)
+def seed_groups(iam: Any, teams: int) -> None:
+    """The common group, the two categories with the shipped policies, and `teams` team
+    groups (each with its own S3 policy; every third also with ReadOnlyAccess)."""
     iam.create_group(GroupName="AllUsers")
     iam.put_group_policy(GroupName="AllUsers", PolicyName="Self",
                          PolicyDocument=_document("self-manage-credentials"))
@@ -47,12 +49,17 @@ def seed(endpoint: str) -> None:
     iam.put_group_policy(GroupName="AllHumans", PolicyName="RequireMFA",
                          PolicyDocument=_document("require-mfa"))
     iam.create_group(GroupName="AllHeadlessUsers")
-    for i in range(GROUPS - 3):
+    for i in range(teams):
         iam.create_group(GroupName=f"Team{i:03d}")
         iam.put_group_policy(GroupName=f"Team{i:03d}", PolicyName="Team",
                              PolicyDocument=_team(i))
         if i % 3 == 0:
             iam.attach_group_policy(GroupName=f"Team{i:03d}", PolicyArn=READ_ONLY)
+
+
+def seed(endpoint: str) -> None:
+    iam = client(endpoint)
+    seed_groups(iam, GROUPS - 3)
 
     def one(i: int) -> None:
         human = i % 2 == 0

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ACCOUNT_ID, client, env_for, moto_server
-from benchmarks.consequences_plan import READ_ONLY, _document, _team
+from benchmarks.consequences_plan import READ_ONLY, _document, _team, seed_groups
 
 USERS = 5_000
 TEAMS = 297  # + AllUsers, AllHumans, AllHeadlessUsers = 300 groups
@@ -51,19 +51,7 @@ def memberships() -> list[list[str]]:
 
 def seed(endpoint: str, teams_of: list[list[str]]) -> None:
     iam = client(endpoint)
-    iam.create_group(GroupName="AllUsers")
-    iam.put_group_policy(GroupName="AllUsers", PolicyName="Self",
-                         PolicyDocument=_document("self-manage-credentials"))
-    iam.create_group(GroupName="AllHumans")
-    iam.put_group_policy(GroupName="AllHumans", PolicyName="RequireMFA",
-                         PolicyDocument=_document("require-mfa"))
-    iam.create_group(GroupName="AllHeadlessUsers")
-    for i in range(TEAMS):
-        iam.create_group(GroupName=f"Team{i:03d}")
-        iam.put_group_policy(GroupName=f"Team{i:03d}", PolicyName="Team",
-                             PolicyDocument=_team(i))
-        if i % 3 == 0:
-            iam.attach_group_policy(GroupName=f"Team{i:03d}", PolicyArn=READ_ONLY)
+    seed_groups(iam, TEAMS)
 
     def one(i: int) -> None:
         iam.create_user(UserName=name(i))
