@@ -20,7 +20,7 @@ from pathlib import Path
 
 from benchmarks.common import ROOT, env_for, moto_server, write_repository
 from benchmarks.latency_proxy import make_handler
-from iamstate.sandbox import free_port, wait_until_up
+from iamstate.aws.sandbox import free_port, wait_until_up
 
 DELAY = 0.05
 

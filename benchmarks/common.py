@@ -14,7 +14,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from iamstate.sandbox import free_port, server_command, server_environment, wait_until_up
+from iamstate.aws.sandbox import free_port, server_command, server_environment, wait_until_up
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"

@@ -17,10 +17,10 @@ from typing import Any, TypeVar
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
 from benchmarks.common import ACCOUNT_ID, ROOT
-from iamstate.escalation import escalation_findings
-from iamstate.model import Group, State, User
-from iamstate.permissions import Context, PermissionEngine, load_catalogue, permission_diff
-from iamstate.policy import PolicyDocument
+from iamstate.analysis.escalation import escalation_findings
+from iamstate.analysis.permissions import Context, PermissionEngine, load_catalogue, permission_diff
+from iamstate.model.entities import Group, State, User
+from iamstate.repository.policy import PolicyDocument
 
 USERS = 5_000
 GROUPS = 300

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ACCOUNT_ID, ROOT, client, env_for, moto_server
-from iamstate.render import render_markdown
+from iamstate.outputs.render import render_markdown
 
 USERS = 5_000
 GROUPS = 300
@@ -106,7 +106,6 @@ def main() -> None:
     import os
 
     from iamstate import workflow
-
     with moto_server(managed_policies=True) as endpoint, \
             tempfile.TemporaryDirectory() as tmp:
         started = time.perf_counter()

@@ -119,7 +119,6 @@ def peak_mb_of_plan(repo: Path, endpoint: str) -> tuple[float, float]:
 
 def measure(repo: Path, endpoint: str, label: str) -> None:
     from iamstate import workflow
-
     without: list[float] = []
     with_: list[float] = []
     for _ in range(RUNS):

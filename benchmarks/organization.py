@@ -177,8 +177,8 @@ def main() -> None:
 
 def comment_size(files: list[str]) -> str:
     """The one PR comment over every batch's plan file, as `ci comment` renders it."""
-    from iamstate import ci, render
-
+    from iamstate.hosts import ci
+    from iamstate.outputs import render
     started = time.perf_counter()
     plans = ci.read_plans([Path(f) for f in files])
     body = ci.comment_body(plans)

@@ -9,7 +9,7 @@ import time
 from pathlib import Path
 
 from benchmarks.common import peak_rss_mb
-from iamstate.aws import CallCounter
+from iamstate.aws.session import CallCounter
 from iamstate.workflow import plan_all
 
 

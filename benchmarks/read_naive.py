@@ -10,7 +10,7 @@ import time
 from botocore.exceptions import ClientError
 
 from benchmarks.common import client, peak_rss_mb
-from iamstate.aws import CallCounter
+from iamstate.aws.session import CallCounter
 
 
 def main() -> None:

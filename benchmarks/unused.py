@@ -21,8 +21,8 @@ from pathlib import Path
 import boto3
 
 from benchmarks.common import ACCOUNT_ID, client, moto_server
-from iamstate.aws import CallCounter
-from iamstate.unused import run
+from iamstate.analysis.unused import run
+from iamstate.aws.session import CallCounter
 
 GROUPS = 300
 READ_ONLY = "arn:aws:iam::aws:policy/ReadOnlyAccess"

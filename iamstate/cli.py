@@ -22,12 +22,12 @@ from rich.console import Console
 
 from iamstate import __version__
 from iamstate.errors import ApplyFailed, IamStateError, RepoError
-from iamstate.files import write_text_safely
+from iamstate.repository.files import write_text_safely
 
 if TYPE_CHECKING:
-    from iamstate.apply import ApplyReport
-    from iamstate.changes import Change
-    from iamstate.model import Account
+    from iamstate.model.changes import Change
+    from iamstate.model.entities import Account
+    from iamstate.plan.apply import ApplyReport
     from iamstate.workflow import Planned
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
@@ -105,7 +105,7 @@ def handles_errors(command: F) -> F:
             raise typer.Exit(1) from None
         except ApplyFailed as error:
             if error.report is not None:
-                from iamstate.render import report_lines
+                from iamstate.outputs.render import report_lines
 
                 for line in report_lines(error.report):
                     err.print(line, markup=False)
@@ -139,7 +139,7 @@ def warn(accounts: list[Account], planned: list[Planned] | None = None) -> None:
 @handles_errors
 def validate() -> None:
     """Check the repository offline (no AWS call): exit 0 if valid, 1 with every error."""
-    from iamstate.repo import load_repository
+    from iamstate.repository.loader import load_repository
 
     accounts = load_repository(Options.repo)
     warn(accounts)
@@ -158,8 +158,9 @@ def plan(
         "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes.")] = False,
 ) -> None:
     """Read live state, print the plan and write it to a plan file for `apply`."""
-    from iamstate import planfile, render, workflow
-
+    from iamstate import workflow
+    from iamstate.outputs import render
+    from iamstate.plan import planfile
     with reading("live IAM state"):
         planned = workflow.plan_all(Options.repo, _names(account))
     warn([p.account for p in planned], planned)
@@ -192,8 +193,10 @@ def apply(
                                          min=1, max=64)] = 4,
 ) -> None:
     """Apply a saved plan (refused if stale), or plan, show and ask y/N."""
-    from iamstate import planfile, render, workflow
-    from iamstate.checks import Overrides
+    from iamstate import workflow
+    from iamstate.outputs import render
+    from iamstate.plan import planfile
+    from iamstate.plan.checks import Overrides
 
     if plan_file is not None:
         saved = planfile.read(plan_file)
@@ -234,7 +237,7 @@ def audit(account: AccountsOption = None, fmt: FormatOption = Format.text,
           ) -> None:
     """Report what the strategy forbids on live state: exit 0 clean, 3 findings, 1 error."""
     from iamstate import workflow
-    from iamstate.audit import render_findings
+    from iamstate.analysis.audit import render_findings
 
     findings = workflow.audit_all(Options.repo, _names(account), unused_days=unused_days)
     print(render_findings(findings, fmt.value))
@@ -259,7 +262,7 @@ def unused(account: AccountOption = None,
     nothing unused, 2 found (or written), 1 error."""
     import json
 
-    from iamstate.unused import as_json, render_text, run
+    from iamstate.analysis.unused import as_json, render_text, run
 
     with reading("last-accessed data"):
         outcomes = run(Options.repo, account, days, write)
@@ -285,8 +288,8 @@ def expire(
 ) -> None:
     """List expired users and memberships (exit 2, or 0 if none); --write deletes their
     lines from the repository, to commit in a pull request (exit 2)."""
-    from iamstate import expiry
-    from iamstate.repo import load_repository
+    from iamstate.repository import expiry
+    from iamstate.repository.loader import load_repository
 
     day = expiry.today()
     ended = [e for a in load_repository(Options.repo) for e in expiry.expired(a.desired, day)]
@@ -296,7 +299,7 @@ def expire(
         out.print(f"Nothing has expired ({day.isoformat()}).")
         return
     if write:
-        from iamstate.edit import remove_expired
+        from iamstate.repository.edit import remove_expired
 
         changed = remove_expired(Options.repo, ended)
         out.print(f"Removed {len(ended)} expired entr{'y' if len(ended) == 1 else 'ies'} "
@@ -309,7 +312,7 @@ def _announce(text: str) -> None:
 
 
 def _progress(change: Change) -> None:
-    from iamstate.render import headline
+    from iamstate.outputs.render import headline
 
     out.print(f"  done: {headline(change)}", markup=False, highlight=False)
 
@@ -368,9 +371,8 @@ def import_(
 ) -> None:
     """Write the YAML for what is live (bootstrap), so that `plan` right after shows no
     changes. Reports users that break the strategy; never writes a secret."""
-    from iamstate import importer
-    from iamstate import schema as schemas
-
+    from iamstate.repository import importer
+    from iamstate.repository import schema as schemas
     report = importer.import_account(Options.repo, account, account_id)
     out.print(f"Imported {report.users} user(s), {report.groups} group(s), "
               f"{report.policies} customer managed policy(ies) into:")
@@ -399,10 +401,10 @@ def bootstrap(
 ) -> None:
     """Write a CloudFormation template for an account (or a StackSet): GitHub's OIDC
     provider, the read-only plan role and the apply role, with least privilege."""
-    from iamstate.bootstrap import render, template
+    from iamstate.aws.bootstrap import render, template
+    from iamstate.aws.live import READ_ACTIONS
     from iamstate.errors import BootstrapError
-    from iamstate.kinds import all_actions
-    from iamstate.live import READ_ACTIONS
+    from iamstate.plan.kinds import all_actions
 
     if fmt not in ("yaml", "json"):
         raise BootstrapError(f"--format {fmt!r}: write yaml or json")
@@ -433,8 +435,7 @@ def user_add(
                                                    "with the most users].")] = None,
 ) -> None:
     """Declare a user, keeping comments and layout; validate, or undo the edit."""
-    from iamstate import edit
-
+    from iamstate.repository import edit
     path = edit.add_user(Options.repo, account, name, category, group or [], console,
                          public_key, file)
     out.print(f"Added user {name} to {path}. Next: iamstate plan, then open a pull request.")
@@ -445,8 +446,7 @@ def user_add(
 def user_remove(name: Annotated[str, typer.Argument(help="The IAM user name.")],
                 account: AccountOption = None) -> None:
     """Remove a user's declaration (apply then tears the user down); validate, or undo."""
-    from iamstate import edit
-
+    from iamstate.repository import edit
     path = edit.remove_user(Options.repo, account, name)
     out.print(f"Removed user {name} from {path}.")
 
@@ -458,8 +458,7 @@ def write_schemas(
 ) -> None:
     """Write the JSON Schemas, so editors can check and complete the YAML: start a file
     with `# yaml-language-server: $schema=../../schema/resources.schema.json`."""
-    from iamstate import schema as schemas
-
+    from iamstate.repository import schema as schemas
     target = Options.repo / out_dir
     for name in (schemas.ACCOUNT, schemas.RESOURCES):
         write_text_safely(target / name, json.dumps(schemas.load_schema(name), indent=2)
@@ -472,8 +471,7 @@ def write_schemas(
 def fmt(check: Annotated[bool, typer.Option(help="Only report; exit 1 if a file would "
                                                  "change.")] = False) -> None:
     """Re-indent the YAML files consistently (comments and order kept)."""
-    from iamstate import edit
-
+    from iamstate.repository import edit
     changed = edit.format_files(Options.repo, check)
     for path in changed:
         out.print(f"{'would reformat' if check else 'reformatted'} {path}")
@@ -491,8 +489,7 @@ def ci_comment(
 ) -> None:
     """Create or update the one plan comment of the pull request (every account). It holds
     no free text: where the full plan is, is fixed words (the run's plan-* artifacts)."""
-    from iamstate import ci
-
+    from iamstate.hosts import ci
     _finish(ci.comment(plan_files, pr))
 
 
@@ -520,8 +517,8 @@ def ci_apply_reviewed(
 ) -> None:
     """Apply each account only if a fresh plan is word for word the one reviewed on the PR;
     else change nothing and post the fresh plan there for review (exit 1)."""
-    from iamstate import ci
-    from iamstate.checks import Overrides
+    from iamstate.hosts import ci
+    from iamstate.plan.checks import Overrides
 
     sha = None if pr is not None else (commit or os.environ.get("GITHUB_SHA", ""))
     _finish(ci.apply_reviewed(Options.repo, _names(account), sha, pr,
@@ -536,8 +533,7 @@ def ci_check_reviewed(
                                                 "GitHub event, merge queue included].")] = None,
 ) -> None:
     """In the merge queue: fail unless the plan is still the one reviewed on the PR."""
-    from iamstate import ci
-
+    from iamstate.hosts import ci
     _finish(ci.check_reviewed(Options.repo, _names(account), pr))
 
 
@@ -545,8 +541,7 @@ def ci_check_reviewed(
 @handles_errors
 def ci_drift(account: AccountsOption = None) -> None:
     """Plan every account; on drift, open or update one issue per account and exit 2."""
-    from iamstate import ci
-
+    from iamstate.hosts import ci
     _finish(ci.drift(Options.repo, _names(account)))
 
 
@@ -555,8 +550,8 @@ def ci_drift(account: AccountsOption = None) -> None:
 def ci_expire(account: AccountsOption = None, allow_deletions: AllowDeletions = None) -> None:
     """On a schedule: apply removals of expired access only (exit 2 when applied, 0 when
     none); any other change in a plan refuses the run, changing nothing (exit 1)."""
-    from iamstate import expireflow
-    from iamstate.checks import Overrides
+    from iamstate.hosts import expireflow
+    from iamstate.plan.checks import Overrides
 
     _finish(expireflow.apply_expired(Options.repo, _names(account), Overrides(allow_deletions),
                                      _progress, _announce))
@@ -576,8 +571,7 @@ def ci_accounts(
     = False,
 ) -> None:
     """Print the workflow matrix as JSON: accounts (or batches of them) and their roles."""
-    from iamstate import ci
-
+    from iamstate.hosts import ci
     print(json.dumps(ci.accounts_matrix(Options.repo, changed_since, batches,
                                         since_last_apply)))
 
@@ -589,8 +583,7 @@ PortOption = Annotated[int, typer.Option(help="Port on 127.0.0.1.")]
 @handles_errors
 def sandbox_run(port: PortOption = 5055) -> None:
     """Run the sandbox in this terminal until Ctrl-C."""
-    from iamstate import sandbox
-
+    from iamstate.aws import sandbox
     out.print("Point iamstate at it from another shell with:\n" + sandbox.exports(port))
     raise typer.Exit(sandbox.run_foreground(port))
 
@@ -599,24 +592,21 @@ def sandbox_run(port: PortOption = 5055) -> None:
 @handles_errors
 def sandbox_start(port: PortOption = 5055) -> None:
     """Start the sandbox in the background and print the variables that point at it."""
-    from iamstate import sandbox
-
+    from iamstate.aws import sandbox
     print(sandbox.exports(sandbox.start(Options.repo, port)))
 
 
 @sandbox_app.command("stop")
 def sandbox_stop() -> None:
     """Stop the background sandbox (its data goes with it)."""
-    from iamstate import sandbox
-
+    from iamstate.aws import sandbox
     out.print("Stopped." if sandbox.stop(Options.repo) else "No sandbox was running.")
 
 
 @sandbox_app.command("env")
 def sandbox_env(port: PortOption = 5055) -> None:
     """Print the variables that point boto3 and iamstate at the sandbox."""
-    from iamstate import sandbox
-
+    from iamstate.aws import sandbox
     print(sandbox.exports(port))
 
 

@@ -10,26 +10,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from iamstate import expiry, planfile
-from iamstate.apply import ApplyReport, Runner
-from iamstate.aws import CallCounter, Connection, connect
-from iamstate.changes import Change
-from iamstate.checks import Overrides, run_checks
-from iamstate.errors import RepoError, StalePlan
-from iamstate.iamclient import Iam, RetryPolicy
-from iamstate.kinds.base import ApplyContext
-from iamstate.live import (
+from iamstate.aws.client import Iam, RetryPolicy
+from iamstate.aws.live import (
     credential_report,
     missing_managed_policies,
     outside_documents,
     read_live,
 )
-from iamstate.model import Account, State
-from iamstate.plan import AccountPlan, effective_password_policy, plan_account
-from iamstate.repo import load_repository
+from iamstate.aws.session import CallCounter, Connection, connect
+from iamstate.errors import RepoError, StalePlan
+from iamstate.model.changes import Change
+from iamstate.model.entities import Account, State
+from iamstate.plan import planfile
+from iamstate.plan.apply import ApplyReport, Runner
+from iamstate.plan.checks import Overrides, run_checks
+from iamstate.plan.kinds.base import ApplyContext
+from iamstate.plan.planner import AccountPlan, effective_password_policy, plan_account
+from iamstate.repository import expiry
+from iamstate.repository.loader import load_repository
 
 if TYPE_CHECKING:
-    from iamstate.audit import Finding
+    from iamstate.analysis.audit import Finding
 
 OUT_DIR = Path(".iamstate") / "out"
 CONCURRENT_ACCOUNTS = 8
@@ -93,8 +94,8 @@ def audit_all(
 ) -> dict[str, list[Finding]]:
     """The strategy's and CIS's findings for every account (or `only` one), read
     concurrently; credentials unused for `unused_days` are a finding (CIS's 45)."""
-    from iamstate.audit import audit_account, expiring_findings  # its engines: audits only
-    from iamstate.cis import cis_findings, read_facts
+    from iamstate.analysis.audit import audit_account, expiring_findings  # its engines: audits only
+    from iamstate.analysis.cis import cis_findings, read_facts
 
     accounts = load_repository(repo, only)
     day = expiry.today()

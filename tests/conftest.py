@@ -8,7 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from iamstate.aws import Connection
+from iamstate.aws.session import Connection
 from tests import moto_speed
 from tests.helpers import ACCOUNT_ID, copy_example
 

@@ -8,8 +8,8 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from iamstate.model import State
-from iamstate.policy import PolicyDocument
+from iamstate.model.entities import State
+from iamstate.repository.policy import PolicyDocument
 
 ROOT = Path(__file__).resolve().parent.parent
 ACCOUNT_ID = "123456789012"
@@ -140,7 +140,7 @@ def extended(state: State, **more: Any) -> State:
 
 def summary_of(changes: Any) -> list[tuple[str, str, str]]:
     """(action, kind, name) of each change, as the plan JSON writes them."""
-    from iamstate.planfile import change_to_json
+    from iamstate.plan.planfile import change_to_json
 
     return [(c["action"], c["kind"], c["name"]) for c in map(change_to_json, changes)]
 
@@ -148,9 +148,9 @@ def summary_of(changes: Any) -> list[tuple[str, str, str]]:
 def apply_changes(conn: Any, config: Any, changes: Any, root: Path, workers: int = 4,
                   retry: Any = None, password_policy: Any = None) -> Any:
     """Apply typed changes as `iamstate apply` does (the runner with the kinds' handlers)."""
-    from iamstate.apply import Runner
-    from iamstate.iamclient import Iam
-    from iamstate.kinds.base import ApplyContext
+    from iamstate.aws.client import Iam
+    from iamstate.plan.apply import Runner
+    from iamstate.plan.kinds.base import ApplyContext
 
     ctx = ApplyContext(Iam(conn.iam, retry), config, root, root / ".iamstate" / "out",
                        password_policy, conn.emulated)

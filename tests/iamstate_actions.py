@@ -4,8 +4,8 @@ the apply role, with the reads, since apply plans again first)."""
 
 from __future__ import annotations
 
-from iamstate.kinds import all_actions
-from iamstate.live import READ_ACTIONS
+from iamstate.aws.live import READ_ACTIONS
+from iamstate.plan.kinds import all_actions
 
 PLAN_ACTIONS: tuple[str, ...] = tuple(sorted(READ_ACTIONS))
 APPLY_ACTIONS: tuple[str, ...] = tuple(sorted(all_actions()))

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from iamstate.errors import RepoError
-from iamstate.policy import PolicyDocument
-from iamstate.repo import load_repository
+from iamstate.repository.loader import load_repository
+from iamstate.repository.policy import PolicyDocument
 from tests.helpers import ACCOUNT_ID, minimal_repo, write
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from iamstate.errors import RepoError
-from iamstate.repo import load_repository
+from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID, minimal_repo
 
 ACCOUNT = f"""

@@ -11,7 +11,7 @@ import pyrage
 import pytest
 
 from iamstate.errors import RepoError, shown
-from iamstate.repo import load_repository
+from iamstate.repository.loader import load_repository
 from tests.helpers import minimal_repo
 
 SECRET = "-----BEGIN OPENSSH PRIVATE KEY-----\nb3BlbnNzaC1rZXktdjEAAAAABG5vbmUAAAAEbm9uZQ\n" \
@@ -98,9 +98,9 @@ def test_nothing_is_written_through_a_link_planted_in_the_repository(
     tmp_path: Path, outside: Path
 ) -> None:
     from iamstate.errors import PlanFileError
-    from iamstate.files import UnsafePath
-    from iamstate.planfile import write
-    from iamstate.secrets import write_encrypted
+    from iamstate.plan.planfile import write
+    from iamstate.plan.secrets import write_encrypted
+    from iamstate.repository.files import UnsafePath
 
     root = minimal_repo(tmp_path / "repo")
     victim = outside / "authorized_keys"
@@ -119,8 +119,8 @@ def test_nothing_is_written_through_a_link_planted_in_the_repository(
 
 
 def test_fmt_and_user_add_stay_inside_the_repository(tmp_path: Path, outside: Path) -> None:
-    from iamstate.edit import add_user, format_files
     from iamstate.errors import EditError
+    from iamstate.repository.edit import add_user, format_files
 
     root = minimal_repo(tmp_path / "repo", files={
         "accounts/acme/users.yaml": "users:\n  jdoe: {category: AllHumans}\n"})
@@ -146,7 +146,7 @@ def test_a_plan_file_naming_an_account_twice_is_refused(tmp_path: Path) -> None:
     import json as json_module
 
     from iamstate.errors import PlanFileError
-    from iamstate.planfile import read
+    from iamstate.plan.planfile import read
 
     entry = {"account": "acme", "account_id": "123456789012", "changes": []}
     path = tmp_path / "p.json"

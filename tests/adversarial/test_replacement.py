@@ -18,12 +18,12 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from iamstate.aws import Connection
+from iamstate.aws.live import _with_usage
+from iamstate.aws.session import Connection
 from iamstate.errors import RepoError
-from iamstate.live import _with_usage
-from iamstate.model import AccountConfig, ManagedPolicy, State
-from iamstate.plan import plan_account
-from iamstate.policy import PolicyDocument
+from iamstate.model.entities import AccountConfig, ManagedPolicy, State
+from iamstate.plan.planner import plan_account
+from iamstate.repository.policy import PolicyDocument
 from tests.e2e.conftest import Cli
 from tests.e2e.fault_proxy import Faults, fault_proxy
 from tests.helpers import ACCOUNT_ID, exists

@@ -10,10 +10,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from iamstate.model import AccountConfig, Credentials, Group, ManagedPolicy, State, User
-from iamstate.plan import plan_account
-from iamstate.policy import PolicyDocument
-from iamstate.render import GITHUB_COMMENT_LIMIT, headline, render_markdown, render_text
+from iamstate.model.entities import AccountConfig, Credentials, Group, ManagedPolicy, State, User
+from iamstate.outputs.render import GITHUB_COMMENT_LIMIT, headline, render_markdown, render_text
+from iamstate.plan.planner import plan_account
+from iamstate.repository.policy import PolicyDocument
 from tests.e2e.conftest import Cli
 from tests.helpers import ACCOUNT_ID
 

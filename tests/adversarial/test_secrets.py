@@ -15,7 +15,7 @@ from pathlib import Path
 import pyrage
 import pytest
 
-from iamstate.secrets import fingerprint
+from iamstate.plan.secrets import fingerprint
 from tests.e2e.conftest import Cli
 from tests.e2e.fault_proxy import fault_proxy
 from tests.helpers import exists

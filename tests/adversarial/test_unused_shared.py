@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from iamstate.repo import load_repository
-from iamstate.unused import analyse, layout, write
+from iamstate.analysis.unused import analyse, layout, write
+from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID
 from tests.helpers import write as write_file
 from tests.unit.test_unused import LAKE, NOW, access, repo_in_git
@@ -76,7 +76,7 @@ def test_a_managed_policy_a_role_also_has_is_not_trimmed(
     whatever the groups did (the role may read s3 every minute). Proven with moto's IAM."""
     import boto3
 
-    from iamstate.unused import mark_other_holders
+    from iamstate.analysis.unused import mark_other_holders
 
     write_file(tmp_path, "accounts/acme/managed.yaml", MANAGED)
     repo = repo_in_git(tmp_path)  # committed 60 days ago with the rest
@@ -151,7 +151,7 @@ def test_a_managed_policy_whose_holders_cannot_be_read_stays(tmp_path: Path) -> 
     import boto3
     from botocore.stub import Stubber
 
-    from iamstate.unused import mark_other_holders
+    from iamstate.analysis.unused import mark_other_holders
 
     write_file(tmp_path, "accounts/acme/managed.yaml", MANAGED)
     repo = repo_in_git(tmp_path)

@@ -14,13 +14,12 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from iamstate.apply import ApplyReport
-from iamstate.aws import Connection
-from iamstate.changes import Change, Create, Delete, Update
+from iamstate.aws.client import RetryPolicy
+from iamstate.aws.live import read_credentials, read_live
+from iamstate.aws.session import Connection
 from iamstate.errors import ApplyFailed
-from iamstate.iamclient import RetryPolicy
-from iamstate.live import read_credentials, read_live
-from iamstate.model import (
+from iamstate.model.changes import Change, Create, Delete, Update
+from iamstate.model.entities import (
     Account,
     AccountConfig,
     Credentials,
@@ -29,10 +28,11 @@ from iamstate.model import (
     Membership,
     User,
 )
-from iamstate.plan import plan_account, plan_changes
-from iamstate.policy import PolicyDocument
-from iamstate.render import render_json, report_lines
-from iamstate.repo import load_repository
+from iamstate.outputs.render import render_json, report_lines
+from iamstate.plan.apply import ApplyReport
+from iamstate.plan.planner import plan_account, plan_changes
+from iamstate.repository.loader import load_repository
+from iamstate.repository.policy import PolicyDocument
 from tests.helpers import ACCOUNT_ID, apply_changes, summary_of, write
 
 FAST = RetryPolicy(seconds=5, first_delay=0.001, max_delay=0.01)

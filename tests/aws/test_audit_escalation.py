@@ -6,8 +6,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from iamstate.aws import Connection
-from iamstate.repo import load_repository
+from iamstate.aws.session import Connection
+from iamstate.repository.loader import load_repository
 from iamstate.workflow import audit_all
 from tests.helpers import seed
 

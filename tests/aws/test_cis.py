@@ -13,10 +13,16 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from iamstate.aws import Connection
-from iamstate.cis import CLOUDSHELL_POLICY, SUPPORT_POLICY, AccountFacts, cis_findings, read_facts
-from iamstate.live import credential_report
-from iamstate.model import PasswordPolicy, State
+from iamstate.analysis.cis import (
+    CLOUDSHELL_POLICY,
+    SUPPORT_POLICY,
+    AccountFacts,
+    cis_findings,
+    read_facts,
+)
+from iamstate.aws.live import credential_report
+from iamstate.aws.session import Connection
+from iamstate.model.entities import PasswordPolicy, State
 from tests.helpers import ACCOUNT_ID
 
 NOW = datetime.datetime(2026, 12, 4, 12, tzinfo=datetime.UTC)

@@ -8,9 +8,9 @@ from pathlib import Path
 import boto3
 import pytest
 
-from iamstate import expiry
-from iamstate.checks import Overrides
-from iamstate.expireflow import apply_expired
+from iamstate.hosts.expireflow import apply_expired
+from iamstate.plan.checks import Overrides
+from iamstate.repository import expiry
 from iamstate.workflow import apply_planned, plan_all
 from tests.helpers import minimal_repo
 

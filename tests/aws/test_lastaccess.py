@@ -15,10 +15,10 @@ import botocore.session
 import pytest
 from botocore.stub import Stubber
 
+from iamstate.analysis.unused import analyse
+from iamstate.aws.lastaccess import Reader
 from iamstate.errors import AwsError
-from iamstate.lastaccess import Reader
-from iamstate.repo import load_repository
-from iamstate.unused import analyse
+from iamstate.repository.loader import load_repository
 from tests.helpers import minimal_repo
 
 JOB = "6f1c0e2a-4c2a-4f0e-9d55-0123456789ab"

@@ -8,12 +8,12 @@ from pathlib import Path
 import boto3
 from botocore.stub import Stubber
 
-from iamstate.aws import CallCounter, Connection
-from iamstate.live import _authorization_details, read_live
-from iamstate.model import State, User
-from iamstate.plan import plan_changes
-from iamstate.policy import PolicyDocument
-from iamstate.repo import load_repository
+from iamstate.aws.live import _authorization_details, read_live
+from iamstate.aws.session import CallCounter, Connection
+from iamstate.model.entities import State, User
+from iamstate.plan.planner import plan_changes
+from iamstate.repository.loader import load_repository
+from iamstate.repository.policy import PolicyDocument
 from iamstate.workflow import audit_all, plan_all
 from tests.helpers import ACCOUNT_ID, seed
 
@@ -123,7 +123,7 @@ def test_authorization_details_follows_every_page() -> None:
 
 
 def test_url_encoded_documents_are_decoded() -> None:
-    from iamstate.live import _document
+    from iamstate.aws.live import _document
     raw = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D"
     assert _document(raw) == PolicyDocument({"Version": "2012-10-17", "Statement": []})
 

@@ -11,12 +11,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from iamstate.aws import Connection
-from iamstate.iamclient import RetryPolicy
-from iamstate.live import read_live
-from iamstate.model import AccountConfig, Group, ManagedPolicy, PasswordPolicy, State, User
-from iamstate.plan import plan_changes
-from iamstate.policy import PolicyDocument
+from iamstate.aws.client import RetryPolicy
+from iamstate.aws.live import read_live
+from iamstate.aws.session import Connection
+from iamstate.model.entities import AccountConfig, Group, ManagedPolicy, PasswordPolicy, State, User
+from iamstate.plan.planner import plan_changes
+from iamstate.repository.policy import PolicyDocument
 from tests.helpers import ACCOUNT_ID, apply_changes, seed
 
 CONFIG = AccountConfig("prop", ACCOUNT_ID, Path("."))

@@ -10,14 +10,14 @@ from typing import Any
 
 import pytest
 
-from iamstate.aws import Connection
-from iamstate.changes import Create, Delete, Replace, Update
-from iamstate.kinds import KINDS, Kind, all_actions, kind_of
-from iamstate.kinds.base import PlanContext
-from iamstate.live import READ_ACTIONS, read_live
-from iamstate.model import AccountConfig, Ignore, State
-from iamstate.plan import plan_changes
-from iamstate.repo import load_repository
+from iamstate.aws.live import READ_ACTIONS, read_live
+from iamstate.aws.session import Connection
+from iamstate.model.changes import Create, Delete, Replace, Update
+from iamstate.model.entities import AccountConfig, Ignore, State
+from iamstate.plan.kinds import KINDS, Kind, all_actions, kind_of
+from iamstate.plan.kinds.base import PlanContext
+from iamstate.plan.planner import plan_changes
+from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID, apply_changes, copy_example, write
 
 DOC = {"Version": "2012-10-17", "Statement": [

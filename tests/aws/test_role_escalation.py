@@ -8,8 +8,8 @@ import json
 from pathlib import Path
 from typing import Any
 
-from iamstate.aws import Connection
-from iamstate.repo import load_repository
+from iamstate.aws.session import Connection
+from iamstate.repository.loader import load_repository
 from iamstate.workflow import audit_all, plan_all
 from tests.helpers import ACCOUNT_ID, seed
 

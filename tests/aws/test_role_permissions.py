@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iamstate.aws import Connection
-from iamstate.bootstrap import template
-from iamstate.cis import read_facts
-from iamstate.kinds import all_actions
-from iamstate.live import READ_ACTIONS, credential_report, outside_documents, read_live
-from iamstate.plan import plan_account
-from iamstate.repo import load_repository
+from iamstate.analysis.cis import read_facts
+from iamstate.aws.bootstrap import template
+from iamstate.aws.live import READ_ACTIONS, credential_report, outside_documents, read_live
+from iamstate.aws.session import Connection
+from iamstate.plan.kinds import all_actions
+from iamstate.plan.planner import plan_account
+from iamstate.repository.loader import load_repository
 from tests.helpers import apply_changes, seed
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from iamstate.sandbox import free_port
+from iamstate.aws.sandbox import free_port
 from tests.e2e.fake_github import TOKEN, FakeGitHub, fake_github
 from tests.helpers import ROOT, copy_example, snapshot
 

@@ -16,15 +16,15 @@ from typing import Any
 import pytest
 from botocore.awsrequest import AWSResponse
 
-from iamstate.aws import Connection, connect
-from iamstate.changes import Change
+from iamstate.aws.client import RetryPolicy
+from iamstate.aws.live import read_live
+from iamstate.aws.session import Connection, connect
 from iamstate.errors import ApplyFailed
-from iamstate.iamclient import RetryPolicy
-from iamstate.live import read_live
-from iamstate.model import Account
-from iamstate.plan import plan_changes
-from iamstate.render import report_lines
-from iamstate.repo import load_repository
+from iamstate.model.changes import Change
+from iamstate.model.entities import Account
+from iamstate.outputs.render import report_lines
+from iamstate.plan.planner import plan_changes
+from iamstate.repository.loader import load_repository
 from tests.e2e.conftest import Cli
 from tests.helpers import apply_changes
 

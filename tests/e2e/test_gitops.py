@@ -27,8 +27,8 @@ import boto3
 import pytest
 from ruamel.yaml import YAML
 
-from iamstate.render import GITHUB_COMMENT_LIMIT, sections_of
-from iamstate.sandbox import free_port, server_command, wait_until_up
+from iamstate.aws.sandbox import free_port, server_command, wait_until_up
+from iamstate.outputs.render import GITHUB_COMMENT_LIMIT, sections_of
 from tests.e2e.conftest import Cli
 from tests.e2e.fake_github import FakeGitHub
 from tests.helpers import ROOT
@@ -369,7 +369,7 @@ def test_the_sandbox_says_how_to_install_moto_when_it_is_missing(
 ) -> None:
     import importlib.util
 
-    from iamstate import sandbox
+    from iamstate.aws import sandbox
     from iamstate.errors import SandboxError
 
     real = importlib.util.find_spec

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 import random
 
-from iamstate import planfile
+from iamstate.plan import planfile
 from tests.e2e.conftest import Cli
 from tests.e2e.fault_proxy import fault_proxy
 from tests.e2e.test_gitops import (  # noqa: F401  (fixtures, used by name)

@@ -17,7 +17,7 @@ from typing import Any
 import boto3
 import pytest
 
-from iamstate.live import READ_ACTIONS
+from iamstate.aws.live import READ_ACTIONS
 from tests.e2e.conftest import Cli, serving
 from tests.helpers import copy_example
 
@@ -40,8 +40,8 @@ DEPLOYERS = """
 
 @pytest.fixture(scope="module")
 def sandbox_server() -> Iterator[str]:
-    """`python -m iamstate.sandbox_server`, as `iamstate sandbox start` runs it."""
-    with serving("iamstate.sandbox_server", "the sandbox server") as url:
+    """`python -m iamstate.aws.sandbox_server`, as `iamstate sandbox start` runs it."""
+    with serving("iamstate.aws.sandbox_server", "the sandbox server") as url:
         yield url
 
 
@@ -248,8 +248,8 @@ def test_nothing_unused_exits_0(sandbox: Cli, sandbox_server: str) -> None:
 
 def test_calls_are_the_plan_roles_and_jobs_belong_to_their_creator(
         used: Cli, sandbox_server: str) -> None:
-    from iamstate.aws import CallCounter
-    from iamstate.unused import run
+    from iamstate.analysis.unused import run
+    from iamstate.aws.session import CallCounter
 
     counter = CallCounter()
     saved = dict(os.environ)

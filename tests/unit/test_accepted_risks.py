@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from iamstate.analysis.meaning import Reach
 from iamstate.errors import RepoError
-from iamstate.meaning import Reach
-from iamstate.repo import load_repository
+from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID, minimal_repo
 
 USERS = """

@@ -5,10 +5,10 @@ from __future__ import annotations
 import datetime
 from pathlib import Path
 
-from iamstate.audit import audit_account
-from iamstate.model import AccountConfig, Group, PasswordPolicy, State, User
-from iamstate.policy import PolicyDocument
-from iamstate.strategy import Category
+from iamstate.analysis.audit import audit_account
+from iamstate.model.entities import AccountConfig, Group, PasswordPolicy, State, User
+from iamstate.repository.policy import PolicyDocument
+from iamstate.repository.strategy import Category
 
 NOW = datetime.datetime(2026, 11, 22, tzinfo=datetime.UTC)
 CONFIG = AccountConfig("acme", "123456789012", Path("."), common_groups=("AllUsers",),

@@ -18,7 +18,7 @@ import pytest
 from botocore import xform_name
 from ruamel.yaml import YAML
 
-from iamstate.bootstrap import (
+from iamstate.aws.bootstrap import (
     APPLY_ROLE,
     GITHUB_OIDC_HOST,
     PLAN_ROLE,
@@ -275,7 +275,7 @@ def test_the_declared_actions_cover_every_iam_call_in_the_source() -> None:
     """A second line behind the apply client's own refusal of undeclared actions: the
     source names no IAM operation that neither the reader nor a kind declares, the reader
     modules only what the plan role has, and each kind's module only what it declares."""
-    from iamstate.kinds import KINDS
+    from iamstate.plan.kinds import KINDS
 
     sources = sorted((ROOT / "iamstate").rglob("*.py"))
     declared = set(PLAN_ACTIONS) | set(APPLY_ACTIONS)

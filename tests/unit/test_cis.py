@@ -8,10 +8,17 @@ import datetime
 
 import pytest
 
-from iamstate.audit import Finding
-from iamstate.cis import CIS_IDS, RULES, AccountFacts, cis_findings, cis_ids, grants_everything
-from iamstate.model import Group, ManagedPolicy, PasswordPolicy, State, User
-from iamstate.policy import PolicyDocument
+from iamstate.analysis.audit import Finding
+from iamstate.analysis.cis import (
+    CIS_IDS,
+    RULES,
+    AccountFacts,
+    cis_findings,
+    cis_ids,
+    grants_everything,
+)
+from iamstate.model.entities import Group, ManagedPolicy, PasswordPolicy, State, User
+from iamstate.repository.policy import PolicyDocument
 
 NOW = datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC)
 ADMIN = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*",

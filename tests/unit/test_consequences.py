@@ -11,12 +11,12 @@ from unittest.mock import patch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iamstate import consequences as consequences_module
-from iamstate.consequences import consequences, state_findings
-from iamstate.escalation import administrators, member_findings
-from iamstate.model import AccountConfig, Group, ManagedPolicy, State, User
-from iamstate.permissions import Context, PermissionEngine
-from iamstate.policy import PolicyDocument
+from iamstate.analysis import consequences as consequences_module
+from iamstate.analysis.consequences import consequences, state_findings
+from iamstate.analysis.escalation import administrators, member_findings
+from iamstate.analysis.permissions import Context, PermissionEngine
+from iamstate.model.entities import AccountConfig, Group, ManagedPolicy, State, User
+from iamstate.repository.policy import PolicyDocument
 
 ACCOUNT = "123456789012"
 CONFIG = AccountConfig("acme", ACCOUNT, Path("."))

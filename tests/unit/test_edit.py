@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from iamstate.edit import add_user, format_files, remove_user
 from iamstate.errors import EditError, RepoError
-from iamstate.repo import load_repository
+from iamstate.repository.edit import add_user, format_files, remove_user
+from iamstate.repository.loader import load_repository
 
 
 def test_add_goes_to_the_users_file_and_keeps_every_comment(example_repo: Path) -> None:

@@ -1,4 +1,4 @@
-"""Privilege-escalation findings (iamstate.escalation): pure, no AWS.
+"""Privilege-escalation findings (iamstate.analysis.escalation): pure, no AWS.
 
 The four dangerous groups of the brief, the shipped policies (none), one case per path,
 the group-vs-user rule, conditions and Deny, administrators by escalation."""
@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-from iamstate.escalation import (
+from iamstate.analysis.escalation import (
     ADMIN_EQUIVALENT,
     ANY_GROUP,
     ANY_POLICY,
@@ -30,10 +30,10 @@ from iamstate.escalation import (
     combine_admin,
     escalation_findings,
 )
-from iamstate.model import Group, ManagedPolicy, Role, State, User
-from iamstate.permissions import ActionSet, Context, permission_diff
-from iamstate.policy import PolicyDocument
-from iamstate.repo import load_repository
+from iamstate.analysis.permissions import ActionSet, Context, permission_diff
+from iamstate.model.entities import Group, ManagedPolicy, Role, State, User
+from iamstate.repository.loader import load_repository
+from iamstate.repository.policy import PolicyDocument
 
 ACCOUNT = "123456789012"
 CTX = Context(ACCOUNT)

@@ -6,9 +6,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from iamstate.consequences import consequences
-from iamstate.model import AcceptedRisk, AccountConfig, Group, Ignore, ManagedPolicy, State, User
-from iamstate.plan import plan_account
+from iamstate.analysis.consequences import consequences
+from iamstate.model.entities import (
+    AcceptedRisk,
+    AccountConfig,
+    Group,
+    Ignore,
+    ManagedPolicy,
+    State,
+    User,
+)
+from iamstate.plan.planner import plan_account
 from tests.helpers import allow, doc
 
 ACCOUNT = "123456789012"

@@ -11,10 +11,10 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iamstate.consequences import consequences
-from iamstate.meaning import Reach
-from iamstate.model import AcceptedRisk, AccountConfig, Group, State, User
-from iamstate.policy import PolicyDocument
+from iamstate.analysis.consequences import consequences
+from iamstate.analysis.meaning import Reach
+from iamstate.model.entities import AcceptedRisk, AccountConfig, Group, State, User
+from iamstate.repository.policy import PolicyDocument
 from tests.helpers import ROOT, allow, doc
 
 ACCOUNT = "123456789012"
@@ -183,9 +183,9 @@ def _inside(inner: str, outer: str) -> bool:
 def test_a_finding_the_pull_request_accepts_shows_in_the_comments_visible_table() -> None:
     """Unfolded: the table's "accepted here" column names the finding and the entry's
     file:line (the folded sections hold the detail)."""
-    from iamstate.model import Location
-    from iamstate.plan import plan_account
-    from iamstate.render import render_summary
+    from iamstate.model.entities import Location
+    from iamstate.outputs.render import render_summary
+    from iamstate.plan.planner import plan_account
 
     where = Location(Path("accounts/acme/account.yaml"), 12)
     config = AccountConfig("acme", ACCOUNT, Path("."), accepted_risks=(

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from iamstate.consequences import state_findings
-from iamstate.escalation import PATHS, administrators
-from iamstate.model import AccountConfig, Group, ManagedPolicy, State, User
-from iamstate.permissions import Context
+from iamstate.analysis.consequences import state_findings
+from iamstate.analysis.escalation import PATHS, administrators
+from iamstate.analysis.permissions import Context
+from iamstate.model.entities import AccountConfig, Group, ManagedPolicy, State, User
 from tests.helpers import allow, doc
 from tests.simulator import needs_node, simulate
 
@@ -143,7 +143,7 @@ def test_catalogue_paths_need_every_action_they_name(path_id: str) -> None:
 
 
 def test_a_role_that_trusts_one_user_makes_only_that_user_an_administrator() -> None:
-    from iamstate.model import Role
+    from iamstate.model.entities import Role
 
     trust = doc({"Effect": "Allow", "Action": "sts:AssumeRole",
                  "Principal": {"AWS": f"{IAM}:user/bob"}})

@@ -10,15 +10,15 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from iamstate import expiry
-from iamstate.changes import Delete
 from iamstate.cli import app
-from iamstate.edit import remove_expired
 from iamstate.errors import RepoError
-from iamstate.model import Group, Membership, State, User
-from iamstate.plan import plan_account
-from iamstate.render import headline
-from iamstate.repo import load_repository
+from iamstate.model.changes import Delete
+from iamstate.model.entities import Group, Membership, State, User
+from iamstate.outputs.render import headline
+from iamstate.plan.planner import plan_account
+from iamstate.repository import expiry
+from iamstate.repository.edit import remove_expired
+from iamstate.repository.loader import load_repository
 from tests.helpers import minimal_repo
 
 TODAY = datetime.date(2026, 12, 21)
@@ -195,7 +195,7 @@ def test_expire_command_lists_then_writes(tmp_path: Path,
 
 
 def test_reason_survives_the_plan_file() -> None:
-    from iamstate.planfile import change_from_json, change_to_json
+    from iamstate.plan.planfile import change_from_json, change_to_json
 
     change = Delete(Membership("kim", "Incident", expired="2026-12-20"))
     data = change_to_json(change)
@@ -207,7 +207,7 @@ def test_reason_survives_the_plan_file() -> None:
 
 
 def test_audit_lists_what_expires_within_a_week(tmp_path: Path) -> None:
-    from iamstate.audit import expiring_findings, render_findings
+    from iamstate.analysis.audit import expiring_findings, render_findings
 
     [account] = load_repository(repo(tmp_path))
     found = expiring_findings(account.desired, TODAY)

@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from iamstate.errors import RepoError
-from iamstate.repo import load_repository
+from iamstate.repository.loader import load_repository
 from tests.helpers import minimal_repo
 
 SETTINGS = settings(max_examples=150, deadline=None,

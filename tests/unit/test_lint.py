@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from iamstate.analysis.lint import condition_key_problem
 from iamstate.errors import RepoError
-from iamstate.lint import condition_key_problem
-from iamstate.repo import load_repository
+from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID, minimal_repo
 
 

@@ -17,8 +17,8 @@ from typing import Any
 import pytest
 from moto.iam.aws_managed_policies import aws_managed_policies_data
 
-from iamstate.lint import RULES, check
-from iamstate.repo import load_repository
+from iamstate.analysis.lint import RULES, check
+from iamstate.repository.loader import load_repository
 from tests.helpers import ROOT
 
 CATALOGUE_RULES = {"LINT-UNKNOWN-ACTION", "LINT-UNKNOWN-CONDITION-KEY"}

@@ -10,11 +10,11 @@ from typing import Any
 
 import pytest
 
+from iamstate.analysis.lint import RULES, check, schema_block
 from iamstate.errors import Problem, RepoError
-from iamstate.lint import RULES, check, schema_block
-from iamstate.render import one_line
-from iamstate.repo import load_repository
-from iamstate.schema import load_schema
+from iamstate.outputs.render import one_line
+from iamstate.repository.loader import load_repository
+from iamstate.repository.schema import load_schema
 from tests.helpers import ACCOUNT_ID, minimal_repo
 from tests.simulator import needs_node, simulate
 
@@ -287,7 +287,7 @@ def test_retired_billing_actions_name_their_replacements(tmp_path: Path) -> None
 
 def test_the_schema_lint_block_is_the_rules() -> None:
     """account.schema.json is generated from RULES: a rule added without the schema (or the
-    other way round) fails here. Regenerate with `python -m iamstate.lint`."""
+    other way round) fails here. Regenerate with `python -m iamstate.analysis.lint`."""
     assert load_schema("account.schema.json")["properties"]["lint"] == schema_block()
 
 

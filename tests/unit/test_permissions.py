@@ -1,4 +1,4 @@
-"""Effective permissions and their diff per user (iamstate.permissions): pure, no AWS.
+"""Effective permissions and their diff per user (iamstate.analysis.permissions): pure, no AWS.
 
 The simulator-backed property test is tests/unit/test_permission_diff_evaluated.py; these
 are the cases a reviewer would name: wildcards, NotAction, NotResource, Deny, conditional
@@ -14,8 +14,7 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from iamstate.model import Group, ManagedPolicy, State, User
-from iamstate.permissions import (
+from iamstate.analysis.permissions import (
     ActionSet,
     Context,
     PermissionEngine,
@@ -25,7 +24,8 @@ from iamstate.permissions import (
     glob_match,
     permission_diff,
 )
-from iamstate.policy import PolicyDocument
+from iamstate.model.entities import Group, ManagedPolicy, State, User
+from iamstate.repository.policy import PolicyDocument
 
 ACCOUNT = "123456789012"
 CTX = Context(ACCOUNT)

@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from iamstate.changes import CREATE, DELETE, UPDATE, Delete, Replace, Update
-from iamstate.checks import DeletionThreshold, Overrides
 from iamstate.errors import UnsafePlan
-from iamstate.kinds import KINDS, kind_of, stage
-from iamstate.model import (
+from iamstate.model.changes import CREATE, DELETE, UPDATE, Delete, Replace, Update
+from iamstate.model.entities import (
     AccountConfig,
     Credentials,
     Group,
@@ -19,9 +17,11 @@ from iamstate.model import (
     State,
     User,
 )
-from iamstate.plan import plan_account, plan_changes
-from iamstate.policy import PolicyDocument
-from iamstate.render import diff_lines
+from iamstate.outputs.render import diff_lines
+from iamstate.plan.checks import DeletionThreshold, Overrides
+from iamstate.plan.kinds import KINDS, kind_of, stage
+from iamstate.plan.planner import plan_account, plan_changes
+from iamstate.repository.policy import PolicyDocument
 from tests.helpers import extended, summary_of
 
 CONFIG = AccountConfig("acme", "123456789012", Path("."), max_deletions=1)

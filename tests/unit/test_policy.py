@@ -7,7 +7,7 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from iamstate.policy import PolicyDocument, lint, quota_length, substitute
+from iamstate.repository.policy import PolicyDocument, lint, quota_length, substitute
 
 
 def doc(*statements: dict[str, Any], version: str = "2012-10-17") -> PolicyDocument:

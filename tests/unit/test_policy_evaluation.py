@@ -12,7 +12,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from iamstate.repo import load_repository
+from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID
 from tests.simulator import needs_node, simulate
 

@@ -9,12 +9,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from rich.console import Console
 
-from iamstate import planfile
-from iamstate.kinds import kind_of
-from iamstate.model import AccountConfig, Credentials, Group, State, User
-from iamstate.plan import AccountPlan, plan_account
-from iamstate.policy import PolicyDocument
-from iamstate.render import (
+from iamstate.model.entities import AccountConfig, Credentials, Group, State, User
+from iamstate.outputs.render import (
     GITHUB_COMMENT_LIMIT,
     TOO_LARGE_LEVEL,
     diff_lines,
@@ -27,6 +23,10 @@ from iamstate.render import (
     row_shows,
     section_text,
 )
+from iamstate.plan import planfile
+from iamstate.plan.kinds import kind_of
+from iamstate.plan.planner import AccountPlan, plan_account
+from iamstate.repository.policy import PolicyDocument
 from tests.helpers import extended
 from tests.unit.test_consequences import CONFIG as MEANING_CONFIG
 from tests.unit.test_consequences import states as consequence_states

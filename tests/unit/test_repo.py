@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from iamstate.errors import RepoError
-from iamstate.repo import load_repository
+from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID, minimal_repo, write
 
 GOOD_POLICY = """
@@ -245,8 +245,8 @@ def test_unknown_actions_can_be_softened_to_warnings(tmp_path: Path) -> None:
 def test_console_access_without_a_key_warns_and_cannot_create_a_password(
     tmp_path: Path,
 ) -> None:
-    from iamstate.model import State
-    from iamstate.plan import plan_account
+    from iamstate.model.entities import State
+    from iamstate.plan.planner import plan_account
 
     minimal_repo(tmp_path, files={"accounts/acme/users.yaml":
                                   "users:\n  jdoe:\n    category: AllHumans\n"

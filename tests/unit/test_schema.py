@@ -12,9 +12,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from jsonschema import Draft202012Validator
 
-from iamstate import schema
 from iamstate.errors import RepoError
-from iamstate.repo import load_repository
+from iamstate.repository import schema
+from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID, minimal_repo
 
 NAMES = st.sampled_from(["jdoe", "j doe", "Dev", "aws:x", "AWS:team", "", "x" * 130,

@@ -11,9 +11,9 @@ import os
 import subprocess
 from pathlib import Path
 
-from iamstate.lastaccess import GroupAccess, ServiceAccess, Use
-from iamstate.repo import load_repository
-from iamstate.unused import analyse, write
+from iamstate.analysis.unused import analyse, write
+from iamstate.aws.lastaccess import GroupAccess, ServiceAccess, Use
+from iamstate.repository.loader import load_repository
 from tests.helpers import minimal_repo
 
 NOW = datetime.datetime(2026, 12, 4, 12, 0, tzinfo=datetime.UTC)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from iamstate.errors import RepoError
-from iamstate.repo import load_repository
-from iamstate.yamlio import (
+from iamstate.repository.loader import load_repository
+from iamstate.repository.yamlio import (
     MAX_FILE_BYTES,
     Unreadable,
     json_lines,

@@ -1,0 +1,1 @@
+"""What a state means: permissions, escalation, consequences, lint, audit, CIS, unused."""

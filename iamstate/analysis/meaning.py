@@ -1,0 +1,183 @@
+"""What a plan means for people, as data: the plan file and every renderer read it, and
+none of them needs the engines that compute it (consequences.py) to be loaded."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+NEW, ACCEPTED, GONE = "new", "accepted", "gone"
+UNREADABLE = "UNREADABLE-POLICY"
+
+
+def _condition_triples(text: str) -> frozenset[tuple[str, str, tuple[str, ...]]]:
+    """A Condition mapping (compact JSON) as (operator, key, values) triples: a request
+    must satisfy every one, so more triples can only mean a narrower reach."""
+    if not text:
+        return frozenset()
+    mapping = json.loads(text)
+    out = set()
+    for operator, keys in mapping.items():
+        for key, values in keys.items():
+            listed = values if isinstance(values, list) else [values]
+            out.add((operator.lower(), key.lower(), tuple(sorted(map(str, listed)))))
+    return frozenset(out)
+
+
+@dataclass(frozen=True)
+class Reach:
+    """What one action of an escalation path reaches: its resources (less the excluded
+    ones) under its conditions, and the conditions under which a Deny takes it away
+    (`unless`). The route (which policy grants it) is not part of it: moving a grant to
+    another policy changes nothing a reviewer accepted."""
+
+    action: str
+    resources: tuple[str, ...]
+    not_resources: tuple[str, ...] = ()
+    conditions: str = ""  # compact JSON of the Condition mapping; "" = unconditional
+    unless: tuple[str, ...] = ()  # compact JSON of each Deny's condition block
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"action": self.action, "resources": list(self.resources)}
+        if self.not_resources:
+            out["not_resources"] = list(self.not_resources)
+        if self.conditions:
+            out["conditions"] = json.loads(self.conditions)
+        if self.unless:
+            out["unless"] = [json.loads(u) for u in self.unless]
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Reach:
+        def listed(value: Any) -> tuple[str, ...]:
+            return tuple(sorted(str(v) for v in ([value] if isinstance(value, str)
+                                                 else value or ())))
+
+        return cls(str(data["action"]), listed(data.get("resources", ())),
+                   listed(data.get("not_resources", ())),
+                   compact(data["conditions"]) if data.get("conditions") else "",
+                   tuple(sorted(compact(u) for u in data.get("unless") or ())))
+
+    def within(self, other: Reach) -> bool:
+        """Does `other` reach at least as far as this? The same action; every resource of
+        this inside one of `other`'s; every exclusion and condition of `other` kept here;
+        every Deny exception of `other` kept here. When unsure: no (a reviewer looks)."""
+        from iamstate.analysis.permissions import glob_covers
+
+        if self.action.lower() != other.action.lower():
+            return False
+        if not all(any(glob_covers(o, r) for o in other.resources) for r in self.resources):
+            return False
+        if not all(any(glob_covers(mine, e) for mine in self.not_resources)
+                   for e in other.not_resources):
+            return False
+        if not _condition_triples(other.conditions) <= _condition_triples(self.conditions):
+            return False
+        return set(other.unless) <= set(self.unless)
+
+
+def reach_within(reach: Sequence[Reach], accepted: Sequence[Reach]) -> bool:
+    """Is every part of `reach` inside some part of `accepted`? (Nothing reaches further.)"""
+    return all(any(part.within(wide) for wide in accepted) for part in reach)
+
+
+@dataclass(frozen=True)
+class PlanFinding:
+    id: str
+    principal: str
+    severity: str
+    status: str
+    detail: str
+    via: tuple[str, ...] = ()
+    accepted_at: str | None = None  # file:line of the acceptance in account.yaml
+    reach: tuple[Reach, ...] = ()  # what the path reaches (an acceptance pins it)
+    references: tuple[str, ...] = ()  # the same path in public catalogues
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"id": self.id, "principal": self.principal,
+                               "severity": self.severity, "status": self.status,
+                               "detail": self.detail, "via": list(self.via)}
+        if self.accepted_at:
+            out["accepted_at"] = self.accepted_at
+        if self.reach:
+            out["reach"] = [r.to_json() for r in self.reach]
+        if self.references:
+            out["references"] = list(self.references)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanFinding:
+        return cls(data["id"], data["principal"], data["severity"], data["status"],
+                   data.get("detail", ""), tuple(data.get("via", ())), data.get("accepted_at"),
+                   tuple(Reach.from_json(r) for r in data.get("reach", ())),
+                   tuple(data.get("references", ())))
+
+    def acceptance(self) -> str:
+        """The `accepted_risks` entry that accepts exactly this finding's reach, ready to
+        paste under `accepted_risks:` (one YAML flow line; the reach is JSON, which YAML
+        reads as it is)."""
+        reach = (", reach: " + json.dumps([r.to_json() for r in self.reach], sort_keys=True)
+                 if self.reach else "")
+        return f"- {{id: {self.id}, principal: {self.principal}{reach}, reason: ...}}"
+
+
+@dataclass(frozen=True)
+class Consequences:
+    """Per user: gains, losses, admin and admin_before (as JSON, SPEC §3); the plan's
+    findings. This one shape is what the plan file holds and what every renderer reads, so
+    a plan read back from its file renders exactly as the plan in memory (the PR comment
+    is rendered from the file, apply renders the plan it makes: they must agree)."""
+
+    users: Mapping[str, Mapping[str, Any]]
+    findings: tuple[PlanFinding, ...]
+
+    @property
+    def new_findings(self) -> tuple[PlanFinding, ...]:
+        return tuple(f for f in self.findings if f.status == NEW)
+
+    def new_admins(self) -> list[str]:
+        return sorted(name for name, change in self.users.items()
+                      if change.get("admin") and not change.get("admin_before"))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"users": {name: dict(change) for name, change in self.users.items()},
+                "findings": [f.to_json() for f in self.findings]}
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> Consequences:
+        return cls(dict(data.get("users", {})),
+                   tuple(PlanFinding.from_json(f) for f in data.get("findings", ())))
+
+
+def compact(value: Any) -> str:
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
+def grant_line(grant: Mapping[str, Any], max_actions: int | None = None) -> str:
+    """One grant (as `Grant.to_json` writes it, so a plan file renders the same) on a line;
+    past `max_actions`, the rest of the actions are counted (the plan JSON has them all)."""
+    actions = list(grant["actions"])
+    if max_actions is not None and len(actions) > max_actions:
+        services = len({a.partition(":")[0] for a in actions})
+        actions = [*actions[:max_actions],
+                   f"... {len(actions) - max_actions:,} more in {services:,} services"]
+    text = f"{', '.join(actions)} on {', '.join(grant['resources'])}"
+    if grant.get("not_resources"):
+        text += f" except {', '.join(grant['not_resources'])}"
+    if grant.get("conditions"):
+        text += f" when {compact(grant['conditions'])}"
+    text += "".join(f" unless {compact(block)}" for block in grant.get("unless", ()))
+    sources = f"via {', '.join(grant['via'])}"
+    if grant.get("denied_by"):
+        sources += f"; restricted by {', '.join(grant['denied_by'])}"
+    return f"{text}  ({sources})"

@@ -1,0 +1,1 @@
+"""The AWS side: sessions, the IAM client, the live reader, last-accessed data, the sandbox."""

@@ -1,0 +1,1 @@
+"""CI hosts: the workflows' commands, GitHub."""

@@ -1,0 +1,1 @@
+"""The frozen model: entities, state, changes."""

@@ -1,0 +1,1 @@
+"""Plans: kinds of change, the planner, the plan file, checks, apply."""

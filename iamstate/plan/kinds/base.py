@@ -1,0 +1,212 @@
+"""What a kind of change is, and the registry every kind is in.
+
+A kind owns everything about one sort of IAM object: how desired and live differ (`diff`),
+which kinds it comes after (`after`: the order of apply), how a change is described in a
+plan, how it is applied, and the IAM actions its apply may call (`actions`: the bootstrap
+role grants exactly these; the apply client refuses any other). plan, render and apply are
+loops over the registry.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, ClassVar, Generic, TypeVar
+
+from iamstate.aws.client import Iam
+from iamstate.errors import Problem
+from iamstate.model.changes import Change, Delete
+from iamstate.model.entities import AccountConfig, Location, PasswordPolicy, State, matching_glob
+from iamstate.repository.policy import PolicyDocument
+
+T = TypeVar("T")
+NOWHERE = Location(Path("."), 0)
+
+
+@dataclass(frozen=True)
+class Kept:
+    """Something the repository says should go, kept because removing it would touch what
+    iamstate must not (an ignored resource, a role, a permissions boundary)."""
+
+    kind: str
+    name: str
+    reason: str
+
+
+@dataclass
+class PlanContext:
+    """What a kind's diff sees. `live` is aligned to the repository: a live name that
+    differs from a declared one only by case carries the declared name (IAM names are
+    case-insensitive), and `renamed_*` map each declared name back to the live one."""
+
+    config: AccountConfig
+    desired: State
+    live: State
+    renamed_users: Mapping[str, str] = field(default_factory=dict)
+    renamed_groups: Mapping[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    kept: list[Kept] = field(default_factory=list)
+
+    def problem(self, where: Location | None, message: str) -> None:
+        where = where or NOWHERE
+        self.problems.append(Problem(where.file, where.line, message))
+
+    def keep(self, kind: str, name: str, reason: str) -> None:
+        self.kept.append(Kept(kind, name, reason))
+
+    def _ignored(self, name: str, globs: tuple[str, ...]) -> bool:
+        return matching_glob(name, globs) is not None
+
+    def ignored_user(self, name: str) -> bool:
+        return self._ignored(name, self.config.ignore.users)
+
+    def ignored_group(self, name: str) -> bool:
+        return self._ignored(name, self.config.ignore.groups)
+
+    def ignored_policy(self, arn: str) -> bool:
+        """A customer managed policy of this account that `ignore.policies` protects."""
+        prefix = f"arn:{self.config.partition}:iam::{self.config.account_id}:policy/"
+        return arn.startswith(prefix) and self._ignored(arn.rsplit("/", 1)[-1],
+                                                        self.config.ignore.policies)
+
+    def untouchable(self, holders: Iterable[str]) -> list[str]:
+        """Of entity references ("user/U", "group/G", "role/R"), those iamstate must never
+        change: roles (not iamstate's) and ignored users and groups."""
+        out = []
+        for ref in holders:
+            kind, _, name = ref.partition("/")
+            if kind == "role" or (kind == "user" and self.ignored_user(name)) or (
+                    kind == "group" and self.ignored_group(name)):
+                out.append(ref)
+        return out
+
+
+@dataclass
+class ApplyContext:
+    """What a kind's apply gets: the account, a client limited to the kind's actions,
+    and where one-time passwords go."""
+
+    iam: Iam
+    config: AccountConfig
+    root: Path  # the repository: nothing is written outside it
+    out_dir: Path
+    password_policy: PasswordPolicy | None = None  # the account's, after this plan
+    emulated: bool = False
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    # Said at once (not in the report at the end): what a human needs to know should this
+    # process be killed in the middle of a change.
+    announce: Callable[[str], None] = field(default=lambda text: None)
+
+    def policy_arn(self, path: str, name: str) -> str:
+        return self.config.policy_arn(path, name)
+
+
+class Kind(Generic[T]):
+    """One sort of IAM object. Subclasses set the class attributes and override what
+    applies to them; `register` puts an instance in the registry."""
+
+    name: ClassVar[str]  # as in plan JSON: "user", "group_policy", ...
+    label: ClassVar[str]  # as in plan text: "user", "group inline policy", ...
+    model: ClassVar[type[Any]]
+    after: ClassVar[tuple[str, ...]] = ()
+    actions: ClassVar[frozenset[str]] = frozenset()
+    counts_as_deletion: ClassVar[bool] = False  # toward safety.max_deletions
+
+    def diff(self, ctx: PlanContext) -> Iterable[Change]:
+        raise NotImplementedError
+
+    def key(self, obj: T) -> str:
+        return str(getattr(obj, "name"))  # noqa: B009 (every model object with a name)
+
+    def describe(self, change: Change) -> list[str]:
+        """Lines under the change's headline: what it does beyond it (never a secret)."""
+        return []
+
+    def why(self, change: Change) -> str:
+        """Why the change happens, when the headline alone would not say (an expiry)."""
+        return ""
+
+    def documents(self, change: Change) -> tuple[PolicyDocument | None,
+                                                 PolicyDocument | None] | None:
+        """(before, after) policy documents, when the change is about one."""
+        return None
+
+    def apply(self, change: Change, ctx: ApplyContext) -> None:
+        raise NotImplementedError
+
+    def remove_undeclared(self, ctx: PlanContext, live: Mapping[str, Any],
+                          desired: Mapping[str, Any],
+                          held: Callable[[Any], str | None]) -> list[Change]:
+        """Delete what is live and not declared, unless `held` says why removing it would
+        change something iamstate must not touch: then it is kept, and the plan says why."""
+        changes: list[Change] = []
+        for name in sorted(live):
+            if name in desired:
+                continue
+            reason = held(live[name])
+            if reason:
+                ctx.keep(self.label, name, f"not declared, but {reason}")
+            else:
+                changes.append(Delete(live[name]))
+        return changes
+
+    def is_deletion(self, change: Change) -> bool:
+        return self.counts_as_deletion and change.action != "create" and (
+            isinstance(change, Delete) or change.symbol == "-/+")
+
+
+KINDS: dict[str, Kind[Any]] = {}
+_BY_MODEL: dict[type[Any], Kind[Any]] = {}
+
+
+def register(kind: type[Kind[Any]]) -> type[Kind[Any]]:
+    instance = kind()
+    KINDS[kind.name] = instance
+    _BY_MODEL[kind.model] = instance
+    levels.cache_clear()
+    return kind
+
+
+def kind_of(change: Change) -> Kind[Any]:
+    return _BY_MODEL[type(change.subject)]
+
+
+@cache
+def levels() -> Mapping[str, int]:
+    """Each kind's depth in the dependency graph its `after` lists draw: creations run
+    from level 0 up, removals from the top down."""
+    depth: dict[str, int] = {}
+
+    def visit(name: str, trail: tuple[str, ...]) -> int:
+        if name in trail:
+            raise ValueError(f"kinds depend on each other in a cycle: {(*trail, name)}")
+        if name not in depth:
+            depth[name] = 1 + max((visit(d, (*trail, name)) for d in KINDS[name].after),
+                                  default=-1)
+        return depth[name]
+
+    for name in KINDS:
+        visit(name, ())
+    return depth
+
+
+def stage(change: Change) -> int:
+    """When a change runs: creations and updates by level, then removals in reverse."""
+    kind = kind_of(change)
+    level = levels()[kind.name]
+    if isinstance(change, Delete):
+        return 2 * len(KINDS) - level
+    return level
+
+
+def order_key(change: Change) -> tuple[int, str, str]:
+    kind = kind_of(change)
+    return stage(change), kind.name, kind.key(change.subject)
+
+
+def all_actions() -> frozenset[str]:
+    """Every IAM action some kind's apply may call (the apply role's permissions)."""
+    return frozenset(a for kind in KINDS.values() for a in kind.actions)

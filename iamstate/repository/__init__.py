@@ -1,0 +1,1 @@
+"""The repository side: files, YAML, schema, the loader, policy documents, the strategy."""
