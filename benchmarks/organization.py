@@ -177,15 +177,14 @@ def main() -> None:
 
 def comment_size(files: list[str]) -> str:
     """The one PR comment over every batch's plan file, as `ci comment` renders it."""
-    from iamstate.hosts import ci
-    from iamstate.outputs import render
+    from iamstate.hosts import ci, comment
     started = time.perf_counter()
     plans = ci.read_plans([Path(f) for f in files])
     body = ci.comment_body(plans)
     within = "within" if len(body) < GITHUB_COMMENT_LIMIT else "OVER"
     saved = Path(tempfile.gettempdir()) / "iamstate-organization-comment.md"
     saved.write_text(body, encoding="utf-8")
-    sections = len(render.sections_of(body))
+    sections = len(comment.sections_of(body))
     return (f"the PR comment (saved in {saved}): {len(plans):,} accounts in {sections} "
             f"section(s), {len(body):,} characters ({within} "
             f"GitHub's {GITHUB_COMMENT_LIMIT:,}), rendered in "

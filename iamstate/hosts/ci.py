@@ -24,6 +24,7 @@ from typing import Any
 
 from iamstate import __version__, workflow
 from iamstate.errors import GitHubError, IamStateError, StalePlan
+from iamstate.hosts import comment as protocol
 from iamstate.hosts.github import GitHub
 from iamstate.model.changes import Change
 from iamstate.outputs import render
@@ -161,7 +162,7 @@ def comment(plan_files: Sequence[Path], pr: int | None) -> Outcome:
 
 
 def comment_body(plans: Sequence[tuple[AccountPlan, str]]) -> str:
-    return render.render_summary(plans, render.FULL_PLAN, __version__)
+    return protocol.render_summary(plans, protocol.FULL_PLAN, __version__)
 
 
 # -- applying what was reviewed ------------------------------------------------------------
@@ -170,23 +171,23 @@ NOT_OURS = ("the comment is not, as a whole, what iamstate writes ({why}): nothi
             "is applied")
 
 
-def verified_comment(body: str, follow_up_of: int | None = None) -> render.Comment:
+def verified_comment(body: str, follow_up_of: int | None = None) -> protocol.Comment:
     """The comment read back, if the WHOLE of it is what iamstate writes: its parts,
     composed again, give it character for character (nothing before, between, around or
     after iamstate's own text), every section has iamstate's shape (no HTML of its own that
     could fold or hide another), one level of detail for all, and no free text but the
     follow-up's fixed help and iamstate's reasons. Else StalePlan, saying why."""
-    parsed = render.parse_comment(body)
+    parsed = protocol.parse_comment(body)
     if parsed is None:
         raise StalePlan(NOT_OURS.format(why="not in the shape of a plan comment"))
     if parsed.compose() != body:
         raise StalePlan(NOT_OURS.format(why="it holds text iamstate did not write"))
-    if any(not render.well_formed(s.text) for s in parsed.sections):
+    if any(not protocol.well_formed(s.text) for s in parsed.sections):
         raise StalePlan(NOT_OURS.format(why="a section holds markup iamstate never writes"))
     if len({s.level for s in parsed.sections}) > 1:
         raise StalePlan(NOT_OURS.format(why="its sections are at different levels"))
-    expected_marker = render.SUMMARY_MARKER if follow_up_of is None else \
-        render.FOLLOWUP_MARKER
+    expected_marker = protocol.SUMMARY_MARKER if follow_up_of is None else \
+        protocol.FOLLOWUP_MARKER
     if parsed.marker != expected_marker or not _intro_ok(parsed.intro, follow_up_of):
         raise StalePlan(NOT_OURS.format(why="its introduction is not iamstate's"))
     return parsed
@@ -205,7 +206,7 @@ def _intro_ok(intro: Sequence[str], follow_up_of: int | None) -> bool:
 REASON_RE = re.compile(r"- account [A-Za-z0-9._-]+: [^<>`*_\[\]|]+")
 
 
-def _reviewed(comment: render.Comment, planned: workflow.Planned) -> None:
+def _reviewed(comment: protocol.Comment, planned: workflow.Planned) -> None:
     """Refuse (StalePlan) unless the (verified) comment's section for this account is, word
     for word, the rendering of the fresh plan, with its digest, and its row in the table
     is the fresh plan's."""
@@ -218,8 +219,8 @@ def _reviewed(comment: render.Comment, planned: workflow.Planned) -> None:
             return  # nothing to apply, nothing that needed review
         raise StalePlan(f"account {name}: the reviewed comment has no plan for it, and it has "
                         "changes now: nothing was changed")
-    if not render.digest_matches(section.digests[name], digest):
-        raise StalePlan(f"account {name}: the plan now ({render.short(digest, 12)}...) is not "
+    if not protocol.digest_matches(section.digests[name], digest):
+        raise StalePlan(f"account {name}: the plan now ({protocol.short(digest, 12)}...) is not "
                         "the plan "
                         f"reviewed on the pull request ({section.digests[name][:12]}...): live "
                         "state or main moved on since the review. Nothing was changed.")
@@ -227,13 +228,13 @@ def _reviewed(comment: render.Comment, planned: workflow.Planned) -> None:
         raise StalePlan(f"account {name}: its plan was too large to review in the comment: "
                         "nothing was changed; split the change into smaller pull requests")
     row = next(r for r in comment.rows if name in r.names)
-    if render.section_text(plan, render.FULL_PLAN, section.level) != section.text or \
-            not render.row_shows(row, plan):
+    if protocol.section_text(plan, protocol.FULL_PLAN, section.level) != section.text or \
+            not protocol.row_shows(row, plan):
         raise StalePlan(f"account {name}: the comment does not show this plan (edited, or "
                         "not written by iamstate): nothing was changed")
 
 
-def _review_of(body: str, follow_up_of: int | None) -> render.Comment | StalePlan:
+def _review_of(body: str, follow_up_of: int | None) -> protocol.Comment | StalePlan:
     try:
         return verified_comment(body, follow_up_of)
     except StalePlan as refused:
@@ -241,7 +242,7 @@ def _review_of(body: str, follow_up_of: int | None) -> render.Comment | StalePla
 
 
 def _reviews(hub: GitHub, commit: str | None, pr: int | None, since: str | None
-             ) -> tuple[int, list[render.Comment | StalePlan]]:
+             ) -> tuple[int, list[protocol.Comment | StalePlan]]:
     """The PR refusals are posted on, and the reviewed comments, oldest first.
 
     On a merge (`commit`): the pull request that commit merged, and its plan comment as it
@@ -258,7 +259,7 @@ def _reviews(hub: GitHub, commit: str | None, pr: int | None, since: str | None
                         for body in hub.reviewed_comments(number, merged_at, follow_up=True)]
     number, merged_at = hub.merged_pull_request(commit)
     earlier = hub.merged_pulls_between(since, commit) if since else []
-    reviews: list[render.Comment | StalePlan] = []
+    reviews: list[protocol.Comment | StalePlan] = []
     for other, at in [*earlier, (number, merged_at)]:
         try:
             reviews += [_review_of(body, None) for body in hub.reviewed_comments(other, at)]
@@ -282,7 +283,7 @@ def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | Non
     for planned in workflow.plan_all(repo, accounts, purpose="apply"):
         name = planned.plan.config.name
         # each batch of a refused merge posts its own follow-up: the newest with this account
-        review = next((r for r in reversed(reviews) if isinstance(r, render.Comment)
+        review = next((r for r in reversed(reviews) if isinstance(r, protocol.Comment)
                        and any(name in s.digests for s in r.sections)), reviews[-1])
         try:
             if isinstance(review, StalePlan):
@@ -306,8 +307,8 @@ def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | Non
         plans = [(p.plan, planfile.account_to_json(p.plan)["digest"]) for p, _ in refused]
         intro = [FOLLOW_UP_HELP.format(number=number), "",
                  *(f"- {_reason_line(reason)}" for _, reason in refused), ""]
-        hub.add_comment(number, render.render_summary(
-            plans, render.FULL_PLAN, __version__, render.FOLLOWUP_MARKER, intro))
+        hub.add_comment(number, protocol.render_summary(
+            plans, protocol.FULL_PLAN, __version__, protocol.FOLLOWUP_MARKER, intro))
         outcome.lines.append(f"posted the fresh plan on #{number} for review")
         outcome.exit_code = 1
     return outcome

@@ -23,7 +23,7 @@ from datetime import datetime
 from typing import Any
 
 from iamstate.errors import GitHubError
-from iamstate.outputs.render import FOLLOWUP_MARKER, SUMMARY_MARKER
+from iamstate.hosts.comment import FOLLOWUP_MARKER, SUMMARY_MARKER
 
 BOT = "github-actions[bot]"  # who writes comments with the workflow's GITHUB_TOKEN
 DRIFT_MARKER = "<!-- iamstate-drift account={account} -->"

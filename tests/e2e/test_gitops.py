@@ -28,7 +28,8 @@ import pytest
 from ruamel.yaml import YAML
 
 from iamstate.aws.sandbox import free_port, server_command, wait_until_up
-from iamstate.outputs.render import GITHUB_COMMENT_LIMIT, sections_of
+from iamstate.hosts.comment import sections_of
+from iamstate.outputs.render import GITHUB_COMMENT_LIMIT
 from tests.e2e.conftest import Cli
 from tests.e2e.fake_github import FakeGitHub
 from tests.helpers import ROOT

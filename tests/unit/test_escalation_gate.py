@@ -183,8 +183,8 @@ def _inside(inner: str, outer: str) -> bool:
 def test_a_finding_the_pull_request_accepts_shows_in_the_comments_visible_table() -> None:
     """Unfolded: the table's "accepted here" column names the finding and the entry's
     file:line (the folded sections hold the detail)."""
+    from iamstate.hosts.comment import render_summary
     from iamstate.model.entities import Location
-    from iamstate.outputs.render import render_summary
     from iamstate.plan.planner import plan_account
 
     where = Location(Path("accounts/acme/account.yaml"), 12)

@@ -9,19 +9,16 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from rich.console import Console
 
+from iamstate.hosts.comment import parse_comment, render_summary, row_shows, section_text
 from iamstate.model.entities import AccountConfig, Credentials, Group, State, User
 from iamstate.outputs.render import (
     GITHUB_COMMENT_LIMIT,
     TOO_LARGE_LEVEL,
     diff_lines,
-    parse_comment,
     render_json,
     render_level,
     render_markdown,
-    render_summary,
     render_text,
-    row_shows,
-    section_text,
 )
 from iamstate.plan import planfile
 from iamstate.plan.kinds import kind_of
