@@ -23,7 +23,8 @@ moto_speed.install()  # the same managed policies, built without re-parsing moto
 # change: `pytest -m "not slow"` (under a minute on 2 cores). A new slow test belongs here.
 SLOW = ("e2e/", "adversarial/", "aws/test_property.py", "aws/test_apply.py",
         "aws/test_registry.py", "aws/test_role_permissions.py",
-        "unit/test_permission_diff_evaluated.py", "unit/test_fuzz_loader.py",
+        "unit/test_permission_diff_evaluated.py", "unit/test_permission_compose.py",
+        "unit/test_fuzz_loader.py",
         "unit/test_consequences.py::test_the_shortcut", "unit/test_bootstrap.py::test_cfn_lint",
         "unit/test_schema.py::test_resource_files_get",
         "unit/test_schema.py::test_account_files_get", "unit/test_lint_corpus.py")

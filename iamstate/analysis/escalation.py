@@ -611,8 +611,9 @@ def _masks_of(ids: frozenset[str]) -> tuple[tuple[EscalationPath, tuple[int, ...
     return tuple((path, masks) for path, masks in _path_masks() if path.id in ids)
 
 
-def _may_take_any(perms: PermissionSet, ids: frozenset[str]) -> bool:
-    present = _present(perms)
+@lru_cache(maxsize=4096)
+def _may_take_any(present: int, ids: frozenset[str]) -> bool:
+    """Could a principal holding the actions `present` take any of these paths?"""
     return any(_possible(path, masks, present) for path, masks in _masks_of(ids))
 
 
@@ -751,6 +752,10 @@ class _Analysis:
     def user_perms(self, user: User) -> PermissionSet:
         return self.engine.permission_set(self.engine.user_key(self.state, user))
 
+    def user_admin(self, user: User) -> bool:
+        """`user_perms(user).admin`, without building the user's grants."""
+        return self.engine.admin(self.engine.user_key(self.state, user))
+
     def user_paths(self, user: User) -> dict[str, _Use]:
         """Paths of the user's whole set of policies (cached per set of groups)."""
         mine = self._paths_by_user.get(user.name)
@@ -790,7 +795,7 @@ class _Analysis:
         possible = self._may_self_escalate.get(key)
         if possible is None:
             possible = self._may_self_escalate[key] = _may_take_any(
-                self.engine.permission_set(key), _SELF_ESCALATING)
+                self.engine.present(key), _SELF_ESCALATING)
         if not possible:
             return []  # the common case, known from the actions alone
         paths = self.user_paths(user)
@@ -842,13 +847,13 @@ class _Analysis:
     def _find_administrators(self) -> dict[str, AdminStatus]:
         users = [self.state.users[n] for n in sorted(self.state.users)]
         admin_groups = self.admin_groups()
-        status = {u.name: AdminStatus(True) if self.user_perms(u).admin
+        status = {u.name: AdminStatus(True) if self.user_admin(u)
                   else AdminStatus(False, tuple(self.self_escalation(u, admin_groups)))
                   for u in users}  # direct subsumes every path: none is listed then
         # Users outside the plan (ignored ones) are targets too: taking over an ignored
         # administrator is taking over an administrator.
         outside = [(u, self.user_arn(u)) for n, u in sorted(self.ctx.outside_users.items())
-                   if n not in self.state.users and self.user_perms(u).admin]
+                   if n not in self.state.users and self.user_admin(u)]
         changed = True
         while changed:  # becoming an administrator user: until nobody new is found
             changed = False

@@ -875,8 +875,7 @@ def _effective(statements: Sequence[_Statement]) -> tuple[_Piece, ...]:
     allows = _merge(_Piece(s.actions, s.region, frozenset({s.source}))
                     for s in statements if s.allow)
     # Denies in a fixed order, so the pieces (not only their union) are always the same.
-    denies = tuple(sorted((s for s in statements if not s.allow),
-                          key=lambda s: (s.source, s.region.sort_key, s.actions.bits)))
+    denies = tuple(sorted((s for s in statements if not s.allow), key=_deny_order))
     return _merge(p for piece in allows for p in _denied(piece, denies))
 
 
@@ -892,11 +891,17 @@ def _denied(piece: _Piece, denies: tuple[_Statement, ...]) -> tuple[_Piece, ...]
 
 def _minus(after: Sequence[_Piece], before: Sequence[_Piece]) -> tuple[_Piece, ...]:
     """What `after` allows that `before` does not, keeping after's sources."""
+    # A piece both sides hold (the same object: an unchanged group's, composed once) is
+    # covered by itself: only the others are worth a look.
+    held = {id(b) for b in before}
+    fresh = [piece for piece in after if id(piece) not in held]
+    if not fresh:
+        return ()
     covered: dict[Region, int] = {}
     for b in before:
         covered[b.region] = covered.get(b.region, 0) | b.actions.bits
     out: list[_Piece] = []
-    for piece in after:
+    for piece in fresh:
         # What `before` allows on exactly the same region is covered, whatever else is.
         remaining = piece.actions.bits & ~covered.get(piece.region, 0)
         if not remaining:
@@ -1024,6 +1029,25 @@ class _Unit:
     unknown_policies: tuple[str, ...]
     unknown_actions: tuple[str, ...]
 
+    @cached_property
+    def denies(self) -> bool:
+        return any(not s.allow for s in self.statements)
+
+    @cached_property
+    def star_bits(self) -> int:
+        """Actions its allows grant on every resource (`*`, or `**`...): an administrator's
+        `iam:*` on `*` can come from nowhere else (a Deny only takes away, and narrows a
+        resource pattern only to patterns matching both it and another)."""
+        bits = 0
+        for s in self.statements:
+            if s.allow and any(set(r) <= {"*"} for r in s.region.resources):
+                bits |= s.actions.bits
+        return bits
+
+
+def _deny_order(statement: _Statement) -> tuple[Any, ...]:
+    return (statement.source, statement.region.sort_key, statement.actions.bits)
+
 
 _Key = frozenset[int]  # unit ids: equal keys have equal permissions
 
@@ -1041,6 +1065,14 @@ class PermissionEngine:
         self._states: dict[int, tuple[State, Mapping[str, int]]] = {}
         self._group_units: dict[tuple[Group, tuple[PolicyDocument | None, ...]], int] = {}
         self._effective: dict[tuple[_Key, str | None], tuple[_Piece, ...]] = {}
+        # Composition per unit (see `pieces`): a unit's pieces under a given set of denies,
+        # the denies of each distinct set of deny-holding units, what each set holds.
+        self._unit_pieces: dict[tuple[int, int], tuple[_Piece, ...]] = {}
+        self._unit_present: dict[tuple[int, int], int] = {}
+        self._deny_ids: dict[tuple[int, ...], int] = {}
+        self._deny_sets: list[tuple[_Statement, ...]] = []
+        self._present: dict[_Key, int] = {}
+        self._admin: dict[_Key, bool] = {}
         self._sets: dict[_Key, PermissionSet] = {}
         self._diffs: dict[tuple[_Key, _Key], _PairDiff] = {}
 
@@ -1125,10 +1157,83 @@ class PermissionEngine:
                 for s in statements]
 
     def pieces(self, key: _Key, username: str | None = None) -> tuple[_Piece, ...]:
+        """What the units of `key` allow once every Deny among them applies.
+
+        With the variable kept (username None), composed per unit: pieces never merge
+        across units (each names its own sources, and two units of one key never share an
+        owner), so `_effective` over the key's statements is the concatenation, in unit
+        order, of each unit's pieces under the key's denies. A unit's pieces are worked out
+        once per distinct set of denies, not once per set of groups: a change to one group
+        costs that group's pieces, and each set is a concatenation.
+        (tests/unit/test_permission_compose.py checks it against `_effective`.)"""
         cache_key = (key, username)
         found = self._effective.get(cache_key)
         if found is None:
-            found = self._effective[cache_key] = _effective(self._statements(key, username))
+            if username is None:
+                found = self._compose(key)
+            else:
+                found = _effective(self._statements(key, username))
+            self._effective[cache_key] = found
+        return found
+
+    def _compose(self, key: _Key) -> tuple[_Piece, ...]:
+        units = sorted(key)
+        denies = self._denies_of(units)
+        out: list[_Piece] = []
+        for unit in units:
+            out.extend(self._pieces_of(unit, denies))
+        return tuple(out)
+
+    def _denies_of(self, units: Sequence[int]) -> int:
+        """An id for the (ordered, as `_effective` orders them) denies of these units."""
+        holders = tuple(u for u in units if self._units[u].denies)
+        found = self._deny_ids.get(holders)
+        if found is None:
+            statements = [s for u in holders for s in self._units[u].statements if not s.allow]
+            self._deny_sets.append(tuple(sorted(statements, key=_deny_order)))
+            found = self._deny_ids[holders] = len(self._deny_sets) - 1
+        return found
+
+    def _pieces_of(self, unit: int, denies: int) -> tuple[_Piece, ...]:
+        """One unit's allows (merged as `_effective` merges them) after a set of denies."""
+        found = self._unit_pieces.get((unit, denies))
+        if found is None:
+            allows = _merge(_Piece(s.actions, s.region, frozenset({s.source}))
+                            for s in self._units[unit].statements if s.allow)
+            deny = self._deny_sets[denies]
+            found = self._unit_pieces[(unit, denies)] = _merge(
+                p for piece in allows for p in _denied(piece, deny))
+            bits = 0
+            for piece in found:
+                bits |= piece.actions.bits
+            self._unit_present[(unit, denies)] = bits
+        return found
+
+    def present(self, key: _Key) -> int:
+        """Every action some grant of the set allows (on some resource, in some context),
+        as catalogue bits: the OR of its grants' action sets, without building them."""
+        found = self._present.get(key)
+        if found is None:
+            units = sorted(key)
+            denies = self._denies_of(units)
+            found = 0
+            for unit in units:
+                self._pieces_of(unit, denies)
+                found |= self._unit_present[(unit, denies)]
+            self._present[key] = found
+        return found
+
+    def admin(self, key: _Key) -> bool:
+        """`permission_set(key).admin`, without building the grants: no unit allowing
+        every IAM action on `*` between them (Denies only take away) answers at once."""
+        found = self._admin.get(key)
+        if found is None:
+            iam = _catalogue().service_bits("iam")
+            bound = 0
+            for unit in key:
+                bound |= self._units[unit].star_bits
+            found = bound & iam == iam and _is_admin(self.pieces(key))
+            self._admin[key] = found
         return found
 
     def unknown_policies(self, key: _Key) -> tuple[str, ...]:

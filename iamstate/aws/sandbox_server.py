@@ -183,10 +183,20 @@ def _iam(account_id: str) -> Any:
     return iam_backends[account_id]["aws"]
 
 
+_READ_TRIES = 20  # moto's user dict read again when a concurrent request resized it
+
+
 def _caller(key: str) -> tuple[str, str] | None:
     """(account id, user name) of the IAM user holding the access key, if one does."""
     account_id = get_account_id_from(key)
-    user = _iam(account_id).get_user_from_access_key_id(key)
+    for _ in range(_READ_TRIES):
+        try:
+            user = _iam(account_id).get_user_from_access_key_id(key)
+            break
+        except RuntimeError:  # moto iterates its users while another request adds one
+            continue
+    else:
+        return None  # not recorded: the request itself still goes to moto
     return None if user is None else (account_id, str(user.name))
 
 
