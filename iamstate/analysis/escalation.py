@@ -617,15 +617,47 @@ def _may_take_any(present: int, ids: frozenset[str]) -> bool:
     return any(_possible(path, masks, present) for path, masks in _masks_of(ids))
 
 
+@lru_cache(maxsize=4096)
+def _possible_paths(present: int) -> tuple[EscalationPath, ...]:
+    """The paths (in order) a principal holding the actions `present` could take: the
+    same few sets of actions recur in principal after principal."""
+    return tuple(path for path, masks in _path_masks() if _possible(path, masks, present))
+
+
+@dataclass(frozen=True)
+class _Possible:
+    """The paths a holder of some actions could take, and what deciding them needs."""
+
+    paths: tuple[EscalationPath, ...]
+    ids: tuple[str, ...]
+    needed: int | None  # every action they need (None: a need names several actions)
+    by_own_groups: bool  # does one reach by the principal's own groups?
+
+
+@lru_cache(maxsize=4096)
+def _possible_for(present: int) -> _Possible:
+    masks = dict(_path_masks())
+    paths = _possible_paths(present)
+    needed: int | None = 0
+    for path in paths:
+        found = masks[path]
+        if found is None or needed is None:
+            needed = None
+            continue
+        for mask in found:
+            needed |= mask
+    return _Possible(paths, tuple(p.id for p in paths), needed,
+                     any(need.target in (OWN_GROUPS, OTHER_GROUPS) for path in paths
+                         for alternative in path.alternatives for need in alternative))
+
+
 def _paths(perms: PermissionSet, own_groups: tuple[str, ...], ctx: Context,
-           roles: _Roles | None = None) -> dict[str, _Use]:
+           roles: _Roles | None = None,
+           possible: tuple[EscalationPath, ...] | None = None) -> dict[str, _Use]:
     # Most principals hold none of the actions most paths need: one mask test per
     # alternative skips those paths before any grant is looked at.
-    present = _present(perms)
     found = {}
-    for path, masks in _path_masks():
-        if not _possible(path, masks, present):
-            continue
+    for path in _possible_paths(_present(perms)) if possible is None else possible:
         use = _enabled(path, perms, own_groups, ctx, roles)
         if use is not None:
             found[path.id] = use
@@ -719,6 +751,8 @@ class _Analysis:
         self.engine = engine or PermissionEngine(ctx)
 
         self._group_paths: dict[str, dict[str, _Use]] = {}
+        self._group_perms: dict[str, PermissionSet] = {}
+        self._keys: dict[int, tuple[User, frozenset[int]]] = {}
         self._user_paths: dict[tuple[Any, ...], dict[str, _Use]] = {}
         self._administrators: dict[str, AdminStatus] | None = None
         self._paths_by_user: dict[str, dict[str, _Use]] = {}
@@ -736,7 +770,10 @@ class _Analysis:
         return self.ctx.arn("user", user.path, user.name)
 
     def group_perms(self, name: str) -> PermissionSet:
-        return self.engine.for_group(self.state, name)
+        found = self._group_perms.get(name)
+        if found is None:
+            found = self._group_perms[name] = self.engine.for_group(self.state, name)
+        return found
 
     def group_paths(self, name: str) -> dict[str, _Use]:
         found = self._group_paths.get(name)
@@ -749,24 +786,45 @@ class _Analysis:
     def user_groups(self, user: User) -> list[str]:
         return sorted(g for g in user.groups if g in self.state.groups)
 
+    def user_key(self, user: User) -> frozenset[int]:
+        """The engine's key of the user's set of policies, once per user."""
+        held = self._keys.get(id(user))
+        if held is None or held[0] is not user:
+            held = self._keys[id(user)] = (user, self.engine.user_key(self.state, user))
+        return held[1]
+
     def user_perms(self, user: User) -> PermissionSet:
-        return self.engine.permission_set(self.engine.user_key(self.state, user))
+        return self.engine.permission_set(self.user_key(user))
 
     def user_admin(self, user: User) -> bool:
         """`user_perms(user).admin`, without building the user's grants."""
-        return self.engine.admin(self.engine.user_key(self.state, user))
+        return self.engine.admin(self.user_key(user))
 
     def user_paths(self, user: User) -> dict[str, _Use]:
-        """Paths of the user's whole set of policies (cached per set of groups)."""
+        """Paths of the user's whole set of policies. Cached per what decides them: the
+        grants holding an action some path the user could take needs (the same few
+        grants, of the same groups, in set after set), and the user's groups where a path
+        reaches by them."""
         mine = self._paths_by_user.get(user.name)
         if mine is not None:
             return mine
+        key = self.user_key(user)
+        possible = _possible_for(self.engine.present(key))
         groups = tuple(self.group_arn(g) for g in self.user_groups(user))
-        key: tuple[Any, ...] = (self.engine.user_key(self.state, user), groups)
-        found = self._user_paths.get(key)
-        if found is None:
-            found = self._user_paths[key] = _paths(self.user_perms(user), groups, self.ctx,
-                                                   self.roles)
+        if possible.needed is None:  # a need naming several actions: the whole set decides
+            found = self._user_paths.get((key, groups))
+            if found is None:
+                found = self._user_paths[(key, groups)] = _paths(
+                    self.user_perms(user), groups, self.ctx, self.roles, possible.paths)
+        else:
+            grants = self.engine.grants_with(key, possible.needed)
+            # the engine keeps every grant it made: an id stays its grant's
+            cache_key = (tuple(map(id, grants)),
+                         groups if possible.by_own_groups else None, possible.ids)
+            found = self._user_paths.get(cache_key)
+            if found is None:
+                found = self._user_paths[cache_key] = _paths(
+                    PermissionSet(grants), groups, self.ctx, self.roles, possible.paths)
         self._paths_by_user[user.name] = found
         return found
 
@@ -791,7 +849,7 @@ class _Analysis:
 
     def self_escalation(self, user: User, admin_groups: list[str]) -> list[str]:
         """Paths by which the user can give themselves arbitrary permissions."""
-        key = self.engine.user_key(self.state, user)
+        key = self.user_key(user)
         possible = self._may_self_escalate.get(key)
         if possible is None:
             possible = self._may_self_escalate[key] = _may_take_any(

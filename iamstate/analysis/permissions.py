@@ -1072,6 +1072,8 @@ class PermissionEngine:
         self._deny_ids: dict[tuple[int, ...], int] = {}
         self._deny_sets: list[tuple[_Statement, ...]] = []
         self._present: dict[_Key, int] = {}
+        # id(piece) -> (the piece, kept alive so the id stays its own; order; grant)
+        self._grants: dict[int, tuple[_Piece, tuple[Any, ...], Grant]] = {}
         self._admin: dict[_Key, bool] = {}
         self._sets: dict[_Key, PermissionSet] = {}
         self._diffs: dict[tuple[_Key, _Key], _PairDiff] = {}
@@ -1244,7 +1246,11 @@ class PermissionEngine:
         if username is None and key in self._sets:
             return self._sets[key]
         pieces = self.pieces(key)
-        grants = tuple(sorted((_grant(p, username) for p in pieces), key=_grant_order))
+        if username is None:
+            ordered = sorted((self._grant_of(p) for p in pieces), key=lambda pair: pair[0])
+            grants = tuple(grant for _, grant in ordered)
+        else:
+            grants = tuple(sorted((_grant(p, username) for p in pieces), key=_grant_order))
         result = PermissionSet(
             grants, self.unknown_policies(key),
             tuple(sorted({a for i in key for a in self._units[i].unknown_actions})),
@@ -1252,6 +1258,25 @@ class PermissionEngine:
         if username is None:
             self._sets[key] = result
         return result
+
+    def grants_with(self, key: _Key, bits: int) -> tuple[Grant, ...]:
+        """`permission_set(key).grants` holding any of these actions, in the same order,
+        without building the others (a stable sort of the few is the order of the all)."""
+        known = self._sets.get(key)
+        if known is not None:
+            return tuple(g for g in known.grants if g.action_set.bits & bits)
+        pairs = [self._grant_of(p) for p in self.pieces(key) if p.actions.bits & bits]
+        pairs.sort(key=lambda pair: pair[0])
+        return tuple(grant for _, grant in pairs)
+
+    def _grant_of(self, piece: _Piece) -> tuple[tuple[Any, ...], Grant]:
+        """A piece's grant (variable kept) and its place in the order, made once per piece:
+        a group's pieces are the same objects in every set of groups holding it."""
+        found = self._grants.get(id(piece))
+        if found is None or found[0] is not piece:
+            grant = _grant(piece)
+            found = self._grants[id(piece)] = (piece, _grant_order(grant), grant)
+        return found[1], found[2]
 
     def for_user(self, state: State, name: str, resolve: bool = True) -> PermissionSet:
         user = state.users.get(name)

@@ -15,7 +15,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iamstate.analysis import consequences as consequences_module
-from iamstate.analysis import permissions
+from iamstate.analysis import escalation, permissions
 from iamstate.analysis.consequences import consequences
 from iamstate.analysis.escalation import administrators, escalation_findings
 from iamstate.analysis.permissions import Context, PermissionEngine, permission_diff
@@ -115,6 +115,18 @@ def test_the_consequences_are_those_computed_per_set(pair: tuple[State, State]) 
             administrators(state, CTX, Straight(CTX))
         assert escalation_findings(state, CTX, PermissionEngine(CTX)) == \
             escalation_findings(state, CTX, Straight(CTX))
+        assert_paths_as_computed(state)
+
+
+def assert_paths_as_computed(state: State) -> None:
+    """A user's paths are cached per the grants that decide them (shared between sets
+    of groups): each must be what the user's whole permission set gives."""
+    analysis = escalation._analysis(state, CTX, PermissionEngine(CTX))
+    for name in sorted(state.users):
+        user = state.users[name]
+        groups = tuple(analysis.group_arn(g) for g in analysis.user_groups(user))
+        assert analysis.user_paths(user) == escalation._paths(
+            analysis.user_perms(user), groups, CTX, analysis.roles), name
 
 
 def test_a_change_to_one_group_composes_the_other_groups_once() -> None:
