@@ -78,7 +78,7 @@ def inject(conn: Connection, hook: Callable[..., Any]) -> None:
     conn.iam.meta.events.register_first("before-send.iam", hook)
 
 
-class _QuickBucket(bucket.TokenBucket):
+class _QuickBucket(bucket.TokenBucket):  # type: ignore[misc]  # botocore is untyped
     """botocore's adaptive token bucket with a floor of 20 requests a second (botocore's
     is 0.5): the client still slows down when throttled, for a test, not for minutes."""
 
