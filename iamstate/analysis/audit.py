@@ -8,38 +8,151 @@ from __future__ import annotations
 
 import datetime
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from iamstate.analysis.consequences import analysis_context, state_findings
-from iamstate.model.entities import AccountConfig, PasswordPolicy, State
+from iamstate.analysis.findings import HIGH, LOW, MEDIUM, Catalogue, CheckedRule
+from iamstate.analysis.findings import Finding as Finding  # the audit's findings
+from iamstate.model.entities import AccountConfig, PasswordPolicy, State, User
+from iamstate.repository.strategy import Standing
 
 KEY_MAX_AGE_DAYS = 90
+CIS_V4, CIS_V7 = "CIS v4.0.1", "CIS v7.0"  # the benchmark versions a rule's ids are of
+
+
+def cis(v4: str, v7: str) -> tuple[str, ...]:
+    """A rule's references in CIS AWS Foundations ("-" where a version has no control)."""
+    return tuple(f"{version} {id}" for version, id in ((CIS_V4, v4), (CIS_V7, v7))
+                 if id != "-")
 
 
 @dataclass(frozen=True)
-class Finding:
-    rule: str
-    resource: str
-    message: str
-    fix: str
+class Audited:
+    """What the live rules look at: an account's live state and its credential report."""
+
+    config: AccountConfig
+    live: State
+    rows: Mapping[str, Mapping[str, str]]  # the credential report by user name
+    desired_password_policy: PasswordPolicy | None
+    now: datetime.datetime
+
+    def users(self) -> Iterator[tuple[str, User, Standing, Mapping[str, str]]]:
+        """Every live user: `user/NAME`, the user, their standing in the strategy, their
+        credential report row (empty when the report predates them)."""
+        for user in sorted(self.live.users.values(), key=lambda u: u.name):
+            yield (f"user/{user.name}", user, self.config.strategy.standing(user.groups),
+                   self.rows.get(user.name, {}))
 
 
-RULES = {
-    "IAM-001": "user not in every common group",
-    "IAM-002": "user not in exactly one category group",
-    "IAM-003": "user has policies of its own",
-    "IAM-004": "human without MFA",
-    "IAM-005": "console password without MFA",
-    "IAM-006": "access key older than 90 days",
-    "IAM-007": "access key unused for 90 days",
-    "IAM-008": "more than one active access key",
-    "IAM-009": "headless user with a console password",
-    "IAM-010": "group with no members",
-    "IAM-011": "password policy weaker than declared",
-    "IAM-024": "access that expires within 7 days",
-}
+RULES: Catalogue[Audited] = Catalogue()
+AuditRule = CheckedRule[Audited]
+
+
+@RULES.rule("IAM-001", MEDIUM, "user not in every common group")
+def _common(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, _, standing, _ in ctx.users():
+        if standing.missing_common:
+            yield rule.found(name, f"not in common group(s) {list(standing.missing_common)}",
+                             "declare the user in the repository and apply")
+
+
+@RULES.rule("IAM-002", LOW, "user not in exactly one category group")
+def _one_category(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, _, standing, _ in ctx.users():
+        if ctx.config.strategy.categories and len(standing.categories) != 1:
+            yield rule.found(
+                name, f"in {len(standing.categories)} category groups "
+                f"{list(standing.categories)}",
+                "give the user one category (name pattern or category:) and apply")
+
+
+@RULES.rule("IAM-003", MEDIUM, "user has policies of its own", cis("1.15", "2.13"))
+def _own_policies(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, user, _, _ in ctx.users():
+        own = [p for p, _ in user.inline_policies] + sorted(user.attached_policies)
+        if own:
+            yield rule.found(name, f"user policies {own}",
+                             "move the permissions to a group; apply removes them")
+
+
+@RULES.rule("IAM-004", HIGH, "human without MFA", cis("1.10", "2.10"))
+def _human_mfa(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, _, standing, row in ctx.users():
+        if standing.human and row.get("mfa_active") != "true":
+            yield rule.found(name, "human without an MFA device",
+                             "the user enrols a virtual MFA device at first sign-in")
+
+
+@RULES.rule("IAM-005", HIGH, "console password without MFA", cis("1.10", "2.10"))
+def _password_mfa(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, _, standing, row in ctx.users():
+        if (row.get("password_enabled") == "true" and row.get("mfa_active") != "true"
+                and not standing.human):
+            yield rule.found(name, "console password without MFA",
+                             "enrol MFA or remove console_access")
+
+
+@RULES.rule("IAM-006", MEDIUM, "access key older than 90 days", cis("1.14", "2.12"))
+def _key_age(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, _, _, row in ctx.users():
+        for n in _active_keys(row):
+            rotated = _date(row.get(f"access_key_{n}_last_rotated"))
+            if rotated and ctx.now - rotated > KEY_MAX_AGE:
+                yield rule.found(name, f"access key {n} is {(ctx.now - rotated).days} days old",
+                                 "rotate it: create a new key, switch, delete the old")
+
+
+@RULES.rule("IAM-007", MEDIUM, "access key unused for 90 days", cis("1.12", "2.11"))
+def _key_unused(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, _, _, row in ctx.users():
+        for n in _active_keys(row):
+            last = _date(row.get(f"access_key_{n}_last_used_date")) or _date(
+                row.get(f"access_key_{n}_last_rotated"))
+            if last and ctx.now - last > KEY_MAX_AGE:
+                yield rule.found(name, f"access key {n} unused for {(ctx.now - last).days} days",
+                                 "delete the key if nothing uses it")
+
+
+@RULES.rule("IAM-008", MEDIUM, "more than one active access key", cis("1.13", "-"))
+def _two_keys(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, _, _, row in ctx.users():
+        active = len(_active_keys(row))
+        if active > 1:
+            yield rule.found(name, f"{active} active access keys",
+                             "keep one active key; a second only while rotating")
+
+
+@RULES.rule("IAM-009", MEDIUM, "headless user with a console password")
+def _headless_password(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    for name, _, standing, row in ctx.users():
+        if standing.headless and row.get("password_enabled") == "true":
+            yield rule.found(name, "headless user with a console password",
+                             "set console_access: false and apply")
+
+
+@RULES.rule("IAM-010", LOW, "group with no members")
+def _empty_group(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    members = {g for u in ctx.live.users.values() for g in u.groups}
+    for group in sorted(set(ctx.live.groups) - members):
+        yield rule.found(f"group/{group}", "group has no members",
+                         "remove the group from the repository, or add members")
+
+
+@RULES.rule("IAM-011", MEDIUM, "password policy weaker than declared")
+def _weaker_password_policy(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
+    weaker = _weaker(ctx.live.password_policy, ctx.desired_password_policy)
+    if weaker:
+        yield rule.found("account/password-policy", "weaker than declared: " + ", ".join(weaker),
+                         "apply the repository's password_policy")
+
+
+KEY_MAX_AGE = datetime.timedelta(days=KEY_MAX_AGE_DAYS)
+
+
+def _active_keys(row: Mapping[str, str]) -> list[str]:
+    return [n for n in ("1", "2") if row.get(f"access_key_{n}_active") == "true"]
 
 
 def _date(value: str | None) -> datetime.datetime | None:
@@ -54,56 +167,17 @@ def _date(value: str | None) -> datetime.datetime | None:
 def audit_account(
     config: AccountConfig,
     live: State,
-    report: Sequence[dict[str, str]],
+    report: Sequence[Mapping[str, str]],
     desired_password_policy: PasswordPolicy | None,
     now: datetime.datetime,
     documents: Mapping[str, Any] | None = None,
 ) -> list[Finding]:
     """Every finding, sorted by rule then resource. Pure: no AWS here. `documents`: the
     AWS managed (and ignored) policies' documents, for the escalation rules."""
-    findings: list[Finding] = escalation_audit(config, live, documents or {})
-    rows = {row["user"]: row for row in report}
-    strategy = config.strategy
-    for user in sorted(live.users.values(), key=lambda u: u.name):
-        name = f"user/{user.name}"
-        standing = strategy.standing(user.groups)
-        if standing.missing_common:
-            findings.append(Finding("IAM-001", name, "not in common group(s) "
-                                    f"{list(standing.missing_common)}",
-                                    "declare the user in the repository and apply"))
-        if strategy.categories and len(standing.categories) != 1:
-            findings.append(Finding(
-                "IAM-002", name,
-                f"in {len(standing.categories)} category groups {list(standing.categories)}",
-                "give the user one category (name pattern or category:) and apply"))
-        own = [p for p, _ in user.inline_policies] + sorted(user.attached_policies)
-        if own:
-            findings.append(Finding("IAM-003", name, f"user policies {own}",
-                                    "move the permissions to a group; apply removes them"))
-        row = rows.get(user.name, {})
-        mfa = row.get("mfa_active") == "true"
-        password = row.get("password_enabled") == "true"
-        human, headless = standing.human, standing.headless
-        if human and not mfa:
-            findings.append(Finding("IAM-004", name, "human without an MFA device",
-                                    "the user enrols a virtual MFA device at first sign-in"))
-        if password and not mfa and not human:
-            findings.append(Finding("IAM-005", name, "console password without MFA",
-                                    "enrol MFA or remove console_access"))
-        if headless and password:
-            findings.append(Finding("IAM-009", name, "headless user with a console password",
-                                    "set console_access: false and apply"))
-        findings += _key_findings(name, row, now)
-    members = {g for u in live.users.values() for g in u.groups}
-    for group in sorted(set(live.groups) - members):
-        findings.append(Finding("IAM-010", f"group/{group}", "group has no members",
-                                "remove the group from the repository, or add members"))
-    weaker = _weaker(live.password_policy, desired_password_policy)
-    if weaker:
-        findings.append(Finding("IAM-011", "account/password-policy",
-                                "weaker than declared: " + ", ".join(weaker),
-                                "apply the repository's password_policy"))
-    return sorted(findings, key=lambda f: (f.rule, f.resource))
+    found = RULES.check(Audited(config, live, {row["user"]: row for row in report},
+                                desired_password_policy, now))
+    found += escalation_audit(config, live, documents or {})
+    return sorted(found, key=lambda f: (f.rule, f.resource))
 
 
 def escalation_audit(config: AccountConfig, live: State,
@@ -118,32 +192,9 @@ def escalation_audit(config: AccountConfig, live: State,
         risk = accepted.get((rule, principal))
         fix = (f"accepted at {risk.source}: {risk.reason}" if risk else
                "remove what enables it, or accept it in account.yaml's accepted_risks")
-        findings.append(Finding(rule, principal, f"{finding.severity}: {finding.detail}", fix))
-    return findings
-
-
-def _key_findings(name: str, row: dict[str, str], now: datetime.datetime) -> list[Finding]:
-    findings = []
-    active = 0
-    limit = datetime.timedelta(days=KEY_MAX_AGE_DAYS)
-    for n in ("1", "2"):
-        if row.get(f"access_key_{n}_active") != "true":
-            continue
-        active += 1
-        rotated = _date(row.get(f"access_key_{n}_last_rotated"))
-        used = _date(row.get(f"access_key_{n}_last_used_date"))
-        if rotated and now - rotated > limit:
-            findings.append(Finding("IAM-006", name,
-                                    f"access key {n} is {(now - rotated).days} days old",
-                                    "rotate it: create a new key, switch, delete the old"))
-        last = used or rotated
-        if last and now - last > limit:
-            findings.append(Finding("IAM-007", name,
-                                    f"access key {n} unused for {(now - last).days} days",
-                                    "delete the key if nothing uses it"))
-    if active > 1:
-        findings.append(Finding("IAM-008", name, f"{active} active access keys",
-                                "keep one active key; a second only while rotating"))
+        findings.append(replace(
+            finding.finding(), message=f"{finding.severity}: {finding.detail}", fix=fix,
+            accepted_at=str(risk.source or "account.yaml") if risk else ""))
     return findings
 
 
@@ -168,36 +219,56 @@ def _weaker(live: PasswordPolicy | None, desired: PasswordPolicy | None) -> list
     return weaker
 
 
-def expiring_findings(desired: State, day: datetime.date) -> list[Finding]:
-    """Access that ends within a week (IAM-024): renew it in a pull request, or let it go."""
+@dataclass(frozen=True)
+class Declared:
+    """What the repository-side rules look at: the desired state on a day."""
+
+    desired: State
+    day: datetime.date
+
+
+REPOSITORY_RULES: Catalogue[Declared] = Catalogue()
+
+
+@REPOSITORY_RULES.rule("IAM-024", LOW, "access that expires within 7 days")
+def _expiring(rule: CheckedRule[Declared], ctx: Declared) -> Iterator[Finding]:
+    """Renew it in a pull request, or let it go."""
     from iamstate.repository.expiry import expiring_soon
 
-    return [Finding("IAM-024", f"user/{e.user}", e.describe(ended=False) + f" at {e.source}",
-                    "nothing to do if it should end; else change expires: in a pull request")
-            for e in expiring_soon(desired, day)]
+    for e in expiring_soon(ctx.desired, ctx.day):
+        yield rule.found(f"user/{e.user}", e.describe(ended=False) + f" at {e.source}",
+                         "nothing to do if it should end; else change expires: in a pull "
+                         "request").at(e.source)
 
 
-def _cis(rule: str) -> str:
-    from iamstate.analysis.cis import cis_ids
+def expiring_findings(desired: State, day: datetime.date) -> list[Finding]:
+    """Access that ends within a week (IAM-024), at the line that ends it."""
+    return REPOSITORY_RULES.check(Declared(desired, day))
 
-    return cis_ids(rule)
+
+def cis_label(references: Sequence[str]) -> str:
+    """`CIS 1.15 / 2.13` for a rule with CIS ids ("-" for a version without it), else ""."""
+    ids = {version: ref.removeprefix(version + " ") for ref in references
+           for version in (CIS_V4, CIS_V7) if ref.startswith(version + " ")}
+    return f"CIS {ids.get(CIS_V4, '-')} / {ids.get(CIS_V7, '-')}" if ids else ""
 
 
 def render_findings(findings_by_account: dict[str, list[Finding]], fmt: str) -> str:
     if fmt == "json":
-        return json.dumps({name: [{**asdict(f), "cis": _cis(f.rule)} for f in found]
+        return json.dumps({name: [{"rule": f.rule, "resource": f.subject, "message": f.message,
+                                   "fix": f.fix, "cis": cis_label(f.references)}
+                                  for f in found]
                            for name, found in findings_by_account.items()}, indent=2)
     lines: list[str] = []
     for account, found in findings_by_account.items():
         if fmt == "markdown":
             lines += [f"### Audit of `{account}`: {len(found)} finding(s)", "",
                       "| rule | resource | finding | fix |", "|---|---|---|---|"]
-            lines += [f"| {f.rule} {_cis(f.rule)} | `{f.resource}` | {f.message} | {f.fix} |"
-                      for f in found]
+            lines += [f"| {f.rule} {cis_label(f.references)} | `{f.resource}` | {f.message} "
+                      f"| {f.fix} |" for f in found]
         else:
             lines.append(f"Audit of {account}: {len(found)} finding(s)")
-            lines += [f"  {f.rule}{f' ({_cis(f.rule)})' if _cis(f.rule) else ''} "
-                      f"{f.resource}: {f.message}\n      fix: {f.fix}" for f in found]
+            lines += [f"  {f.rule}{f' ({label})' if (label := cis_label(f.references)) else ''}"
+                      f" {f.resource}: {f.message}\n      fix: {f.fix}" for f in found]
         lines.append("")
     return "\n".join(lines)
-

@@ -1,22 +1,35 @@
 """CIS AWS Foundations' IAM controls that IAM's own APIs decide, beside the strategy's rules.
 
-Each finding keeps iamstate's rule id; `CIS_IDS` gives the benchmark's ids (v4.0.1, v7.0)
-for it, so a rule the strategy already had (IAM-003..008) is shown with both ids rather
-than found twice. Sources: the credential report (its `<root_account>` row too),
-GetAccountSummary, ListVirtualMFADevices, ListServerCertificates, ListEntitiesForPolicy and
-ListOrganizationsFeatures. Reading is here; deciding is pure (`cis_findings`).
+Each finding keeps iamstate's rule id; its rule's references give the benchmark's ids
+(v4.0.1, v7.0; `CIS_IDS` collects them), so a rule the strategy already had (IAM-003..008)
+is shown with both ids rather than found twice. Sources: the credential report (its
+`<root_account>` row too), GetAccountSummary, ListVirtualMFADevices, ListServerCertificates,
+ListEntitiesForPolicy and ListOrganizationsFeatures. Reading is here; deciding is pure
+(`cis_findings`).
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iamstate.analysis.audit import Finding, _date
+from iamstate.analysis.audit import RULES as AUDIT_RULES
+from iamstate.analysis.audit import _date, cis, cis_label
+from iamstate.analysis.findings import (
+    CRITICAL,
+    HIGH,
+    LOW,
+    MEDIUM,
+    Catalogue,
+    CheckedRule,
+    Finding,
+    RuleInfo,
+)
 from iamstate.aws.session import Connection
 from iamstate.model.entities import State
 from iamstate.repository.policy import PolicyDocument
@@ -32,44 +45,6 @@ NOT_IN_ORGANIZATION = frozenset({
     "OrganizationNotFoundException", "AccountNotManagementOrDelegatedAdministratorException",
     "ServiceAccessNotEnabledException", "AccessDenied", "AccessDeniedException",
     "OrganizationNotInAllFeaturesModeException"})
-
-# iamstate rule -> (CIS v4.0.1 id, CIS v7.0 id); "-" where that version has no such control
-CIS_IDS: dict[str, tuple[str, str]] = {
-    "IAM-003": ("1.15", "2.13"),  # permissions only through groups
-    "IAM-004": ("1.10", "2.10"),  # MFA for console users (humans)
-    "IAM-005": ("1.10", "2.10"),  # MFA for console users (others)
-    "IAM-006": ("1.14", "2.12"),  # keys rotated within 90 days
-    "IAM-007": ("1.12", "2.11"),  # credentials unused (keys, 90 days)
-    "IAM-008": ("1.13", "-"),     # one active key per user (not in v7.0)
-    "IAM-012": ("1.4", "2.4"),    # no root access keys
-    "IAM-013": ("1.5", "2.5"),    # MFA on root
-    "IAM-014": ("1.6", "2.6"),    # hardware MFA on root (Level 2)
-    "IAM-015": ("1.7", "2.7"),    # root not used for daily tasks
-    "IAM-016": ("1.8", "2.8"),    # password length >= 14
-    "IAM-017": ("1.9", "2.9"),    # password reuse >= 24
-    "IAM-018": ("1.12", "2.11"),  # credentials unused >= 45 days
-    "IAM-019": ("1.16", "2.14"),  # no policy granting *:* attached
-    "IAM-020": ("1.17", "2.15"),  # a support role exists
-    "IAM-021": ("1.19", "2.17"),  # no expired server certificates
-    "IAM-022": ("1.22", "2.20"),  # AWSCloudShellFullAccess not attached
-    "IAM-023": ("-", "2.1.1"),    # root credentials managed centrally (Organizations)
-}
-
-RULES = {
-    "IAM-012": "root account has access keys",
-    "IAM-013": "root account without MFA",
-    "IAM-014": "root account MFA is virtual, not hardware (CIS Level 2)",
-    "IAM-015": "root account used recently",
-    "IAM-016": "password policy minimum length under 14",
-    "IAM-017": "password policy remembers fewer than 24 passwords",
-    "IAM-018": "credentials unused for 45 days",
-    "IAM-019": "a policy granting *:* is attached",
-    "IAM-020": "no AWS Support role (AWSSupportAccess attached nowhere)",
-    "IAM-021": "expired server certificate",
-    "IAM-022": "AWSCloudShellFullAccess attached",
-    "IAM-023": "root credentials not managed centrally in the Organization",
-}
-
 
 @dataclass(frozen=True)
 class AccountFacts:
@@ -139,66 +114,106 @@ def _organization_features(iam: Any) -> tuple[str, ...] | None:
     return tuple(answer.get("EnabledFeatures", ()))
 
 
+@dataclass(frozen=True)
+class Controlled:
+    """What the CIS controls look at: the account's facts, live state, credential report."""
+
+    facts: AccountFacts
+    live: State
+    report: Sequence[Mapping[str, str]]
+    now: datetime.datetime
+    documents: Mapping[str, Any]
+    unused_days: int
+
+
+CONTROLS: Catalogue[Controlled] = Catalogue()
+Control = CheckedRule[Controlled]
+
+
 def cis_findings(facts: AccountFacts, live: State, report: Sequence[Mapping[str, str]],
                  now: datetime.datetime, documents: Mapping[str, Any] | None = None,
                  unused_days: int = UNUSED_DAYS) -> list[Finding]:
     """The account-wide and credential controls; pure."""
-    return [*_root(facts, now), *_password_policy(live), *_unused(report, now, unused_days),
-            *_full_access(live, documents or {}), *_account_wide(facts, now)]
+    return CONTROLS.check(Controlled(facts, live, report, now, documents or {}, unused_days))
 
 
-def _root(facts: AccountFacts, now: datetime.datetime) -> list[Finding]:
-    found = []
-    row = facts.root or {}
-    keys = facts.summary.get("AccountAccessKeysPresent", 0) or any(
-        row.get(f"access_key_{n}_active") == "true" for n in ("1", "2"))
-    if keys:
-        found.append(Finding("IAM-012", "account/root", "the root account has access keys",
-                             "delete them (as root: Security credentials); use roles"))
-    mfa = facts.summary.get("AccountMFAEnabled", 0) == 1 or row.get("mfa_active") == "true"
-    if not mfa:
-        found.append(Finding("IAM-013", "account/root", "the root account has no MFA",
-                             "enable MFA on the root account (a hardware key is best)"))
-    elif facts.root_virtual_mfa:
-        found.append(Finding("IAM-014", "account/root", "the root account's MFA is virtual",
-                             "use a hardware MFA device (FIDO key or TOTP token) for root"))
+@CONTROLS.rule("IAM-012", CRITICAL, "root account has access keys", cis("1.4", "2.4"))
+def _root_keys(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    row = ctx.facts.root or {}
+    if ctx.facts.summary.get("AccountAccessKeysPresent", 0) or any(
+            row.get(f"access_key_{n}_active") == "true" for n in ("1", "2")):
+        yield rule.found("account/root", "the root account has access keys",
+                         "delete them (as root: Security credentials); use roles")
+
+
+def _root_mfa(facts: AccountFacts) -> bool:
+    return (facts.summary.get("AccountMFAEnabled", 0) == 1
+            or (facts.root or {}).get("mfa_active") == "true")
+
+
+@CONTROLS.rule("IAM-013", CRITICAL, "root account without MFA", cis("1.5", "2.5"))
+def _root_without_mfa(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    if not _root_mfa(ctx.facts):
+        yield rule.found("account/root", "the root account has no MFA",
+                         "enable MFA on the root account (a hardware key is best)")
+
+
+@CONTROLS.rule("IAM-014", MEDIUM, "root account MFA is virtual, not hardware (CIS Level 2)",
+               cis("1.6", "2.6"))
+def _root_virtual_mfa(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    if _root_mfa(ctx.facts) and ctx.facts.root_virtual_mfa:
+        yield rule.found("account/root", "the root account's MFA is virtual",
+                         "use a hardware MFA device (FIDO key or TOTP token) for root")
+
+
+@CONTROLS.rule("IAM-015", HIGH, "root account used recently", cis("1.7", "2.7"))
+def _root_used(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    row = ctx.facts.root or {}
     recent = [(what, day) for what, day in (
         ("password", _date(row.get("password_last_used"))),
         ("access key 1", _date(row.get("access_key_1_last_used_date"))),
         ("access key 2", _date(row.get("access_key_2_last_used_date"))))
-        if day and now - day <= datetime.timedelta(days=ROOT_RECENT_DAYS)]
+        if day and ctx.now - day <= datetime.timedelta(days=ROOT_RECENT_DAYS)]
     if recent:
         what, day = max(recent, key=lambda pair: pair[1])
-        found.append(Finding("IAM-015", "account/root",
-                             f"root {what} used {day.date().isoformat()} (within "
-                             f"{ROOT_RECENT_DAYS} days)",
-                             "use IAM users or roles for daily work; keep root for the few "
-                             "tasks only it can do"))
-    return found
+        yield rule.found("account/root",
+                         f"root {what} used {day.date().isoformat()} (within "
+                         f"{ROOT_RECENT_DAYS} days)",
+                         "use IAM users or roles for daily work; keep root for the few "
+                         "tasks only it can do")
 
 
-def _password_policy(live: State) -> list[Finding]:
+def _password_setting(live: State, name: str) -> int:
     settings = live.password_policy.as_dict() if live.password_policy else {}
-    found = []
-    length = int(settings.get("MinimumPasswordLength", 0) or 0)
+    return int(settings.get(name, 0) or 0)
+
+
+@CONTROLS.rule("IAM-016", MEDIUM, "password policy minimum length under 14",
+               cis("1.8", "2.8"))
+def _password_length(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    length = _password_setting(ctx.live, "MinimumPasswordLength")
     if length < 14:
-        found.append(Finding("IAM-016", "account/password-policy",
-                             f"minimum password length is {length or 'not set'}",
-                             "password_policy: minimum_password_length: 14 (or more)"))
-    reuse = int(settings.get("PasswordReusePrevention", 0) or 0)
+        yield rule.found("account/password-policy",
+                         f"minimum password length is {length or 'not set'}",
+                         "password_policy: minimum_password_length: 14 (or more)")
+
+
+@CONTROLS.rule("IAM-017", MEDIUM, "password policy remembers fewer than 24 passwords",
+               cis("1.9", "2.9"))
+def _password_reuse(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    reuse = _password_setting(ctx.live, "PasswordReusePrevention")
     if reuse < 24:
-        found.append(Finding("IAM-017", "account/password-policy",
-                             f"remembers {reuse} previous passwords",
-                             "password_policy: password_reuse_prevention: 24"))
-    return found
+        yield rule.found("account/password-policy", f"remembers {reuse} previous passwords",
+                         "password_policy: password_reuse_prevention: 24")
 
 
-def _unused(report: Sequence[Mapping[str, str]], now: datetime.datetime,
-            days: int) -> list[Finding]:
-    """Console passwords and keys unused for `days` (keys unused for 90 are IAM-007's)."""
-    limit = datetime.timedelta(days=days)
-    found = []
-    for row in report:
+@CONTROLS.rule("IAM-018", MEDIUM, "credentials unused for 45 days", cis("1.12", "2.11"))
+def _unused(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    """Console passwords and keys unused for `unused_days` (keys unused for 90 are
+    IAM-007's)."""
+    limit = datetime.timedelta(days=ctx.unused_days)
+    now = ctx.now
+    for row in ctx.report:
         if row.get("user") in (None, ROOT_ROW):
             continue
         name = f"user/{row['user']}"
@@ -207,19 +222,16 @@ def _unused(report: Sequence[Mapping[str, str]], now: datetime.datetime,
             last = _date(row.get("password_last_used")) or _date(
                 row.get("password_last_changed")) or created
             if last and now - last >= limit:
-                found.append(Finding("IAM-018", name,
-                                     f"console password unused for {(now - last).days} days",
-                                     "remove console_access if the user no longer signs in"))
+                yield rule.found(name, f"console password unused for {(now - last).days} days",
+                                 "remove console_access if the user no longer signs in")
         for n in ("1", "2"):
             if row.get(f"access_key_{n}_active") != "true":
                 continue
             last = _date(row.get(f"access_key_{n}_last_used_date")) or _date(
                 row.get(f"access_key_{n}_last_rotated"))
             if last and limit <= now - last <= datetime.timedelta(days=90):
-                found.append(Finding("IAM-018", name,
-                                     f"access key {n} unused for {(now - last).days} days",
-                                     "deactivate, then delete the key if nothing needs it"))
-    return found
+                yield rule.found(name, f"access key {n} unused for {(now - last).days} days",
+                                 "deactivate, then delete the key if nothing needs it")
 
 
 def grants_everything(document: Any) -> bool:
@@ -242,48 +254,72 @@ def _listed(value: Any) -> list[Any]:
     return list(value) if isinstance(value, list | tuple) else [value]
 
 
-def _full_access(live: State, documents: Mapping[str, Any]) -> list[Finding]:
-    by_arn = {arn: doc for arn, doc in documents.items()}
-    for policy in live.policies.values():
+@CONTROLS.rule("IAM-019", HIGH, "a policy granting *:* is attached", cis("1.16", "2.14"))
+def _full_access(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    by_arn = dict(ctx.documents)
+    for policy in ctx.live.policies.values():
         by_arn.setdefault(policy.name, policy.document)
-    found = []
 
-    def check(holder: str, inline: Iterable[tuple[str, Any]], attached: Iterable[str]) -> None:
-        names = [f"inline {name}" for name, doc in inline if grants_everything(doc)]
-        names += [arn for arn in sorted(attached)
-                  if (doc := by_arn.get(arn, by_arn.get(arn.rsplit("/", 1)[-1]))) is not None
-                  and grants_everything(doc)]
-        if names:
-            found.append(Finding("IAM-019", holder, "grants *:* through " + ", ".join(names),
-                                 "grant what the work needs; keep full access to a role "
-                                 "assumed with MFA"))
+    def names(inline: Iterable[tuple[str, Any]], attached: Iterable[str]) -> list[str]:
+        found = [f"inline {name}" for name, doc in inline if grants_everything(doc)]
+        return found + [arn for arn in sorted(attached) if (doc := by_arn.get(
+            arn, by_arn.get(arn.rsplit("/", 1)[-1]))) is not None and grants_everything(doc)]
 
-    for group in sorted(live.groups.values(), key=lambda g: g.name):
-        check(f"group/{group.name}", group.inline_policies, group.managed_policies)
-    for user in sorted(live.users.values(), key=lambda u: u.name):
-        check(f"user/{user.name}", user.inline_policies, user.attached_policies)
-    return found
+    holders = [(f"group/{g.name}", g.inline_policies, g.managed_policies)
+               for g in sorted(ctx.live.groups.values(), key=lambda g: g.name)]
+    holders += [(f"user/{u.name}", u.inline_policies, u.attached_policies)
+                for u in sorted(ctx.live.users.values(), key=lambda u: u.name)]
+    for holder, inline, attached in holders:
+        if granting := names(inline, attached):
+            yield rule.found(holder, "grants *:* through " + ", ".join(granting),
+                             "grant what the work needs; keep full access to a role assumed "
+                             "with MFA")
 
 
-def _account_wide(facts: AccountFacts, now: datetime.datetime) -> list[Finding]:
-    found = []
-    if not facts.support_holders:
-        found.append(Finding("IAM-020", "account/support-role",
-                             "AWSSupportAccess is attached to no role, group or user",
-                             "create a role for incident handling with AWSSupportAccess "
-                             "attached"))
-    for name, expires in sorted(facts.server_certificates):
-        if expires <= now:
-            found.append(Finding("IAM-021", f"server-certificate/{name}",
-                                 f"expired {expires.date().isoformat()}",
-                                 "delete it (iam delete-server-certificate)"))
-    for holder in facts.cloudshell_holders:
-        found.append(Finding("IAM-022", holder, "AWSCloudShellFullAccess is attached",
-                             "detach it; grant CloudShell without file transfer if needed"))
-    features = facts.organization_features
+@CONTROLS.rule("IAM-020", LOW, "no AWS Support role (AWSSupportAccess attached nowhere)",
+               cis("1.17", "2.15"))
+def _support_role(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    if not ctx.facts.support_holders:
+        yield rule.found("account/support-role",
+                         "AWSSupportAccess is attached to no role, group or user",
+                         "create a role for incident handling with AWSSupportAccess attached")
+
+
+@CONTROLS.rule("IAM-021", MEDIUM, "expired server certificate", cis("1.19", "2.17"))
+def _expired_certificates(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    for name, expires in sorted(ctx.facts.server_certificates):
+        if expires <= ctx.now:
+            yield rule.found(f"server-certificate/{name}",
+                             f"expired {expires.date().isoformat()}",
+                             "delete it (iam delete-server-certificate)")
+
+
+@CONTROLS.rule("IAM-022", MEDIUM, "AWSCloudShellFullAccess attached", cis("1.22", "2.20"))
+def _cloudshell(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    for holder in ctx.facts.cloudshell_holders:
+        yield rule.found(holder, "AWSCloudShellFullAccess is attached",
+                         "detach it; grant CloudShell without file transfer if needed")
+
+
+@CONTROLS.rule("IAM-023", MEDIUM, "root credentials not managed centrally in the Organization",
+               cis("-", "2.1.1"))
+def _root_management(rule: Control, ctx: Controlled) -> Iterator[Finding]:
+    features = ctx.facts.organization_features
     if features is not None and "RootCredentialsManagement" not in features:
-        found.append(Finding("IAM-023", "account/root",
-                             "the Organization does not manage member accounts' root "
-                             "credentials centrally",
-                             "enable centralized root access (IAM: Root access management)"))
-    return found
+        yield rule.found("account/root",
+                         "the Organization does not manage member accounts' root credentials "
+                         "centrally",
+                         "enable centralized root access (IAM: Root access management)")
+
+
+def _cis_versions(references: tuple[str, ...]) -> tuple[str, str]:
+    ids = cis_label(references).removeprefix("CIS ").split(" / ")
+    return ids[0], ids[1]
+
+
+# The CIS controls' descriptions, and every rule's CIS ids (v4.0.1, v7.0): read from the
+# catalogues, so a rule carries its references where it is written.
+RULES: Mapping[str, str] = MappingProxyType({r.id: r.help for r in CONTROLS.rules.values()})
+_ALL: tuple[RuleInfo, ...] = (*AUDIT_RULES.rules.values(), *CONTROLS.rules.values())
+CIS_IDS: Mapping[str, tuple[str, str]] = MappingProxyType({
+    r.id: _cis_versions(r.references) for r in _ALL if cis_label(r.references)})

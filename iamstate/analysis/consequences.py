@@ -246,5 +246,4 @@ def _finding(found: Finding, status: str, accepted_at: str | None = None,
     if wider_than:
         detail += (f" It reaches further than accepted at {wider_than}: a reviewer must "
                    "accept the new reach.")
-    return PlanFinding(found.id, found.principal, found.severity, status, detail,
-                       tuple(found.via), accepted_at, found.reach, found.references)
+    return replace(found, detail=detail, status=status, accepted_at=accepted_at)

@@ -30,7 +30,7 @@ from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from iamstate.analysis.meaning import Reach, compact
+from iamstate.analysis.meaning import EscalationFinding, Reach, compact
 from iamstate.analysis.permissions import (
     USERNAME,
     ActionSet,
@@ -45,6 +45,7 @@ from iamstate.analysis.permissions import (
 )
 from iamstate.model.entities import Role, State, User
 
+Finding = EscalationFinding  # what this engine finds (a plan gives it a status)
 ADMIN_EQUIVALENT = "ADMIN-EQUIVALENT"
 CRITICAL, HIGH, MEDIUM = "critical", "high", "medium"
 SEVERITY_ORDER = (CRITICAL, HIGH, MEDIUM)
@@ -83,30 +84,6 @@ class EscalationPath:
     summary: str  # "can ...", completes "Members of group X ..." / "User x ..."
     alternatives: tuple[tuple[Need, ...], ...]
     references: tuple[str, ...] = ()
-
-
-@dataclass(frozen=True)
-class Finding:
-    id: str
-    principal: str  # group/NAME or user/NAME
-    severity: str
-    detail: str
-    via: tuple[str, ...]  # the policies (sources) that enable it
-    # What the path reaches: one entry per action it uses and grant allowing it (targets
-    # and conditions, never the route). An acceptance pins this; a wider reach is new.
-    reach: tuple[Reach, ...] = ()
-    references: tuple[str, ...] = ()
-
-    def to_json(self) -> dict[str, Any]:
-        """SPEC §3 `consequences.findings[]` without `status` (the plan knows before/after)."""
-        out: dict[str, Any] = {"id": self.id, "principal": self.principal,
-                               "severity": self.severity, "detail": self.detail,
-                               "via": list(self.via)}
-        if self.reach:
-            out["reach"] = [r.to_json() for r in self.reach]
-        if self.references:
-            out["references"] = list(self.references)
-        return out
 
 
 @dataclass(frozen=True)

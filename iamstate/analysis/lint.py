@@ -19,12 +19,14 @@ group that uses it), so lint costs what the distinct documents cost.
 from __future__ import annotations
 
 import fnmatch
+import functools
 import json
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
 
 from iamstate.analysis.actions import action_problem
+from iamstate.analysis.findings import ERROR, SECURITY, SUGGESTION, WARNING, Finding
 from iamstate.analysis.lint_catalogue import (
     OPERATOR_FOR,
     RETIRED_SERVICES,
@@ -39,11 +41,13 @@ from iamstate.analysis.lint_catalogue import (
 )
 from iamstate.repository.policy import Path
 
-__all__ = ["RULES", "Lint", "Rule", "check", "condition_key_problem", "schema_block",
-           "severity"]
+if TYPE_CHECKING:
+    from iamstate.model.entities import Location
 
-ERROR, SECURITY, WARNING, SUGGESTION, OFF = (
-    "error", "security warning", "warning", "suggestion", "off")
+__all__ = ["ERROR", "OFF", "RULES", "Lint", "Rule", "check", "condition_key_problem",
+           "schema_block", "severity"]
+
+OFF = "off"
 # account.yaml spells them error | warn | suggestion | off; "warn" keeps the rule's own kind
 # of warning (a security warning stays one)
 SETTINGS = ("error", "warn", "suggestion", "off")
@@ -51,54 +55,40 @@ SETTINGS = ("error", "warn", "suggestion", "off")
 
 @dataclass(frozen=True)
 class Rule:
+    """A lint rule (the `Rule` protocol of findings.py over a policy document): its checks
+    are the functions that find it, shared with sibling rules where one reading of a
+    statement decides several (an unknown action is not also a deprecated one)."""
+
     id: str
     setting: str  # the key under `lint:` in account.yaml
     severity: str  # by default; "warn" in account.yaml turns an error into a warning
     why: str  # one line for people: the schema's hint and the README's table
+    checks: tuple[Check, ...] = field(default=(), repr=False, compare=False)
+    references: tuple[str, ...] = ()
 
+    @property
+    def help(self) -> str:
+        return self.why
 
-RULES = {r.setting: r for r in (
-    Rule("LINT-UNKNOWN-ACTION", "unknown_actions", ERROR,
-         "an action name IAM does not know (it grants nothing)"),
-    Rule("LINT-UNKNOWN-CONDITION-KEY", "unknown_condition_keys", ERROR,
-         "a condition key AWS does not know (it never matches)"),
-    Rule("LINT-CONDITION-TYPE", "condition_types", ERROR,
-         "an operator of another type than its key (StringEquals on aws:SourceIp)"),
-    Rule("LINT-CONDITION-VALUE", "condition_values", ERROR,
-         "a value the key can never have (Bool \"yes\", a bad CIDR, a non-ISO date)"),
-    Rule("LINT-CONDITION-TYPE-USABLE", "condition_types_usable", SUGGESTION,
-         "a String operator on an ARN or boolean key (works as text; ArnLike, Bool say more)"),
-    Rule("LINT-CONDITION-KEY-UNSUPPORTED", "unsupported_condition_keys", WARNING,
-         "a service condition key the statement's actions do not carry"),
-    Rule("LINT-RESOURCE-MISMATCH", "resource_types", WARNING,
-         "an action that accepts none of the statement's resources (s3:GetObject on a bucket)"),
-    Rule("LINT-OLD-VERSION-VARIABLE", "variables_in_old_version", ERROR,
-         "a policy variable under Version 2008-10-17, where it is literal text"),
-    Rule("LINT-IFEXISTS-ALLOW", "ifexists_in_allow", SECURITY,
-         "an ...IfExists MFA or network condition in an Allow (requests without the key pass)"),
-    Rule("LINT-EQUALS-WITH-WILDCARD", "equals_with_wildcard", WARNING,
-         "StringEquals with * or ? (compared literally)"),
-    Rule("LINT-WILDCARD-OPERATOR", "wildcard_operators", SUGGESTION,
-         "StringLike/ArnLike without a wildcard, ArnEquals with one"),
-    Rule("LINT-PASSROLE-ON-ALL", "passrole_on_all", SECURITY,
-         "iam:PassRole on every role (*, role/*, ...)"),
-    Rule("LINT-ALLOW-NOT-ACTION", "allow_with_not_action", SECURITY, "Allow with NotAction"),
-    Rule("LINT-ALLOW-NOT-RESOURCE", "allow_with_not_resource", WARNING,
-         "Allow with NotResource"),
-    Rule("LINT-DEPRECATED-ACTION", "deprecated_actions", WARNING,
-         "an action AWS retired or deprecated (aws-portal:ViewBilling)"),
-    Rule("LINT-REDUNDANT-STATEMENT", "redundant_statements", SUGGESTION,
-         "a statement another of the same effect wholly covers"),
-    Rule("LINT-NON-ASCII", "non_ascii", SECURITY,
-         "non-ASCII characters in an action, ARN or condition (look-alike names match nobody)"),
-)}
+    def check(self, document: Mapping[str, Any]) -> Iterator[Lint]:
+        """This rule's findings in one document (`check` runs every rule at once)."""
+        parsed = _Document.read(document)
+        for run in self.checks:
+            yield from (found for found in run(parsed) if found.rule.id == self.id)
 
 
 @dataclass(frozen=True)
 class Lint:
+    """What a rule found in a document, at a path inside it: the loader knows the file and
+    the line (`finding`), for a policy file or a document written in place."""
+
     rule: Rule
     path: Path
     message: str
+
+    def finding(self, subject: str, severity: str, location: Location | None) -> Finding:
+        return Finding(self.rule.id, subject, severity, self.message, location=location,
+                       references=self.rule.references)
 
 
 def severity(rule: Rule, settings: Mapping[str, str]) -> str:
@@ -138,19 +128,9 @@ def check(document: Mapping[str, Any]) -> list[Lint]:
 
 
 def _check(document: Mapping[str, Any]) -> Iterator[Lint]:
-    statements = list(_statements(document))
-    old = document.get("Version") == "2008-10-17"
-    for where, statement in statements:
-        parsed = _Statement.read(where, statement)
-        yield from _check_actions(parsed)
-        yield from _check_conditions(parsed)
-        yield from _check_resources(parsed)
-        yield from _check_shapes(parsed)
-        yield from _non_ascii(parsed)
-        yield from _dead_deny(parsed)
-        if old:
-            yield from _old_version_variables(parsed)
-    yield from _redundant(statements)
+    parsed = _Document.read(document)
+    for run in CHECKS:
+        yield from run(parsed)
 
 
 def _statements(document: Mapping[str, Any]) -> Iterator[tuple[Path, Mapping[str, Any]]]:
@@ -214,12 +194,40 @@ class _Statement:
                    tuple(_values(statement, "NotResource", where)), tuple(conditions))
 
 
+@dataclass(frozen=True)
+class _Document:
+    """A document read once: its statements as written and as every rule looks at them."""
+
+    old: bool  # Version 2008-10-17: policy variables are literal text
+    raw: tuple[tuple[Path, Mapping[str, Any]], ...]
+    statements: tuple[_Statement, ...]
+
+    @classmethod
+    def read(cls, document: Mapping[str, Any]) -> _Document:
+        raw = tuple(_statements(document))
+        return cls(document.get("Version") == "2008-10-17", raw,
+                   tuple(_Statement.read(where, statement) for where, statement in raw))
+
+
+Check = Callable[[_Document], Iterator["Lint"]]
+
+
+def _each_statement(check: Callable[[_Statement], Iterator[Lint]]) -> Check:
+    """A check of one statement, run on each statement of the document."""
+    @functools.wraps(check)
+    def run(document: _Document) -> Iterator[Lint]:
+        for statement in document.statements:
+            yield from check(statement)
+    return run
+
+
 def _as_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
 
 
+@_each_statement
 def _check_actions(s: _Statement) -> Iterator[Lint]:
     """Unknown actions anywhere; retired ones in an Allow (a Deny of a retired billing action
     still guards an account that has not moved to the fine-grained ones)."""
@@ -240,6 +248,7 @@ def _check_actions(s: _Statement) -> Iterator[Lint]:
             yield Lint(RULES["deprecated_actions"], path, retired)
 
 
+@_each_statement
 def _check_conditions(s: _Statement) -> Iterator[Lint]:
     for c in s.conditions:
         problem = condition_key_problem(c.key)
@@ -355,6 +364,7 @@ def _listed(actions: list[str]) -> str:
     return shown + (f" and {len(actions) - 4} more" if len(actions) > 4 else "")
 
 
+@_each_statement
 def _check_resources(s: _Statement) -> Iterator[Lint]:
     if not s.resources:
         return
@@ -377,6 +387,7 @@ def _check_resources(s: _Statement) -> Iterator[Lint]:
                 break
 
 
+@_each_statement
 def _check_shapes(s: _Statement) -> Iterator[Lint]:
     if s.allow and s.not_actions:
         yield Lint(RULES["allow_with_not_action"], (*s.where, "NotAction"), (
@@ -388,6 +399,7 @@ def _check_shapes(s: _Statement) -> Iterator[Lint]:
             "resources to allow instead"))
 
 
+@_each_statement
 def _non_ascii(s: _Statement) -> Iterator[Lint]:
     texts = [*s.actions, *s.not_actions, *s.resources, *s.not_resources]
     for c in s.conditions:
@@ -401,7 +413,8 @@ def _non_ascii(s: _Statement) -> Iterator[Lint]:
                 "retype it"))
 
 
-def _old_version_variables(s: _Statement) -> Iterator[Lint]:
+@_each_statement
+def _variables(s: _Statement) -> Iterator[Lint]:
     texts = [*s.resources, *s.not_resources]
     for c in s.conditions:
         texts += list(c.values)
@@ -412,6 +425,7 @@ def _old_version_variables(s: _Statement) -> Iterator[Lint]:
                 'reads it as literal text: write Version: "2012-10-17"'))
 
 
+@_each_statement
 def _dead_deny(s: _Statement) -> Iterator[Lint]:
     """A Deny no Allow could ever need: each of its actions is of a service AWS closed, or
     takes none of the statement's resources, so nothing it names can be granted."""
@@ -427,9 +441,15 @@ def _dead_deny(s: _Statement) -> Iterator[Lint]:
             "remove it"))
 
 
-def _redundant(statements: list[tuple[Path, Mapping[str, Any]]]) -> Iterator[Lint]:
+def _old_version_variables(document: _Document) -> Iterator[Lint]:
+    if document.old:
+        yield from _variables(document)
+
+
+def _redundant(document: _Document) -> Iterator[Lint]:
     """A statement whose actions and resources another of the same effect covers, with no
     condition or the same one, changes nothing: one of the two is a leftover."""
+    statements = document.raw
     shapes = [(where, _shape(statement)) for where, statement in statements]
     for index, (where, shape) in enumerate(shapes):
         if shape is None:
@@ -476,6 +496,54 @@ def _show(value: str) -> str:
     """A value in a message, look-alike letters written as escapes (`\\u0435`)."""
     return ascii(value) if len(value) <= 120 else f"a text of {len(value):,} characters"
 
+
+# The catalogue: each rule with the checks that find it. Its order is the schema's and the
+# README's; the checks run once each, in the order they first appear here.
+_CONDITIONS = (_check_conditions,)
+RULES = {r.setting: r for r in (
+    Rule("LINT-UNKNOWN-ACTION", "unknown_actions", ERROR,
+         "an action name IAM does not know (it grants nothing)", (_check_actions,)),
+    Rule("LINT-UNKNOWN-CONDITION-KEY", "unknown_condition_keys", ERROR,
+         "a condition key AWS does not know (it never matches)", _CONDITIONS),
+    Rule("LINT-CONDITION-TYPE", "condition_types", ERROR,
+         "an operator of another type than its key (StringEquals on aws:SourceIp)",
+         _CONDITIONS),
+    Rule("LINT-CONDITION-VALUE", "condition_values", ERROR,
+         "a value the key can never have (Bool \"yes\", a bad CIDR, a non-ISO date)",
+         _CONDITIONS),
+    Rule("LINT-CONDITION-TYPE-USABLE", "condition_types_usable", SUGGESTION,
+         "a String operator on an ARN or boolean key (works as text; ArnLike, Bool say more)",
+         _CONDITIONS),
+    Rule("LINT-CONDITION-KEY-UNSUPPORTED", "unsupported_condition_keys", WARNING,
+         "a service condition key the statement's actions do not carry", _CONDITIONS),
+    Rule("LINT-RESOURCE-MISMATCH", "resource_types", WARNING,
+         "an action that accepts none of the statement's resources (s3:GetObject on a bucket)",
+         (_check_resources,)),
+    Rule("LINT-OLD-VERSION-VARIABLE", "variables_in_old_version", ERROR,
+         "a policy variable under Version 2008-10-17, where it is literal text",
+         (_old_version_variables,)),
+    Rule("LINT-IFEXISTS-ALLOW", "ifexists_in_allow", SECURITY,
+         "an ...IfExists MFA or network condition in an Allow (requests without the key pass)",
+         _CONDITIONS),
+    Rule("LINT-EQUALS-WITH-WILDCARD", "equals_with_wildcard", WARNING,
+         "StringEquals with * or ? (compared literally)", _CONDITIONS),
+    Rule("LINT-WILDCARD-OPERATOR", "wildcard_operators", SUGGESTION,
+         "StringLike/ArnLike without a wildcard, ArnEquals with one", _CONDITIONS),
+    Rule("LINT-PASSROLE-ON-ALL", "passrole_on_all", SECURITY,
+         "iam:PassRole on every role (*, role/*, ...)", (_check_resources,)),
+    Rule("LINT-ALLOW-NOT-ACTION", "allow_with_not_action", SECURITY, "Allow with NotAction",
+         (_check_shapes,)),
+    Rule("LINT-ALLOW-NOT-RESOURCE", "allow_with_not_resource", WARNING,
+         "Allow with NotResource", (_check_shapes,)),
+    Rule("LINT-DEPRECATED-ACTION", "deprecated_actions", WARNING,
+         "an action AWS retired or deprecated (aws-portal:ViewBilling)", (_check_actions,)),
+    Rule("LINT-REDUNDANT-STATEMENT", "redundant_statements", SUGGESTION,
+         "a statement another of the same effect wholly covers", (_dead_deny, _redundant)),
+    Rule("LINT-NON-ASCII", "non_ascii", SECURITY,
+         "non-ASCII characters in an action, ARN or condition (look-alike names match nobody)",
+         (_non_ascii,)),
+)}
+CHECKS: tuple[Check, ...] = tuple(dict.fromkeys(c for r in RULES.values() for c in r.checks))
 
 
 def write_schema() -> None:

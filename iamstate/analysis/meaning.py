@@ -8,6 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from iamstate.analysis.findings import Finding
+
 NEW, ACCEPTED, GONE = "new", "accepted", "gone"
 UNREADABLE = "UNREADABLE-POLICY"
 
@@ -84,21 +86,32 @@ def reach_within(reach: Sequence[Reach], accepted: Sequence[Reach]) -> bool:
 
 
 @dataclass(frozen=True)
-class PlanFinding:
+class EscalationFinding:
+    """A privilege-escalation path (or an administrator) of one principal: what the
+    escalation engine finds on a state, and, with the `status` a plan gives it against the
+    state before (new, accepted, gone), what the plan file holds and every renderer reads.
+    One class for both, so the plan file and an audit say the same thing the same way."""
+
     id: str
-    principal: str
+    principal: str  # group/NAME or user/NAME
     severity: str
-    status: str
     detail: str
-    via: tuple[str, ...] = ()
-    accepted_at: str | None = None  # file:line of the acceptance in account.yaml
-    reach: tuple[Reach, ...] = ()  # what the path reaches (an acceptance pins it)
+    via: tuple[str, ...] = ()  # the policies (sources) that enable it
+    # What the path reaches: one entry per action it uses and grant allowing it (targets
+    # and conditions, never the route). An acceptance pins this; a wider reach is new.
+    reach: tuple[Reach, ...] = ()
     references: tuple[str, ...] = ()  # the same path in public catalogues
+    status: str = ""  # in a plan: NEW, ACCEPTED or GONE; "" on a state
+    accepted_at: str | None = None  # file:line of the acceptance in account.yaml
 
     def to_json(self) -> dict[str, Any]:
+        """SPEC §3 `consequences.findings[]` (`status` once a plan set it). The keys keep
+        their order: the plan file's digest is of its bytes."""
         out: dict[str, Any] = {"id": self.id, "principal": self.principal,
-                               "severity": self.severity, "status": self.status,
-                               "detail": self.detail, "via": list(self.via)}
+                               "severity": self.severity}
+        if self.status:
+            out["status"] = self.status
+        out |= {"detail": self.detail, "via": list(self.via)}
         if self.accepted_at:
             out["accepted_at"] = self.accepted_at
         if self.reach:
@@ -108,11 +121,18 @@ class PlanFinding:
         return out
 
     @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> PlanFinding:
-        return cls(data["id"], data["principal"], data["severity"], data["status"],
-                   data.get("detail", ""), tuple(data.get("via", ())), data.get("accepted_at"),
+    def from_json(cls, data: Mapping[str, Any]) -> EscalationFinding:
+        """A plan file's finding (its `status` is required there)."""
+        return cls(data["id"], data["principal"], data["severity"], data.get("detail", ""),
+                   tuple(data.get("via", ())),
                    tuple(Reach.from_json(r) for r in data.get("reach", ())),
-                   tuple(data.get("references", ())))
+                   tuple(data.get("references", ())), data["status"], data.get("accepted_at"))
+
+    def finding(self) -> Finding:
+        """As the one `Finding` every output reads (an accepted one says where)."""
+        return Finding(self.id, self.principal, self.severity, self.detail,
+                       "remove what enables it, or accept it in account.yaml's accepted_risks",
+                       references=self.references, accepted_at=self.accepted_at or "")
 
     def acceptance(self) -> str:
         """The `accepted_risks` entry that accepts exactly this finding's reach, ready to
@@ -121,6 +141,9 @@ class PlanFinding:
         reach = (", reach: " + json.dumps([r.to_json() for r in self.reach], sort_keys=True)
                  if self.reach else "")
         return f"- {{id: {self.id}, principal: {self.principal}{reach}, reason: ...}}"
+
+
+PlanFinding = EscalationFinding  # the name the plan's consequences use
 
 
 @dataclass(frozen=True)
