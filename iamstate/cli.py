@@ -50,6 +50,12 @@ class Format(StrEnum):
     text = "text"
     markdown = "markdown"
     json = "json"
+    sarif = "sarif"
+
+
+class ValidateFormat(StrEnum):
+    text = "text"
+    sarif = "sarif"
 
 
 class Options:
@@ -70,7 +76,8 @@ def _names(given: list[str] | None) -> list[str] | None:
     if not given:
         return None
     return [name for item in given for name in item.split()]
-FormatOption = Annotated[Format, typer.Option("--format", help="text, markdown or json.")]
+FormatOption = Annotated[Format, typer.Option(
+    "--format", help="text, markdown, json or sarif (SARIF 2.1.0, for code scanning).")]
 AllowDeletions = Annotated[int | None, typer.Option(
     "--allow-deletions", help="Allow up to N deletions (overrides safety.max_deletions).")]
 
@@ -126,6 +133,11 @@ def handles_errors(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
+def _print_sarif(log: dict[str, Any]) -> None:
+    """A SARIF log alone on stdout (what upload-sarif reads; messages go to stderr)."""
+    print(json.dumps(log, indent=2))
+
+
 def warn(accounts: list[Account], planned: list[Planned] | None = None) -> None:
     for account in accounts:
         for warning in account.warnings:
@@ -137,12 +149,26 @@ def warn(accounts: list[Account], planned: list[Planned] | None = None) -> None:
 
 @app.command()
 @handles_errors
-def validate() -> None:
+def validate(fmt: Annotated[ValidateFormat, typer.Option(
+        "--format", help="text, or sarif (SARIF 2.1.0 on stdout, for code scanning).")] =
+        ValidateFormat.text) -> None:
     """Check the repository offline (no AWS call): exit 0 if valid, 1 with every error."""
     from iamstate.repository.loader import load_repository
 
-    accounts = load_repository(Options.repo)
+    try:
+        accounts = load_repository(Options.repo)
+    except RepoError as error:
+        if fmt is ValidateFormat.sarif:
+            from iamstate.outputs.sarif import validate_log
+
+            _print_sarif(validate_log(Options.repo, problems=error.problems))
+        raise
     warn(accounts)
+    if fmt is ValidateFormat.sarif:
+        from iamstate.outputs.sarif import validate_log
+
+        _print_sarif(validate_log(Options.repo, accounts))
+        return
     users = sum(len(a.desired.users) for a in accounts)
     out.print(f"Valid: {len(accounts)} account(s), {users} user(s).")
 
@@ -167,7 +193,11 @@ def plan(
     plans = [p.plan for p in planned]
     target = out_file or Options.repo / ".iamstate" / "plan.json"
     planfile.write(target, workflow.plan_document(planned), Options.repo)
-    if fmt is Format.json:
+    if fmt is Format.sarif:
+        from iamstate.outputs.sarif import plan_log
+
+        _print_sarif(plan_log(Options.repo, planned))
+    elif fmt is Format.json:
         print(render.render_json(plans))
     elif fmt is Format.markdown:
         print(render.render_markdown(plans))
@@ -240,7 +270,12 @@ def audit(account: AccountsOption = None, fmt: FormatOption = Format.text,
     from iamstate.analysis.audit import render_findings
 
     findings = workflow.audit_all(Options.repo, _names(account), unused_days=unused_days)
-    print(render_findings(findings, fmt.value))
+    if fmt is Format.sarif:
+        from iamstate.outputs.sarif import audit_log
+
+        _print_sarif(audit_log(Options.repo, findings))
+    else:
+        print(render_findings(findings, fmt.value))
     if any(findings.values()):
         raise typer.Exit(3)
 

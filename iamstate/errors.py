@@ -4,18 +4,42 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from iamstate.analysis.findings import Finding
+
+INVALID, NOTICE = "REPO-INVALID", "REPO-WARNING"  # the rule ids of problems of no lint rule
 
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong in the repository, at `file:line`, with what to write instead."""
+    """One thing wrong in the repository, at `file:line`, with what to write instead: an
+    error (validate fails) or, among an account's warnings, a warning. `rule`: the lint
+    rule that found it, if one did."""
 
     file: Path
     line: int
     message: str
+    rule: str = ""
+    severity: str = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
+
+    def finding(self, root: Path) -> Finding:
+        """As the one finding every output reads (SARIF): located at its file and line; its
+        subject is the file, relative to the repository `root`."""
+        from iamstate.analysis.findings import Finding
+        from iamstate.model.entities import Location
+
+        rule = self.rule or (INVALID if self.severity == "error" else NOTICE)
+        try:
+            subject = self.file.resolve().relative_to(root.resolve()).as_posix()
+        except ValueError:
+            subject = self.file.name
+        return Finding(rule, subject, self.severity, self.message,
+                       location=Location(self.file, self.line))
 
 
 SHOWN_MAX = 64

@@ -96,6 +96,7 @@ def audit_all(
     concurrently; credentials unused for `unused_days` are a finding (CIS's 45)."""
     from iamstate.analysis.audit import audit_account, expiring_findings  # its engines: audits only
     from iamstate.analysis.cis import cis_findings, read_facts
+    from iamstate.analysis.findings import located
 
     accounts = load_repository(repo, only)
     day = expiry.today()
@@ -114,7 +115,7 @@ def audit_all(
         found += cis_findings(read_facts(conn, rows), live, report, now, documents,
                               unused_days)
         found += expiring_findings(account.desired, day)
-        return sorted(found, key=lambda f: (f.rule, f.resource))
+        return sorted(located(found, account), key=lambda f: (f.rule, f.resource))
 
     found = for_each_account(accounts, one)
     return dict(zip((a.config.name for a in accounts), found, strict=True))

@@ -30,7 +30,11 @@ from functools import cached_property, lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from iamstate.analysis.meaning import EscalationFinding, Reach, compact
+from iamstate.analysis.findings import CRITICAL as CRITICAL
+from iamstate.analysis.findings import HIGH as HIGH
+from iamstate.analysis.findings import MEDIUM as MEDIUM
+from iamstate.analysis.findings import Described, RuleInfo
+from iamstate.analysis.meaning import UNREADABLE, EscalationFinding, Reach, compact
 from iamstate.analysis.permissions import (
     USERNAME,
     ActionSet,
@@ -47,7 +51,6 @@ from iamstate.model.entities import Role, State, User
 
 Finding = EscalationFinding  # what this engine finds (a plan gives it a status)
 ADMIN_EQUIVALENT = "ADMIN-EQUIVALENT"
-CRITICAL, HIGH, MEDIUM = "critical", "high", "medium"
 SEVERITY_ORDER = (CRITICAL, HIGH, MEDIUM)
 
 # What a needed action must reach.
@@ -84,6 +87,14 @@ class EscalationPath:
     summary: str  # "can ...", completes "Members of group X ..." / "User x ..."
     alternatives: tuple[tuple[Need, ...], ...]
     references: tuple[str, ...] = ()
+
+    @property
+    def help(self) -> str:  # as a rule of the catalogue (findings.RuleInfo)
+        return f"a user or group that {self.summary}"
+
+    @property
+    def setting(self) -> str:  # accepted per finding in accepted_risks, not switched off
+        return ""
 
 
 @dataclass(frozen=True)
@@ -381,6 +392,13 @@ def _passed_to(path: EscalationPath) -> tuple[str, ...]:
     """The services a PassRole path passes its role to (none: not a PassRole path)."""
     return tuple(sorted({v for alternative in path.alternatives for need in alternative
                          for k, v in need.context if k == "iam:PassedToService"}))
+# The catalogue as rules (SARIF's rule list): the paths, and the two findings of no path.
+RULES: tuple[RuleInfo, ...] = (
+    Described(ADMIN_EQUIVALENT, CRITICAL, "a user or group that can perform every IAM action "
+              "on every resource, or make themselves able to"),
+    Described(UNREADABLE, HIGH, "a user newly under a policy whose document could not be "
+              "read, so what it grants cannot be said"),
+    *PATHS)
 SEVERITIES: Mapping[str, str] = MappingProxyType(
     {ADMIN_EQUIVALENT: CRITICAL, **{p.id: p.severity for p in PATHS}})
 

@@ -9,17 +9,18 @@ JSON, markdown, SARIF) reads these two shapes, so a new rule is one entry in its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Generic, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from iamstate.model.entities import Location
+    from iamstate.model.entities import Account, Location
 
 # Lint speaks of errors, warnings and suggestions (what stops validate), the live rules of
 # critical, high, medium and low (how much power is at stake): both scales are findings'.
 ERROR, SECURITY, WARNING, SUGGESTION = "error", "security warning", "warning", "suggestion"
 CRITICAL, HIGH, MEDIUM, LOW = "critical", "high", "medium", "low"
+ACCOUNT_FILE = "account.yaml"  # where an account's undeclared subjects are found
 SEVERITIES = (ERROR, CRITICAL, HIGH, SECURITY, WARNING, MEDIUM, LOW, SUGGESTION)
 
 
@@ -136,3 +137,24 @@ class Described:
     help: str
     setting: str = ""
     references: tuple[str, ...] = ()
+
+
+def declared_at(subject: str, account: Account) -> Location:
+    """Where the repository declares a live finding's subject (`user/NAME`, `group/NAME`,
+    `policy/NAME`): its entry, or the account's account.yaml for anything it does not
+    declare (the root user, the password policy, a user made by hand)."""
+    from iamstate.model.entities import Location
+
+    kind, _, name = subject.partition("/")
+    declared: Mapping[str, Any] = {"user": account.desired.users,
+                                   "group": account.desired.groups,
+                                   "policy": account.desired.policies}.get(kind, {})
+    source = getattr(declared.get(name), "source", None)
+    if isinstance(source, Location):
+        return source
+    return Location(account.config.directory / ACCOUNT_FILE, 1)
+
+
+def located(findings: Iterable[Finding], account: Account) -> list[Finding]:
+    """Live findings at their declarations (those already located keep their place)."""
+    return [f if f.location else f.at(declared_at(f.subject, account)) for f in findings]

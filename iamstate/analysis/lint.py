@@ -44,8 +44,18 @@ from iamstate.repository.policy import Path
 if TYPE_CHECKING:
     from iamstate.model.entities import Location
 
-__all__ = ["ERROR", "OFF", "RULES", "Lint", "Rule", "check", "condition_key_problem",
-           "schema_block", "severity"]
+__all__ = [
+    "ERROR",
+    "OFF",
+    "RULES",
+    "WARNING",
+    "Lint",
+    "Rule",
+    "check",
+    "condition_key_problem",
+    "schema_block",
+    "severity",
+]
 
 OFF = "off"
 # account.yaml spells them error | warn | suggestion | off; "warn" keeps the rule's own kind

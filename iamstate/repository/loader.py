@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iamstate.analysis.lint import ERROR, OFF, severity
+from iamstate.analysis.lint import ERROR, OFF, WARNING, severity
 from iamstate.analysis.lint import check as check_lint
 from iamstate.analysis.meaning import UNREADABLE, Reach
 from iamstate.errors import Problem, RepoError, shown
@@ -71,9 +71,11 @@ ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 @dataclass
 class Problems:
     items: list[Problem] = field(default_factory=list)
+    severity: str = ERROR  # of what is added (warnings: a warning, or their rule's kind)
 
-    def add(self, file: Path, line: int, message: str) -> None:
-        problem = Problem(file, line, message)
+    def add(self, file: Path, line: int, message: str, rule: str = "",
+            severity: str | None = None) -> None:
+        problem = Problem(file, line, message, rule, severity or self.severity)
         if problem not in self.items:
             self.items.append(problem)
 
@@ -473,7 +475,7 @@ class _StateBuilder:
         self.problems = problems
         self.variables = {"account_id": config.account_id, "partition": config.partition}
         self.declared_policies: set[str] = set()
-        self.warnings = Problems()
+        self.warnings = Problems(severity=WARNING)
 
     def build(
         self, declared: dict[str, dict[str, Declared | None]],
@@ -557,10 +559,11 @@ class _StateBuilder:
             if level == ERROR:
                 self.problems.add(file, line_in(found.path), (
                     f"{label}: {found.message} ({found.rule.id}; lint: "
-                    f"{{{found.rule.setting}: warn}} in account.yaml makes it a warning)"))
+                    f"{{{found.rule.setting}: warn}} in account.yaml makes it a warning)"),
+                    found.rule.id)
             else:
                 self.warnings.add(file, line_in(found.path), (
-                    f"{label}: {level} {found.rule.id}: {found.message}"))
+                    f"{label}: {level} {found.rule.id}: {found.message}"), found.rule.id, level)
         return None if unknown else PolicyDocument(substituted)
 
     def _policy(self, entry: Declared) -> ManagedPolicy | None:
