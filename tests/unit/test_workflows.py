@@ -325,6 +325,8 @@ NEEDS = {  # the permissions each job needs, and nothing more
                              "id-token": "write"},
     ("drift.yml", "accounts"): {"contents": "read"},
     ("drift.yml", "drift"): {"contents": "read", "issues": "write", "id-token": "write"},
+    ("drift.yml", "audit"): {"contents": "read", "id-token": "write",
+                             "security-events": "write"},
     ("plan.yml", "accounts"): {"contents": "read"},
     ("plan.yml", "plan"): {"contents": "read", "id-token": "write", "pull-requests": "read"},
     ("plan.yml", "comment"): {"contents": "read", "pull-requests": "write"},
@@ -389,3 +391,41 @@ def test_the_expiry_schedule_applies_only_on_the_default_branch_with_pinned_acti
             uses = str(step.get("uses", ""))
             if uses and uses != "./":
                 assert re.fullmatch(r"[\w.-]+/[\w.-]+@[0-9a-f]{40}", uses), uses
+
+
+@pytest.mark.parametrize("code", [0, 1, 3])
+def test_the_drift_workflow_uploads_the_audit_sarif_from_the_one_job_allowed_to(
+        code: int, tmp_path: Path) -> None:
+    """Code scanning gets `iamstate audit --format sarif`; only that job may write security
+    events (the NEEDS table pins every job's permissions). The audit step's script, run
+    with a stand-in `iamstate` that exits `code`: the SARIF file is written and the exit code
+    reaches the step's output, which lets findings (3) upload and fails on an error (1)."""
+    jobs = _jobs("drift.yml")["jobs"]
+    writers = [name for name, job in jobs.items()
+               if job["permissions"].get("security-events") == "write"]
+    assert writers == ["audit"]
+    steps = jobs["audit"]["steps"]
+    [audit] = [s for s in steps if s.get("id") == "audit"]
+    [upload] = [s for s in steps if "codeql-action/upload-sarif@" in str(s.get("uses"))]
+    [fail] = [s for s in steps if s.get("name") == "Fail on an audit error"]
+    assert upload["with"]["sarif_file"] == "iamstate-audit.sarif"
+    fake = tmp_path / "bin" / "iamstate"
+    fake.parent.mkdir()
+    fake.write_text(f'#!/bin/sh\n[ "$*" = "audit --format sarif" ] && echo {{}}; exit {code}\n')
+    fake.chmod(0o755)
+    output = tmp_path / "output"
+    output.write_text("")
+    done = subprocess.run(["bash", "-e", "-c", audit["run"]], cwd=tmp_path, text=True,
+                          capture_output=True, env={"PATH": f"{fake.parent}:/usr/bin:/bin",
+                                                    "GITHUB_OUTPUT": str(output)})
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "iamstate-audit.sarif").read_text() == "{}\n"  # findings or not
+    written = output.read_text().strip()
+    assert written == ("" if code == 0 else f"exit-code={code}")
+    value = written.partition("=")[2]
+    uploads = value in ("", "3")
+    assert upload["if"] == "steps.audit.outputs.exit-code == '' || " \
+                           "steps.audit.outputs.exit-code == '3'"
+    assert fail["if"] == "steps.audit.outputs.exit-code != '' && " \
+                         "steps.audit.outputs.exit-code != '3'"
+    assert uploads == (code in (0, 3))
