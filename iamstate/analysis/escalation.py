@@ -76,6 +76,14 @@ class Need:
     context: tuple[tuple[str, str], ...] = ()
 
 
+# What a path gives (EscalationPath.gives), for `administrators`:
+OWN_POLICY = "writes the user's own policies"  # so the user grants themselves anything
+OWN_GROUP_POLICY = "writes their own group's policies"
+TAKEOVER = "becomes another user"  # a key or a password of theirs
+ROLE_SELF = "makes a role holding it an administrator"  # the role writes its own policies
+SELF_ROUTE = "a route to power of one's own"  # looked at for self-escalation
+
+
 @dataclass(frozen=True)
 class EscalationPath:
     """A way to gain privileges: enabled when every need of one alternative is allowed.
@@ -87,6 +95,9 @@ class EscalationPath:
     summary: str  # "can ...", completes "Members of group X ..." / "User x ..."
     alternatives: tuple[tuple[Need, ...], ...]
     references: tuple[str, ...] = ()
+    # What using it gives the principal beyond the path itself (OWN_POLICY, ...): how
+    # `administrators` finds who can make themselves one, said where the path is declared.
+    gives: frozenset[str] = frozenset()
 
     @property
     def help(self) -> str:  # as a rule of the catalogue (findings.RuleInfo)
@@ -146,40 +157,52 @@ def _attach(action: str, target: str) -> tuple[tuple[Need, ...], ...]:
 _PATHS: tuple[EscalationPath, ...] = (
     EscalationPath("ESC-CREATE-ACCESS-KEY", HIGH,
                    "can create access keys for other users and act as them",
-                   _one("iam:CreateAccessKey", target=OTHER_USERS)),
+                   _one("iam:CreateAccessKey", target=OTHER_USERS),
+                   gives=frozenset({TAKEOVER})),
     EscalationPath("ESC-CREATE-LOGIN-PROFILE", HIGH,
                    "can give other users a console password and sign in as them",
-                   _one("iam:CreateLoginProfile", target=OTHER_USERS)),
+                   _one("iam:CreateLoginProfile", target=OTHER_USERS),
+                   gives=frozenset({TAKEOVER})),
     EscalationPath("ESC-UPDATE-LOGIN-PROFILE", HIGH,
                    "can change other users' console passwords and sign in as them",
-                   _one("iam:UpdateLoginProfile", target=OTHER_USERS)),
+                   _one("iam:UpdateLoginProfile", target=OTHER_USERS),
+                   gives=frozenset({TAKEOVER})),
     EscalationPath("ESC-ADD-USER-TO-GROUP", HIGH,
                    "can add users, themselves included, to groups",
-                   _one("iam:AddUserToGroup", target=OTHER_GROUPS)),
+                   _one("iam:AddUserToGroup", target=OTHER_GROUPS),
+                   gives=frozenset({SELF_ROUTE})),
     EscalationPath("ESC-CREATE-POLICY-VERSION", CRITICAL,
                    "can rewrite customer managed policies (a new default version)",
-                   _one("iam:CreatePolicyVersion", target=ANY_POLICY)),
+                   _one("iam:CreatePolicyVersion", target=ANY_POLICY),
+                   gives=frozenset({SELF_ROUTE, ROLE_SELF})),
     EscalationPath("ESC-SET-DEFAULT-POLICY-VERSION", HIGH,
                    "can switch customer managed policies back to an older, maybe wider version",
-                   _one("iam:SetDefaultPolicyVersion", target=ANY_POLICY)),
+                   _one("iam:SetDefaultPolicyVersion", target=ANY_POLICY),
+                   gives=frozenset({SELF_ROUTE})),
     EscalationPath("ESC-ATTACH-USER-POLICY", CRITICAL,
                    "can attach any managed policy (AdministratorAccess too) to users",
-                   _attach("iam:AttachUserPolicy", ANY_USER)),
+                   _attach("iam:AttachUserPolicy", ANY_USER),
+                   gives=frozenset({OWN_POLICY, ROLE_SELF})),
     EscalationPath("ESC-ATTACH-GROUP-POLICY", CRITICAL,
                    "can attach any managed policy (AdministratorAccess too) to their own group",
-                   _attach("iam:AttachGroupPolicy", OWN_GROUPS)),
+                   _attach("iam:AttachGroupPolicy", OWN_GROUPS),
+                   gives=frozenset({OWN_GROUP_POLICY})),
     EscalationPath("ESC-ATTACH-ROLE-POLICY", HIGH,
                    "can attach any managed policy (AdministratorAccess too) to roles",
-                   _attach("iam:AttachRolePolicy", ANY_ROLE)),
+                   _attach("iam:AttachRolePolicy", ANY_ROLE),
+                   gives=frozenset({ROLE_SELF})),
     EscalationPath("ESC-PUT-USER-POLICY", CRITICAL,
                    "can write inline policies on users",
-                   _one("iam:PutUserPolicy", target=ANY_USER)),
+                   _one("iam:PutUserPolicy", target=ANY_USER),
+                   gives=frozenset({OWN_POLICY, ROLE_SELF})),
     EscalationPath("ESC-PUT-GROUP-POLICY", CRITICAL,
                    "can write inline policies on their own group",
-                   _one("iam:PutGroupPolicy", target=OWN_GROUPS)),
+                   _one("iam:PutGroupPolicy", target=OWN_GROUPS),
+                   gives=frozenset({OWN_GROUP_POLICY})),
     EscalationPath("ESC-PUT-ROLE-POLICY", HIGH,
                    "can write inline policies on roles",
-                   _one("iam:PutRolePolicy", target=ANY_ROLE)),
+                   _one("iam:PutRolePolicy", target=ANY_ROLE),
+                   gives=frozenset({ROLE_SELF})),
     EscalationPath("ESC-UPDATE-ASSUME-ROLE-POLICY", HIGH,
                    "can change who may assume roles (themselves included)",
                    _one("iam:UpdateAssumeRolePolicy", target=ANY_ROLE)),
@@ -258,7 +281,8 @@ _PATHS: tuple[EscalationPath, ...] = (
                    _one("sagemaker:CreatePresignedNotebookInstanceUrl")),
     EscalationPath("ESC-ASSUME-ROLE", HIGH,
                    "can assume roles that are administrator-equivalent or can escalate",
-                   _one("sts:AssumeRole", target=POWERFUL_ROLES)),
+                   _one("sts:AssumeRole", target=POWERFUL_ROLES),
+                   gives=frozenset({SELF_ROUTE})),
     EscalationPath("ESC-ASSUME-ANY-ROLE", MEDIUM,
                    "can assume any role that trusts the account, not named ones",
                    _one("sts:AssumeRole", target=ROLES_BY_WILDCARD)),
@@ -402,17 +426,20 @@ RULES: tuple[RuleInfo, ...] = (
 SEVERITIES: Mapping[str, str] = MappingProxyType(
     {ADMIN_EQUIVALENT: CRITICAL, **{p.id: p.severity for p in PATHS}})
 
+def _giving(what: str) -> tuple[str, ...]:
+    """The paths that give `what` (as each path's declaration says)."""
+    return tuple(p.id for p in PATHS if what in p.gives)
+
+
 # Paths whose use gives the principal itself arbitrary permissions (see `administrators`).
-_SELF_POLICY = ("ESC-PUT-USER-POLICY", "ESC-ATTACH-USER-POLICY")
-_OWN_GROUP_POLICY = ("ESC-PUT-GROUP-POLICY", "ESC-ATTACH-GROUP-POLICY")
-_BECOME_USER = ("ESC-CREATE-ACCESS-KEY", "ESC-CREATE-LOGIN-PROFILE", "ESC-UPDATE-LOGIN-PROFILE")
+_SELF_POLICY = _giving(OWN_POLICY)
+_OWN_GROUP_POLICY = _giving(OWN_GROUP_POLICY)
+_BECOME_USER = _giving(TAKEOVER)
 # A role with one of these makes itself (or anyone it can write) an administrator.
-_ROLE_SELF = frozenset({"ESC-PUT-ROLE-POLICY", "ESC-ATTACH-ROLE-POLICY", "ESC-PUT-USER-POLICY",
-                        "ESC-ATTACH-USER-POLICY", "ESC-CREATE-POLICY-VERSION"})
+_ROLE_SELF = frozenset(_giving(ROLE_SELF))
 # The paths `self_escalation` looks at: a user with none of them cannot make themselves one.
-_SELF_ESCALATING = frozenset({*_SELF_POLICY, *_OWN_GROUP_POLICY, "ESC-CREATE-POLICY-VERSION",
-                              "ESC-SET-DEFAULT-POLICY-VERSION", "ESC-ADD-USER-TO-GROUP",
-                              "ESC-ASSUME-ROLE", *(p.id for p in PATHS if _passed_to(p))})
+_SELF_ESCALATING = frozenset({*_SELF_POLICY, *_OWN_GROUP_POLICY, *_giving(SELF_ROUTE),
+                              *(p.id for p in PATHS if _passed_to(p))})
 
 
 # --------------------------------------------------------------------------------------------
