@@ -137,3 +137,21 @@ def test_live_subjects_are_found_where_the_repository_declares_them(tmp_path: Pa
         where = declared_at(undeclared, account)
         assert (where.file, where.line) == (account.config.directory / "account.yaml", 1)
     assert audit.expiring_findings(account.desired, datetime.date(2026, 1, 1)) == []
+
+
+def test_the_catalogues_rules_are_rules_to_the_type_checker() -> None:
+    """mypy (strict, on tests too) checks these assignments: each catalogue's rule type has
+    what the Rule protocol asks, so SARIF and the schema can read any of them."""
+    from collections.abc import Mapping
+    from typing import Any
+
+    from iamstate.analysis.findings import Rule
+    from iamstate.analysis.lint import Lint
+
+    lint_rule: Rule[Mapping[str, Any], Lint] = lint.RULES["non_ascii"]
+    audit_rule: Rule[audit.Audited, Finding] = audit.RULES["IAM-004"]
+    control: Rule[cis.Controlled, Finding] = cis.CONTROLS["IAM-013"]
+    path: RuleInfo = escalation.PATHS_BY_ID["ESC-PASSROLE-EC2"]
+    assert [lint_rule.id, audit_rule.id, control.id, path.id] == [
+        "LINT-NON-ASCII", "IAM-004", "IAM-013", "ESC-PASSROLE-EC2"]
+    assert path.help.startswith("a user or group that can ") and path.setting == ""
