@@ -97,3 +97,31 @@ def test_a_file_outside_the_repository_is_never_named(tmp_path: Path) -> None:
     assert results(log) == [("LINT-NON-ASCII", "warning", "", 0),
                             ("IAM-004", "error", "accounts/a/users.yaml", 7)]
     assert "elsewhere" not in text
+
+
+def test_audit_findings_point_at_the_declaration_or_account_yaml(tmp_path: Path) -> None:
+    """In process, no AWS: the live model and credential report as the audit reads them."""
+    import datetime
+
+    from iamstate.analysis.audit import audit_account
+    from iamstate.analysis.findings import located
+    from iamstate.model.entities import State, User
+    from iamstate.outputs.sarif import audit_log
+    from iamstate.repository.loader import load_repository
+
+    repo = copy_example(tmp_path)
+    [account] = load_repository(repo)
+    live = State(users={
+        "jdoe": User("jdoe", groups=frozenset({"AllUsers", "AllHumans", "Developers"})),
+        "intruder": User("intruder", attached_policies=frozenset(
+            {"arn:aws:iam::aws:policy/AdministratorAccess"}))})
+    report = [{"user": "jdoe", "mfa_active": "false"}, {"user": "intruder"}]
+    now = datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC)
+    found = located(audit_account(account.config, live, report, None, now), account)
+    log = valid_sarif(json.dumps(audit_log(repo, {"sandbox": found})), repo)
+    users = repo / "accounts/sandbox/users.yaml"
+    assert ("IAM-004", "error", "accounts/sandbox/users.yaml", line_of(users, "jdoe:")) in (
+        results(log))
+    assert ("IAM-003", "warning", "accounts/sandbox/account.yaml", 1) in results(log)
+    rules = {r["id"] for r in log["runs"][0]["tool"]["driver"]["rules"]}
+    assert {"IAM-001", "IAM-013", "IAM-024", "ESC-PASSROLE-EC2", "ADMIN-EQUIVALENT"} <= rules
