@@ -4,11 +4,14 @@ none of them needs the engines that compute it (consequences.py) to be loaded.""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from iamstate.analysis.findings import Finding
+from iamstate.analysis.conditions import wording
+from iamstate.wording import count
 
 NEW, ACCEPTED, GONE = "new", "accepted", "gone"
 UNREADABLE = "UNREADABLE-POLICY"
@@ -186,21 +189,60 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def grant_line(grant: Mapping[str, Any], max_actions: int | None = None) -> str:
-    """One grant (as `Grant.to_json` writes it, so a plan file renders the same) on a line;
-    past `max_actions`, the rest of the actions are counted (the plan JSON has them all)."""
+def grant_line(grant: Mapping[str, Any], max_actions: int | None = None,
+               user: str | None = None) -> str:
+    """One grant (as `Grant.to_json` writes it, so a plan file renders the same) on a line,
+    its conditions in words (conditions.py); past `max_actions`, the rest of the actions
+    are counted (the plan JSON has them all). `user`: whose grant it is, so their own ARNs
+    read "their own user"."""
     actions = list(grant["actions"])
-    if max_actions is not None and len(actions) > max_actions:
-        services = len({a.partition(":")[0] for a in actions})
-        actions = [*actions[:max_actions],
-                   f"... {len(actions) - max_actions:,} more in {services:,} services"]
-    text = f"{', '.join(actions)} on {', '.join(grant['resources'])}"
+    if max_actions is not None:
+        shown = _fitting(actions, max_actions)
+        if shown < len(actions):
+            services = len({a.partition(":")[0] for a in actions})
+            actions = [*actions[:shown], f"... {len(actions) - shown:,} more in "
+                                         f"{count(services, 'service')}"]
+    text = f"{', '.join(actions)} on {', '.join(_resources(grant['resources'], user))}"
     if grant.get("not_resources"):
         text += f" except {', '.join(grant['not_resources'])}"
-    if grant.get("conditions"):
-        text += f" when {compact(grant['conditions'])}"
-    text += "".join(f" unless {compact(block)}" for block in grant.get("unless", ()))
+    said = wording(grant.get("conditions"), grant.get("unless") or ()).text
+    text += f" {said}" if said else ""
     sources = f"via {', '.join(grant['via'])}"
     if grant.get("denied_by"):
         sources += f"; restricted by {', '.join(grant['denied_by'])}"
     return f"{text}  ({sources})"
+
+
+ACTIONS_TEXT_MAX = 120  # characters of action names on a line before the rest is counted
+
+
+def _fitting(actions: Sequence[str], most: int) -> int:
+    """How many actions a line shows: at most `most`, and no more than fit in
+    ACTIONS_TEXT_MAX characters (at least one)."""
+    length = 0
+    for shown, action in enumerate(actions[:most]):
+        length += len(action) + 2
+        if shown and length > ACTIONS_TEXT_MAX:
+            return shown
+    return min(len(actions), most)
+
+
+def grant_detail(grant: Mapping[str, Any]) -> str:
+    """The conditions `grant_line` puts into words, as the policies write them (for the
+    folded detail under the line); "" when the line shows every condition as written."""
+    written = wording(grant.get("conditions"), grant.get("unless") or ()).written
+    return f"as written: {'; '.join(written)}" if written else ""
+
+
+_OWN = {"user": "their own user", "mfa": "their own MFA device"}
+
+
+def _resources(resources: Sequence[str], user: str | None) -> list[str]:
+    """Resources as a reader says them: the user's own ARNs (`user/jdoe`, `user/*/jdoe`,
+    what `${aws:username}` became) read "their own user"."""
+    if user is None:
+        return list(resources)
+    own = re.compile(rf"arn:[\w-]+:iam::(?:\d{{12}}|\*):(user|mfa)/(?:.*/)?"
+                     rf"{re.escape(user)}", re.IGNORECASE)
+    said = [_OWN[m.group(1).lower()] if (m := own.fullmatch(r)) else r for r in resources]
+    return list(dict.fromkeys(said))

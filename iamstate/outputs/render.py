@@ -21,12 +21,13 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from iamstate.analysis.meaning import NEW, grant_line
+from iamstate.analysis.meaning import NEW, grant_detail, grant_line
 from iamstate.model.changes import CREATE, DELETE, UPDATE, Change, Delete, Replace
 from iamstate.plan import planfile
 from iamstate.plan.kinds import kind_of
 from iamstate.plan.planner import AccountPlan
 from iamstate.repository.policy import PolicyDocument
+from iamstate.wording import agree, listed
 
 GITHUB_COMMENT_LIMIT = 65_536
 MARKDOWN_BUDGET = 60_000  # headroom under GitHub's limit for the marker and footer
@@ -131,8 +132,8 @@ def admin_lines(plan: AccountPlan, limit_names: int | None = None) -> list[str]:
         names = sorted(n for n, c in meaning.users.items()
                        if bool(c.get("admin")) == flag and bool(c.get("admin_before")) != flag)
         if names:
-            lines.append(one_line(f"! {_names(names, limit_names)} {verb} "
-                                  "administrator-equivalent"))
+            lines.append(one_line(f"! {listed(names, limit=limit_names)} "
+                                  f"{agree(names, verb)} administrator-equivalent"))
     return lines
 
 
@@ -153,6 +154,7 @@ def finding_lines(plan: AccountPlan) -> list[str]:
 
 
 GAINS, LOSES, UNREAD = "gains", "loses", "cannot tell"
+DETAIL_INDENT = " " * 8  # under a grant's words: its conditions as written
 
 
 def people_lines(plan: AccountPlan, limit_names: int | None = None) -> list[list[str]]:
@@ -161,8 +163,12 @@ def people_lines(plan: AccountPlan, limit_names: int | None = None) -> list[list
     blocks = []
     for names, change in people(plan):
         lines = [f"{_names(names, limit_names)}:"]
-        lines += [f"  {GAINS} {grant_line(g, MAX_ACTIONS)}" for g in change.get("gains", ())]
-        lines += [f"  {LOSES} {grant_line(g, MAX_ACTIONS)}" for g in change.get("losses", ())]
+        user = names[0] if len(names) == 1 else None
+        for word, key in ((GAINS, "gains"), (LOSES, "losses")):
+            for grant in change.get(key, ()):
+                lines.append(f"  {word} {grant_line(grant, MAX_ACTIONS, user)}")
+                detail = grant_detail(grant)  # the JSON behind the words, folded
+                lines += [f"{DETAIL_INDENT}{detail}"] if detail else []
         lines += [f"  {UNREAD}: what policy {arn} grants could not be read"
                   for arn in change.get("unknown_policies", ())]
         blocks.append([one_line(line) for line in lines])
@@ -172,6 +178,8 @@ def people_lines(plan: AccountPlan, limit_names: int | None = None) -> list[list
 def _as_diff(line: str) -> str:
     """A grant line for a markdown diff block: gains green (+), losses red (-)."""
     text = line.strip()
+    if line.startswith(DETAIL_INDENT):
+        return f"  {text}"  # a detail: a context line under its grant
     for word, sign in ((GAINS, "+"), (LOSES, "-")):
         if text.startswith(word + " "):
             return f"{sign} {text[len(word) + 1:]}"

@@ -147,7 +147,8 @@ def test_conditional_deny_is_a_restriction_on_the_grant_not_ignored() -> None:
     assert not grant.covers("s3:GetObject", "arn:aws:s3:::lake/k",
                             {"aws:MultiFactorAuthPresent": "false"})
     assert not grant.covers("s3:GetObject", "arn:aws:s3:::lake/k", {})  # keys: no MFA key
-    assert "unless {\"BoolIfExists\"" in grant.line()
+    # issue 21 asks for the idiom in words on the line (was: `unless {"BoolIfExists"...}`)
+    assert "only with MFA" in grant.line() and "{" not in grant.line()
 
 
 def test_actions_outside_the_conditional_deny_stay_unrestricted() -> None:
