@@ -438,11 +438,11 @@ def bootstrap(
     provider, the read-only plan role and the apply role, with least privilege."""
     from iamstate.aws.bootstrap import render, template
     from iamstate.aws.live import READ_ACTIONS
-    from iamstate.errors import BootstrapError
+    from iamstate.errors import BootstrapError, shown
     from iamstate.plan.kinds import all_actions
 
     if fmt not in ("yaml", "json"):
-        raise BootstrapError(f"--format {fmt!r}: write yaml or json")
+        raise BootstrapError(f"--format {shown(fmt)}: write yaml or json")
     text = render(template(github_repo, environment, plan_actions=sorted(READ_ACTIONS),
                            apply_actions=sorted(all_actions()), branch=branch),
                   "json" if fmt == "json" else "yaml")

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import json
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -11,6 +14,8 @@ if TYPE_CHECKING:
 
 INVALID, NOTICE = "REPO-INVALID", "REPO-WARNING"  # the rule ids of problems of no lint rule
 
+from iamstate.wording import listed
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -19,13 +24,14 @@ class Problem:
     rule that found it, if one did."""
 
     file: Path
-    line: int
+    line: int  # 0: about the file or folder as a whole (one missing, a name), no line
     message: str
     rule: str = ""
     severity: str = "error"
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message}"
+        where = f"{self.file}:{self.line}" if self.line > 0 else str(self.file)
+        return f"{where}: {self.message}"
 
     def finding(self, root: Path) -> Finding:
         """As the one finding every output reads (SARIF): located at its file and line; its
@@ -45,21 +51,36 @@ class Problem:
 SHOWN_MAX = 64
 
 
+_BARE = re.compile(r"[A-Za-z0-9_.:/*?@+=${}#<>-]+")
+
+
 def shown(value: object) -> str:
-    """A value from a file, safe to put in a message: quoted when short and on one line,
-    otherwise only what kind of value it is. Error messages reach CI logs; a file's contents
-    (a key, a secret read through a link) must never do."""
+    """A value from a file, safe to put in a message and written as people write it: a
+    plain name or number bare (`AllUsers`, `s3:GetObject`), anything else in double quotes
+    with escapes (a look-alike letter shows as \\u0435, not as an e; a space or a comma
+    stays visible); long or multi-line texts only as what kind of value they are. Error
+    messages reach CI logs; a file's contents (a key, a secret read through a link) must
+    never do."""
     if isinstance(value, str):
         if len(value) <= SHOWN_MAX and "\n" not in value and "\r" not in value:
-            return ascii(value)  # a look-alike letter shows as \u0435, not as an e
+            return value if _BARE.fullmatch(value) else json.dumps(value)
         return f"a text of {len(value):,} characters"
-    if isinstance(value, bool | int | float) or value is None:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if value is None:
+        return "null"
+    if isinstance(value, int | float):
         return repr(value)
     if isinstance(value, dict):
         return "a mapping"
     if isinstance(value, list):
         return "a list"
     return type(value).__name__
+
+
+def shown_list(values: Iterable[object], conjunction: str = "and") -> str:
+    """Several values as a sentence lists them: `a, b and c` (never `['a', 'b']`)."""
+    return listed([shown(v) for v in values], conjunction)
 
 
 class IamStateError(Exception):

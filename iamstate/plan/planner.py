@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from iamstate.analysis.meaning import Consequences
-from iamstate.errors import RepoError
+from iamstate.errors import RepoError, shown
 from iamstate.model.changes import CREATE, DELETE, UPDATE, Change, Replace
 from iamstate.model.entities import AccountConfig, Group, PasswordPolicy, State, User
 from iamstate.plan.kinds import KINDS, kind_of, order_key
@@ -143,9 +143,9 @@ def align(config: AccountConfig, desired: State, live: State) -> PlanContext:
                      and p.name != want.name), None)
         if have is not None:
             ctx.problem(want.source, (
-                f"policy {want.name}: exists in AWS as {have.name!r}; IAM names are "
+                f"policy {want.name}: exists in AWS as {shown(have.name)}; IAM names are "
                 "case-insensitive and a managed policy cannot be renamed: write "
-                f"{have.name!r}"))
+                f"{shown(have.name)}"))
 
     def group_name(name: str) -> str:
         return next((d for d, old in groups.items() if old == name), name)

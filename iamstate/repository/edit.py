@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-from iamstate.errors import EditError, RepoError
+from iamstate.errors import EditError, RepoError, shown
 from iamstate.repository.expiry import Expiry
 from iamstate.repository.files import write_text_safely
 from iamstate.repository.loader import ACCOUNT_FILE, YAML_SUFFIXES, Problems, Tree, load_repository
@@ -84,7 +84,7 @@ def _account_dir(repo: Path, account: str | None) -> Path:
     if account is not None:
         folder = repo / "accounts" / account
         if folder not in folders:
-            raise EditError(f"no account {account!r} under {repo / 'accounts'}")
+            raise EditError(f"no account {shown(account)} under {repo / 'accounts'}")
         return folder
     if len(folders) != 1:
         raise EditError("several accounts here: say which with --account")
@@ -120,7 +120,7 @@ def add_user(repo: Path, account: str | None, name: str, category: str | None,
     """Declare a new user in the account's users file (or `file`); return that file."""
     account_dir = _account_dir(repo, account)
     if _where_declared(account_dir, "users", name) is not None:
-        raise EditError(f"user {name!r} is already declared")
+        raise EditError(f"user {shown(name)} is already declared")
     target = file or _users_file(account_dir)
     try:
         Path(os.path.abspath(target)).relative_to(os.path.abspath(account_dir))
@@ -151,7 +151,7 @@ def remove_user(repo: Path, account: str | None, name: str) -> Path:
     account_dir = _account_dir(repo, account)
     path = _where_declared(account_dir, "users", name)
     if path is None:
-        raise EditError(f"user {name!r} is not declared in {account_dir}")
+        raise EditError(f"user {shown(name)} is not declared in {account_dir}")
     with _validated(repo, path):
         data = _load(path)
         del data["users"][name]

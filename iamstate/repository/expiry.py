@@ -15,7 +15,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from iamstate.errors import IamStateError
+from iamstate.errors import IamStateError, shown
 from iamstate.model.changes import Change, Delete
 from iamstate.model.entities import Location, Membership, State, User
 from iamstate.plan.kinds import kind_of
@@ -51,7 +51,7 @@ def today() -> datetime.date:
         return datetime.datetime.now(datetime.UTC).date()
     parsed = parse_date(text)
     if parsed is None:
-        raise BadToday(f"{TODAY_VARIABLE}={text[:20]!r} is not a date: write YYYY-MM-DD")
+        raise BadToday(f"{TODAY_VARIABLE}={shown(text[:20])} is not a date: write YYYY-MM-DD")
     return parsed
 
 

@@ -164,6 +164,10 @@ def load_repository(root: Path, only: str | Sequence[str] | None = None) -> list
     problems = Problems()
     tree = Tree(root, root.resolve(), problems)
     accounts_dir = root / "accounts"
+    if not root.is_dir():
+        raise RepoError([Problem(root, 0, (
+            "the repository folder does not exist: pass --repo with the folder that holds "
+            "accounts/ (the default is the current folder)"))])
     if not accounts_dir.is_dir():
         raise RepoError([Problem(accounts_dir, 0, (
             "no accounts/ folder: create accounts/<name>/account.yaml (or pass --repo DIR)"))])
@@ -180,7 +184,7 @@ def load_repository(root: Path, only: str | Sequence[str] | None = None) -> list
         if missing:
             names = ", ".join(p.name for p in every) or "none"
             raise RepoError([*problems.items, *(Problem(
-                accounts_dir / name, 0, f"no account {name!r} here (accounts: {names})")
+                accounts_dir / name, 0, f"no account {shown(name)} here (accounts: {names})")
                 for name in missing)])
         folders = [accounts_dir / name for name in sorted(set(wanted))]
     documents = _load_policy_files(tree, root / "policies")
@@ -242,7 +246,7 @@ def _load_policy_files(tree: Tree, folder: Path) -> dict[str, RawDocument]:
             problems.items.append(error.problem)
             continue
         if path.stem in documents:
-            problems.add(path, 1, (f"policy {path.stem!r} is also defined in "
+            problems.add(path, 1, (f"policy {shown(path.stem)} is also defined in "
                                    f"{documents[path.stem].file}: keep one file per name"))
             continue
         raw = RawDocument(path, data, tree)
@@ -291,7 +295,7 @@ def _check_accepted_risks(config: AccountConfig, desired: State, problems: Probl
         where = risk.source or Location(config.directory / ACCOUNT_FILE, 0)
         if risk.id not in ids:
             problems.add(where.file, where.line, (
-                f"accepted_risks: {risk.id!r} is no finding id iamstate reports"
+                f"accepted_risks: {shown(risk.id)} is no finding id iamstate reports"
                 f"{_did_you_mean(risk.id, ids)}; the ids are in the plan's findings"))
         kind, _, name = risk.principal.partition("/")
         names = desired.users if kind == "user" else desired.groups
@@ -343,7 +347,7 @@ def _load_config(
                 re.compile(pattern)
             except re.error as error:
                 problems.add(path, line_of(tree, ["categories", name, "match"]), (
-                    f"categories > {name} > match: {pattern!r} is not a valid regular "
+                    f"categories > {name} > match: {shown(pattern)} is not a valid regular "
                     f"expression ({error}): write e.g. \"^HeadlessUser-\""))
                 continue
         categories.append(Category(name, pattern, (spec or {}).get("kind", "")))
@@ -401,14 +405,14 @@ def _check_group_roles(
     ignored_globs = tuple((data.get("ignore") or {}).get("groups") or ())
     for name in strategy.conflicts():
         problems.add(path, line_of(tree, ["categories", name]), (
-            f"group {name!r} is both a common group and a category: a common group holds "
+            f"group {shown(name)} is both a common group and a category: a common group holds "
             "every user, a category one kind of user; use two groups"))
     for name in strategy.implicit_groups():
         glob = matching_glob(name, ignored_globs)
         if glob is not None:
             problems.add(path, line_of(tree, ["ignore", "groups"]), (
-                f"group {name!r} is a common or category group but matches ignore glob "
-                f"{glob!r}: iamstate must manage it; narrow the glob"))
+                f"group {shown(name)} is a common or category group but matches ignore glob "
+                f"{shown(glob)}: iamstate must manage it; narrow the glob"))
 
 
 def _password_policy(fields: dict[str, Any] | None) -> PasswordPolicy | None:
@@ -456,7 +460,7 @@ def _load_declarations(
                 previous = folded[kind].get(str(name).lower())
                 if previous is not None:
                     problems.add(path, location.line, (
-                        f"{kind[:-1]} {name!r} is declared twice: here and at "
+                        f"{kind[:-1]} {shown(name)} is declared twice: here and at "
                         f"{previous.location} (names are unique ignoring case): keep one"))
                     continue
                 folded[kind][str(name).lower()] = entry
@@ -512,16 +516,16 @@ class _StateBuilder:
                 hit = matching_glob(name, globs[kind])
                 if hit is not None:
                     self.problems.add(entry.location.file, entry.location.line, (
-                        f"{kind[:-1]} {name!r} is declared but matches ignore glob {hit!r} in "
-                        "account.yaml: remove the declaration or narrow the glob"))
+                        f"{kind[:-1]} {shown(name)} is declared but matches ignore glob "
+                        f"{shown(hit)} in account.yaml: remove the declaration or narrow the glob"))
                 # no `path:` is IAM's default `/`: `paths: ["/"]` hides that entry too
                 path = entry.data.get("path", "/") if kind != "policies" and isinstance(
                     entry.data, Mapping) else None
                 under = self.config.ignore.under_path(path) if isinstance(path, str) else None
                 if under is not None:
                     self.problems.add(entry.location.file, entry.location.line, (
-                        f"{kind[:-1]} {name!r} is declared under path {path!r}, which "
-                        f"account.yaml ignores ({under!r}): remove the declaration or the "
+                        f"{kind[:-1]} {shown(name)} is declared under path {shown(path)}, which "
+                        f"account.yaml ignores ({shown(under)}): remove the declaration or the "
                         "ignored path"))
 
     def _document(
@@ -532,9 +536,9 @@ class _StateBuilder:
             raw = self.documents.get(ref)
             if raw is None:
                 close = difflib.get_close_matches(ref, list(self.documents), n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = f"did you mean {shown(close[0])}? " if close else ""
                 self.problems.add(where, line_in(()), (
-                    f"{label}: no policy document {ref!r}: {hint}create policies/{ref}.json "
+                    f"{label}: no policy document {shown(ref)}: {hint}create policies/{ref}.json "
                     "or write the document in place"))
                 return None
             data, file, line_in = raw.data, raw.file, raw.line
@@ -629,9 +633,9 @@ class _StateBuilder:
             return None  # declared but invalid: its own error is already reported
         if policy is None:
             close = difflib.get_close_matches(ref, list(policies), n=1)
-            hint = f"did you mean {close[0]!r}? " if close else ""
+            hint = f"did you mean {shown(close[0])}? " if close else ""
             self.problems.add(file, line, (
-                f"group {group}: managed policy {ref!r} is not declared under policies: "
+                f"group {group}: managed policy {shown(ref)} is not declared under policies: "
                 f"{hint}declare it, or write an AWS managed policy as its full ARN"))
             return None
         return self.config.policy_arn(policy.path, policy.name)
@@ -654,8 +658,8 @@ class _StateBuilder:
                  "managed policy, or the name of a policy declared under policies:")
             return None
         if found["partition"] != self.config.partition:
-            fail(f"partition {found['partition']!r} is not this account's "
-                 f"{self.config.partition!r}: write arn:${{partition}}:...")
+            fail(f"partition {shown(found['partition'])} is not this account's "
+                 f"{shown(self.config.partition)}: write arn:${{partition}}:...")
             return None
         owner, name = found["account"], found["name"]
         if owner == "aws":
@@ -668,15 +672,16 @@ class _StateBuilder:
         if declared is not None:
             own = self.config.policy_arn(declared.path, declared.name)
             if own != arn:
-                fail(f"policy {declared.name!r} is declared with path {declared.path!r}, so "
-                     f"its ARN is {own}: write its name, {declared.name}, instead")
+                fail(f"policy {shown(declared.name)} is declared with path "
+                     f"{shown(declared.path)}, so its ARN is {own}: write its name, "
+                     f"{declared.name}, instead")
                 return None
             return arn
         if name in self.declared_policies:
             return None  # declared but invalid: its own error is already reported
         if ignored(name, self.config.ignore.policies):
             return arn  # not iamstate's to manage, but a group may use it
-        fail(f"no policy {name!r} is declared under policies: (and it is not ignored), so "
+        fail(f"no policy {shown(name)} is declared under policies: (and it is not ignored), so "
              "iamstate would attach it and delete it in the same apply: declare it, or write "
              "its name under ignore: policies: in account.yaml")
         return None
@@ -700,16 +705,16 @@ class _StateBuilder:
         for index, group in enumerate(names):
             if group in {e[0] for e in expiring} and group in strategy.implicit_groups():
                 fail(entry.line("groups", index), (
-                    f"group {group!r} is a common or category group, part of every such user: "
+                    f"group {shown(group)} is a common or category group, part of every such user: "
                     "its membership cannot expire; put expires: on the user instead"))
             if group not in known_groups:
                 close = difflib.get_close_matches(group, sorted(known_groups), n=1)
-                hint = f"did you mean {close[0]!r}? " if close else ""
+                hint = f"did you mean {shown(close[0])}? " if close else ""
                 fail(entry.line("groups", index), (
-                    f"group {group!r} is not declared: {hint}declare it under groups:"))
+                    f"group {shown(group)} is not declared: {hint}declare it under groups:"))
             elif strategy.misplaced_category(group, category):
                 fail(entry.line("groups", index), (
-                    f"group {group!r} is a category group; a user is in exactly one category: "
+                    f"group {shown(group)} is a category group; a user is in exactly one category: "
                     "use category: instead"))
         groups = strategy.groups_of(category, names)
         if len(groups) > MAX_GROUPS_PER_USER:
@@ -769,7 +774,7 @@ class _StateBuilder:
                 continue  # the schema has said what is wrong
             if name in names:  # twice as plain names: the schema says so already
                 if isinstance(item, dict) or name in {e[0] for e in expiring}:
-                    fail(entry.line("groups", index), f"group {name!r} is listed twice: "
+                    fail(entry.line("groups", index), f"group {shown(name)} is listed twice: "
                          "keep one (with expires: if the membership ends)")
                 continue
             names.append(name)
@@ -791,7 +796,7 @@ def tag_character_problem(text: str) -> str | None:
     for char in text:
         if char in TAG_PUNCTUATION or unicodedata.category(char)[0] in "LZN":
             continue
-        return (f"AWS refuses the character {char!r} in tags: use letters, digits, spaces and "
+        return (f"AWS refuses the character {shown(char)} in tags: use letters, digits, spaces and "
                 "_ . : / = + - @ (e.g. R-and-D for R&D)")
     return None
 

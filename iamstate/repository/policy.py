@@ -15,7 +15,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from iamstate.errors import shown
+from iamstate.errors import shown, shown_list
 from iamstate.model.frozen import freeze
 
 VARIABLE = re.compile(r"\$\{([^}]*)\}")
@@ -228,7 +228,8 @@ def _lint_statement(statement: Any, sids: set[str]) -> list[Finding]:
         return [((), "must be a mapping with Effect, Action and Resource")]
     errors: list[Finding] = []
     for key in sorted(set(statement) - STATEMENT_KEYS):
-        errors.append(((key,), f"unknown key {shown(key)}: use one of {sorted(STATEMENT_KEYS)}"))
+        errors.append(((key,), f"unknown key {shown(key)}: use one of "
+                               f"{shown_list(sorted(STATEMENT_KEYS), 'or')}"))
     for key in ("Principal", "NotPrincipal"):
         if key in statement:
             errors.append(((key,), "identity policies have no Principal: remove it"))

@@ -13,6 +13,8 @@ import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+from iamstate.errors import shown, shown_list
+
 # Permissions come from groups only: a user policy hides privileges (removing a user from
 # the admin group must be enough). The loader refuses them, the planner removes live ones.
 USER_POLICIES_BANNED = True
@@ -108,7 +110,7 @@ def infer_category(
     if not categories:
         if explicit is not None:
             return None, (
-                f"category {explicit!r} is set but account.yaml declares no categories: "
+                f"category {shown(explicit)} is set but account.yaml declares no categories: "
                 "declare it under categories: or remove it"
             )
         return None, None
@@ -116,24 +118,24 @@ def infer_category(
     matching = [c.group for c in categories if c.match and re.search(c.match, user)]
     if len(matching) > 1:
         return None, (
-            f"user {user!r} matches the patterns of several categories {matching}: "
-            "rename the user or narrow the patterns"
+            f"user {shown(user)} matches the patterns of several categories, "
+            f"{shown_list(matching)}: rename the user or narrow the patterns"
         )
     if explicit is not None:
         if explicit not in by_name:
             return None, (
-                f"category {explicit!r} is not one of {sorted(by_name)}: use one of those or "
-                "declare it in account.yaml"
+                f"category {shown(explicit)} is not one of {shown_list(sorted(by_name), 'or')}: "
+                "use one of those or declare it in account.yaml"
             )
         if matching and matching[0] != explicit:
             return None, (
-                f"user {user!r} matches the pattern of category {matching[0]!r} but says "
-                f"category: {explicit}: remove the category line or rename the user"
+                f"user {shown(user)} matches the pattern of category {shown(matching[0])} but "
+                f"says category: {explicit}: remove the category line or rename the user"
             )
         return explicit, None
     if matching:
         return matching[0], None
     return None, (
-        f"user {user!r} matches no category pattern: add category: with one of "
-        f"{sorted(by_name)}"
+        f"user {shown(user)} matches no category pattern: add category: with one of "
+        f"{shown_list(sorted(by_name), 'or')}"
     )

@@ -38,8 +38,8 @@ def test_the_default_path_counts_for_ignore_paths(tmp_path: Path) -> None:
     with pytest.raises(RepoError) as refused:
         load_repository(repo)
     message = str(refused.value)
-    assert "users.yaml:2: user 'kim' is declared under path '/'" in message
-    assert "group 'AllUsers' is declared under path '/'" in message
+    assert "users.yaml:2: user kim is declared under path /," in message
+    assert "group AllUsers is declared under path /," in message
 
 
 def test_a_path_outside_the_ignored_one_is_fine(tmp_path: Path) -> None:

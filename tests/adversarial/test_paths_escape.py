@@ -89,7 +89,8 @@ def test_errors_never_echo_long_or_multi_line_values(tmp_path: Path) -> None:
                            + "A" * 200 + '", "Action": "s3:GetObject", "Resource": "*"}]}'})
     found = problems(root)
     assert not any("x" * 65 in p or "A" * 65 in p for p in found), found
-    assert shown("short") == "'short'"
+    assert shown("short") == "short"  # issue 21: as people write it, no repr quotes
+    assert shown("two words") == '"two words"' and shown("e\u0435") == '"e\\u0435"'
     assert shown(SECRET) == f"a text of {len(SECRET)} characters"
     assert shown("a" * 65) == "a text of 65 characters"
 

@@ -115,7 +115,7 @@ def test_a_live_policy_name_in_another_case_is_an_error_not_a_delete_and_create(
         plan_account(config, State(policies={"Read": ManagedPolicy("Read", doc)}),
                      State(policies={"read": ManagedPolicy("read", doc)}))
     except RepoError as error:
-        assert "exists in AWS as 'read'" in str(error)
+        assert "exists in AWS as read;" in str(error)
     else:
         raise AssertionError("planned a delete and a create of one policy")
 

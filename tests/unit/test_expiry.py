@@ -96,7 +96,7 @@ users:
 groups:
   Incident: {}
 """
-    with pytest.raises(RepoError, match=r"users.yaml:4: .*'expires' is a required property"):
+    with pytest.raises(RepoError, match=r"users.yaml:4: .*: expires is a required property"):
         load_repository(repo(tmp_path, text))
     common = text.replace("{group: Incident}", "{group: AllUsers, expires: 2026-12-20}")
     with pytest.raises(RepoError, match=r"users.yaml:4: .*AllUsers.*cannot expire"):

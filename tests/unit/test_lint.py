@@ -22,7 +22,7 @@ def test_known_condition_keys(key: str) -> None:
     assert condition_key_problem(key) is None
 
 
-@pytest.mark.parametrize("key,hint", [("aws:MultiFactorAuthPresnt", "aws:multifactorauthpresent"),
+@pytest.mark.parametrize("key,hint", [("aws:MultiFactorAuthPresnt", "aws:MultiFactorAuthPresent"),
                                       ("s3:prefx", "s3:prefix"),
                                       ("aws:PrincipalTag/", None),
                                       ("s4:prefix", None)])
@@ -51,7 +51,7 @@ def test_a_misspelt_key_in_a_require_mfa_policy_is_an_error_at_file_line(
         load_repository(repo(tmp_path, REQUIRE_MFA_TYPO))
     [problem] = caught.value.problems
     assert "groups.yaml:7" in str(problem) and "LINT-UNKNOWN-CONDITION-KEY" in str(problem)
-    assert "did you mean aws:multifactorauthpresent" in str(problem)
+    assert "did you mean aws:MultiFactorAuthPresent" in str(problem)
 
 
 def test_settings_turn_an_error_into_a_warning_or_off(tmp_path: Path) -> None:

@@ -338,4 +338,4 @@ def test_the_readme_table_lists_every_rule_with_its_setting_and_default() -> Non
 def test_messages_show_look_alike_letters_as_escapes(tmp_path: Path) -> None:
     """A grammar error quotes the value with its escapes (errors.shown), like lint does."""
     _, _, errors = load(tmp_path, [deny("iam:DeleteUser", "us\u0435r/break-glass-*")])
-    assert any("'us\\u0435r/break-glass-*'" in p.message for p in errors), errors
+    assert any('"us\\u0435r/break-glass-*"' in p.message for p in errors), errors

@@ -138,7 +138,7 @@ def test_a_repeated_item_is_named_at_its_second_line(tmp_path: Path) -> None:
         "accounts/acme/groups.yaml": "groups:\n  Devs: {}\n  Ops: {}\n",
         "accounts/acme/users.yaml": "users:\n  jdoe:\n    category: AllHumans\n    groups:\n"
                                     "      - Devs\n      - Ops\n      - Devs\n"})
-    assert any("users.yaml:7: users > jdoe > groups: lists the text 'Devs' twice" in p
+    assert any("users.yaml:7: users > jdoe > groups: lists Devs twice" in p
                for p in found), found
 
 
@@ -146,11 +146,11 @@ def test_every_unknown_key_is_reported(tmp_path: Path) -> None:
     found = problems(tmp_path, None, {
         "accounts/acme/users.yaml": "users:\n  jdoe:\n    category: AllHumans\n"
                                     "    grups: [a]\n    pth: /\n"})
-    assert any("users.yaml:4:" in p and "did you mean 'groups'" in p for p in found), found
-    assert any("users.yaml:5:" in p and "did you mean 'path'" in p for p in found), found
+    assert any("users.yaml:4:" in p and "did you mean groups?" in p for p in found), found
+    assert any("users.yaml:5:" in p and "did you mean path?" in p for p in found), found
 
 
 def test_an_enum_without_a_hint_lists_the_choices(tmp_path: Path) -> None:
     found = problems(tmp_path, f'account_id: "{ACCOUNT_ID}"\npartition: aws-eu\n', {})
-    assert any("account.yaml:2: partition: the text 'aws-eu' is not valid: write one of aws, "
+    assert any("account.yaml:2: partition: aws-eu is not valid: write one of aws, "
                "aws-cn, aws-us-gov" in p for p in found), found

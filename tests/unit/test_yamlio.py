@@ -129,7 +129,7 @@ def test_tags_anywhere_are_a_file_line_error(
 
 def test_a_duplicate_key_is_refused_at_the_second_one(tmp_path: Path) -> None:
     problem = refused(tmp_path, "users:\n  jdoe: {}\n  bob: {}\n  jdoe: {}\n")
-    assert "f.yaml:4: invalid YAML: duplicate key 'jdoe' (first on line 2)" in problem
+    assert "f.yaml:4: invalid YAML: duplicate key jdoe (first on line 2)" in problem
     assert "each name may be declared once" in problem
 
 
@@ -171,7 +171,7 @@ def test_other_refusals_name_their_line(tmp_path: Path) -> None:
         tmp_path, "a: 1\n? [x, y]\n: 2\n")
     assert "f.yaml:2: invalid YAML: unacceptable character #x0000" in refused(
         tmp_path, "a: 1\nb: \x00\n")
-    assert "f.yaml:2: invalid YAML: '2012-13-45' looks like a date" in refused(
+    assert "f.yaml:2: invalid YAML: 2012-13-45 looks like a date" in refused(
         tmp_path, "a: 1\nb: 2012-13-45\n")
     assert "f.yaml:1: invalid YAML: a number of 5,000 digits" in refused(
         tmp_path, "a: " + "1" * 5000 + "\n")

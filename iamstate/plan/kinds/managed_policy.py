@@ -11,6 +11,7 @@ resources use is never deleted.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterable
 from typing import Any
 
@@ -94,7 +95,8 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
             if before.path != after.path:
                 reasons.append(f"path {before.path} -> {after.path}")
             if before.description != after.description:
-                reasons.append(f"description {before.description!r} -> {after.description!r}")
+                reasons.append(f"description {json.dumps(before.description)} -> "
+                               f"{json.dumps(after.description)}")
             lines.append(f"replaced: IAM cannot change {'; '.join(reasons)} in place: "
                          "deleted and created again")
             lines.append("detaches and re-attaches: " + (", ".join(before.attached) or

@@ -434,7 +434,7 @@ def _describe(found: Violation, data: Any, file: Path) -> Problem:
         if len(path) == 2 and path[0] == "users" and key in USER_POLICY_KEYS:
             return Problem(file, line, f"{where}: {key}: {USER_POLICY_MESSAGE}")
         close = difflib.get_close_matches(str(key), allowed, n=1)
-        suggestion = f"did you mean {close[0]!r}? " if close else ""
+        suggestion = f"did you mean {close[0]}? " if close else ""
         return Problem(file, line, (
             f"{where}: unknown key {shown(key)}: {suggestion}expected one of "
             f"{', '.join(allowed)}"))
@@ -454,7 +454,7 @@ def _message(found: Violation, where: str) -> str:
         return (f"{subject} must be {_type_names(node['type'])}, not {_got(instance)}"
                 f"{_quote_hint(found)}")
     if keyword == "required":
-        return f"{where}: {found.key!r} is a required property"
+        return f"{where}: {shown(found.key)} is a required property"
     if keyword == "pattern" and node.get("pattern", "").startswith("^(?!"):
         return f"{where}: {shown(instance)} uses the reserved aws: prefix"
     if keyword in ("pattern", "enum"):
