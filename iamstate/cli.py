@@ -23,6 +23,7 @@ from rich.console import Console
 from iamstate import __version__
 from iamstate.errors import ApplyFailed, IamStateError, RepoError
 from iamstate.repository.files import write_text_safely
+from iamstate.wording import count
 
 if TYPE_CHECKING:
     from iamstate.model.changes import Change
@@ -108,7 +109,7 @@ def handles_errors(command: F) -> F:
         except RepoError as error:
             for problem in error.problems:
                 err.print(f"[red]error[/red] {problem}", markup=True)
-            err.print(f"{len(error.problems)} error(s); nothing was changed in AWS.")
+            err.print(f"{count(len(error.problems), 'error')}; nothing was changed in AWS.")
             raise typer.Exit(1) from None
         except ApplyFailed as error:
             if error.report is not None:
@@ -170,7 +171,7 @@ def validate(fmt: Annotated[ValidateFormat, typer.Option(
         _print_sarif(validate_log(Options.repo, accounts))
         return
     users = sum(len(a.desired.users) for a in accounts)
-    out.print(f"Valid: {len(accounts)} account(s), {users} user(s).")
+    out.print(f"Valid: {count(len(accounts), 'account')}, {count(users, 'user')}.")
 
 
 @app.command()
@@ -337,8 +338,8 @@ def expire(
         from iamstate.repository.edit import remove_expired
 
         changed = remove_expired(Options.repo, ended)
-        out.print(f"Removed {len(ended)} expired entr{'y' if len(ended) == 1 else 'ies'} "
-                  f"from {len(changed)} file(s).", markup=False, highlight=False)
+        out.print(f"Removed {count(len(ended), 'expired entry')} from "
+                  f"{count(len(changed), 'file')}.", markup=False, highlight=False)
     raise typer.Exit(2)
 
 

@@ -17,6 +17,7 @@ from iamstate.analysis.findings import HIGH, LOW, MEDIUM, Catalogue, CheckedRule
 from iamstate.analysis.findings import Finding as Finding  # the audit's findings
 from iamstate.model.entities import AccountConfig, PasswordPolicy, State, User
 from iamstate.repository.strategy import Standing
+from iamstate.wording import count, listed
 
 KEY_MAX_AGE_DAYS = 90
 CIS_V4, CIS_V7 = "CIS v4.0.1", "CIS v7.0"  # the benchmark versions a rule's ids are of
@@ -54,8 +55,9 @@ AuditRule = CheckedRule[Audited]
 def _common(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
     for name, _, standing, _ in ctx.users():
         if standing.missing_common:
-            yield rule.found(name, f"not in common group(s) {list(standing.missing_common)}",
-                             "declare the user in the repository and apply")
+            missing = list(standing.missing_common)
+            said = f"not in common {'group' if len(missing) == 1 else 'groups'} {listed(missing)}"
+            yield rule.found(name, said, "declare the user in the repository and apply")
 
 
 @RULES.rule("IAM-002", LOW, "user not in exactly one category group")
@@ -63,8 +65,8 @@ def _one_category(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
     for name, _, standing, _ in ctx.users():
         if ctx.config.strategy.categories and len(standing.categories) != 1:
             yield rule.found(
-                name, f"in {len(standing.categories)} category groups "
-                f"{list(standing.categories)}",
+                name, f"in {count(len(standing.categories), 'category group')}"
+                + (f": {listed(list(standing.categories))}" if standing.categories else ""),
                 "give the user one category (name pattern or category:) and apply")
 
 
@@ -73,7 +75,8 @@ def _own_policies(rule: AuditRule, ctx: Audited) -> Iterator[Finding]:
     for name, user, _, _ in ctx.users():
         own = [p for p, _ in user.inline_policies] + sorted(user.attached_policies)
         if own:
-            yield rule.found(name, f"user policies {own}",
+            said = f"user {'policy' if len(own) == 1 else 'policies'} {listed(own)}"
+            yield rule.found(name, said,
                              "move the permissions to a group; apply removes them")
 
 

@@ -13,6 +13,7 @@ from iamstate.model.changes import Create
 from iamstate.model.entities import LoginProfile
 from iamstate.plan.planner import AccountPlan
 from iamstate.plan.secrets import fingerprint
+from iamstate.wording import count
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,9 @@ class EscalationGate(Check):
             lines = [f"  {f.id} {f.principal} ({f.severity}): {f.detail}" for f in found]
             accept = "\n".join(f"  {f.acceptance()}" for f in found)
             raise self.error(
-                f"account {plan.config.name}: the plan introduces {len(found)} privilege-"
-                "escalation finding(s) the repository does not accept:\n" + "\n".join(lines)
+                f"account {plan.config.name}: the plan introduces "
+                f"{count(len(found), 'privilege-escalation finding')} the repository does not "
+                "accept:\n" + "\n".join(lines)
                 + "\nNothing was changed. Remove what enables them, or accept them in "
                 f"accounts/{plan.config.name}/account.yaml (reviewed in the pull request):\n"
                 f"accepted_risks:\n{accept}")

@@ -237,7 +237,7 @@ def test_audit_after_apply_reports_only_mfa_not_yet_enrolled(cli: Cli) -> None:
     cli.iam.put_user_policy(UserName="HeadlessUser-ci", PolicyName="x", PolicyDocument=ADMIN)
     text = cli("audit")
     assert text.code == 3, text.both
-    assert "IAM-003 (CIS 1.15 / 2.13) user/HeadlessUser-ci: user policies ['x']" in text.out
+    assert "IAM-003 (CIS 1.15 / 2.13) user/HeadlessUser-ci: user policy x" in text.out
 
 
 def test_user_add_then_plan_shows_exactly_the_new_user(cli: Cli) -> None:

@@ -39,7 +39,7 @@ def test_the_gate_refuses_then_accepts_what_git_accepts(cli: Cli) -> None:
     before = cli.snapshot()
     refused = cli("apply", "p.json")
     assert refused.code == 1, refused.both
-    assert "introduces 1 privilege-escalation finding(s)" in refused.err
+    assert "introduces 1 privilege-escalation finding the repository" in refused.err
     entry = ('- {id: ESC-ADD-USER-TO-GROUP, principal: group/Ops, reach: [{"action": '
              '"iam:AddUserToGroup", "resources": ["*"]}], reason: ...}')
     assert entry in refused.err
