@@ -32,12 +32,15 @@ if TYPE_CHECKING:
     from iamstate.workflow import Planned
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False,
+                  rich_markup_mode="markdown",  # help: a docstring's lines join into sentences
                   help="AWS IAM users, groups and group policies as YAML in git.")
-sandbox_app = typer.Typer(no_args_is_help=True, help="A local IAM endpoint (moto) to try "
-                          "iamstate without an AWS account.")
-user_app = typer.Typer(no_args_is_help=True, help="Add or remove a user in the YAML (then "
-                                                 "open a pull request).")
-ci_app = typer.Typer(no_args_is_help=True, help="What the GitHub workflows call.")
+sandbox_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                          help="A local IAM endpoint (moto) to try iamstate without an AWS "
+                               "account.")
+user_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                       help="Add or remove a user in the YAML (then open a pull request).")
+ci_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
+                     help="What the GitHub workflows call.")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(user_app, name="user")
 app.add_typer(ci_app, name="ci")
