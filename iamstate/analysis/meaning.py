@@ -204,7 +204,7 @@ def grant_line(grant: Mapping[str, Any], max_actions: int | None = None,
                                          f"{count(services, 'service')}"]
     text = f"{', '.join(actions)} on {', '.join(_resources(grant['resources'], user))}"
     if grant.get("not_resources"):
-        text += f" except {', '.join(grant['not_resources'])}"
+        text += f" except {', '.join(_resources(grant['not_resources'], user))}"
     said = wording(grant.get("conditions"), grant.get("unless") or ()).text
     text += f" {said}" if said else ""
     sources = f"via {', '.join(grant['via'])}"

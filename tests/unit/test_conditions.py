@@ -188,6 +188,8 @@ def test_their_own_user_and_mfa_device() -> None:
         "s3:GetObject on their own MFA device, their own user, arn:aws:s3:::b/*  (via")
     assert "their own" not in line({"resources": ["arn:aws:iam::123456789012:user/jdoe2"]},
                                    "jdoe")
+    but = {"resources": ["*"], "not_resources": ["arn:aws:iam::123456789012:mfa/jdoe"]}
+    assert line(but, "jdoe").startswith("s3:GetObject on * except their own MFA device  (via")
 
 
 @pytest.mark.parametrize(("actions", "tail"), [
