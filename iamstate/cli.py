@@ -413,8 +413,8 @@ def import_(
     from iamstate.repository import importer
     from iamstate.repository import schema as schemas
     report = importer.import_account(Options.repo, account, account_id)
-    out.print(f"Imported {report.users} user(s), {report.groups} group(s), "
-              f"{report.policies} customer managed policy(ies) into:")
+    out.print(f"Imported {count(report.users, 'user')}, {count(report.groups, 'group')}, "
+              f"{count(report.policies, 'customer managed policy')} into:")
     for path in report.files:
         out.print(f"  {path}")
     if not (Options.repo / "schema" / schemas.RESOURCES).is_file():

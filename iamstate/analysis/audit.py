@@ -265,12 +265,12 @@ def render_findings(findings_by_account: dict[str, list[Finding]], fmt: str) -> 
     lines: list[str] = []
     for account, found in findings_by_account.items():
         if fmt == "markdown":
-            lines += [f"### Audit of `{account}`: {len(found)} finding(s)", "",
+            lines += [f"### Audit of `{account}`: {count(len(found), 'finding')}", "",
                       "| rule | resource | finding | fix |", "|---|---|---|---|"]
             lines += [f"| {f.rule} {cis_label(f.references)} | `{f.resource}` | {f.message} "
                       f"| {f.fix} |" for f in found]
         else:
-            lines.append(f"Audit of {account}: {len(found)} finding(s)")
+            lines.append(f"Audit of {account}: {count(len(found), 'finding')}")
             lines += [f"  {f.rule}{f' ({label})' if (label := cis_label(f.references)) else ''}"
                       f" {f.resource}: {f.message}\n      fix: {f.fix}" for f in found]
         lines.append("")

@@ -34,6 +34,7 @@ from iamstate.model.entities import Account
 from iamstate.repository.edit import _load, _resource_files, _write, dump
 from iamstate.repository.expiry import in_force
 from iamstate.repository.loader import ACCOUNT_FILE, POLICY_SUFFIXES, load_repository
+from iamstate.wording import count
 from iamstate.workflow import for_each_account
 
 YOUNG = datetime.timedelta(days=14)
@@ -500,7 +501,7 @@ def _advice(report: GroupReport, arns: list[str], documents: Mapping[str, Any],
         keep = [p for p in patterns if p.partition(":")[0] in in_use]
         name = arn.rpartition("/")[2]
         advice.append(
-            f"AWS managed policy {name} grants {len(grants_unused)} service(s) nobody in "
+            f"AWS managed policy {name} grants {count(len(grants_unused), 'service')} nobody in "
             f"{report.group} used; iamstate never edits AWS managed policies: attach a policy "
             f"of your own instead with only its actions for the services in use: "
             f"{json.dumps(keep) if keep else '(none: detach it)'}")
@@ -632,7 +633,7 @@ def _few(items: list[str], what: str, shown: int = 8) -> str:
     if not items:
         return ""
     more = f" and {len(items) - shown} more" if len(items) > shown else ""
-    return f"{len(items)} {what}(s): {', '.join(items[:shown])}{more}"
+    return f"{count(len(items), what)}: {', '.join(items[:shown])}{more}"
 
 
 def _group_lines(report: GroupReport) -> list[str]:

@@ -34,6 +34,7 @@ from iamstate.plan.checks import Overrides
 from iamstate.plan.planner import AccountPlan
 from iamstate.repository import expiry
 from iamstate.repository.loader import load_repository
+from iamstate.wording import count
 
 MAX_JOBS = 20  # batches per run: far below GitHub's 256 jobs per workflow run
 FOLLOW_UP_HELP = (
@@ -157,7 +158,7 @@ def comment(plan_files: Sequence[Path], pr: int | None) -> Outcome:
     body = comment_body(plans)
     what = GitHub.from_environment().upsert_plan_comment(number, body)
     changed = sum(1 for plan, _ in plans if plan.changes)
-    return Outcome([f"{what} the plan comment on #{number}: {len(plans)} account(s), "
+    return Outcome([f"{what} the plan comment on #{number}: {count(len(plans), 'account')}, "
                     f"{changed} with changes, {len(body):,} characters"])
 
 

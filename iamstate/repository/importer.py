@@ -25,6 +25,7 @@ from iamstate.repository.strategy import (
     PROPOSED_HUMAN_CATEGORY,
     Strategy,
 )
+from iamstate.wording import count
 
 RESOURCE_FILE = "imported.yaml"
 
@@ -84,8 +85,9 @@ def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> s
     for (pattern, group), matching in zip(KNOWN_PATTERNS.items(),
                                           Strategy.proposals(live.users).values(), strict=True):
         if matching:
-            proposals.append(f'#   {group}: {{match: "{pattern}"}}   # {len(matching)} user(s)')
-            report.proposals.append(f"category {group} for {len(matching)} user(s) matching "
+            users = count(len(matching), "user")
+            proposals.append(f'#   {group}: {{match: "{pattern}"}}   # {users}')
+            report.proposals.append(f"category {group} for {count(len(matching), 'user')} matching "
                                     f"{pattern}")
     header = ("# Written by `iamstate import`. The strategy's common group and categories are\n"
               "# proposed below, commented out: adopting them adds memberships, so do it in a\n"

@@ -431,7 +431,8 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
     keys = [k for k, _ in pairs]
     repeated = sorted({k for k in keys if keys.count(k) > 1})
     if repeated:
-        raise ValueError(f"duplicate key(s) {', '.join(shown(k) for k in repeated)}")
+        raise ValueError(f"duplicate {'key' if len(repeated) == 1 else 'keys'} "
+                         f"{', '.join(shown(k) for k in repeated)}")
     return dict(pairs)
 
 

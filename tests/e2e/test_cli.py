@@ -284,8 +284,8 @@ def test_import_of_a_realistic_account_then_plan_shows_no_changes(
     importer = Cli(repo, cli.env, iam)
     done = importer("import", "--account", "prod", "--account-id", "123456789012")
     assert done.code == 0, done.both
-    assert "Imported 2 user(s), 1 group(s), 1 customer managed policy(ies)" in done.out
-    assert "proposed: category AllHeadlessUsers for 1 user(s)" in done.out
+    assert "Imported 2 users, 1 group, 1 customer managed policy" in done.out
+    assert "proposed: category AllHeadlessUsers for 1 user matching" in done.out
     assert "run `iamstate schema`" in done.out
     written = (repo / "accounts/prod/imported.yaml").read_text()
     assert "Password" not in written and "Aa1!" not in written

@@ -181,7 +181,7 @@ def test_reports_exactly_what_nobody_used_with_last_use_and_who(used: Cli) -> No
     assert text.code == 2
     first = text.out.index("Unused by every member:")
     assert first < text.out.index("group BackupWriters:")  # the whole-group view first
-    assert "BackupWriters: 1 service(s): s3" in text.out
+    assert "BackupWriters: 1 service: s3" in text.out
     last_use = (NOW - datetime.timedelta(days=120)).strftime("%Y-%m-%d")
     assert f"s3: unused, last {last_use} by HeadlessUser-backup" in text.out
 

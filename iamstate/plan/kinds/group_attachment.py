@@ -29,7 +29,8 @@ class GroupAttachmentKind(Kind[GroupAttachment]):
             if len(want.managed_policies | kept) > MAX_MANAGED_POLICIES_PER_GROUP:
                 ctx.problem(want.source, (
                     f"group {want.name}: {len(want.managed_policies)} managed policies here "
-                    f"and {len(kept)} ignored one(s) it keeps make more than IAM's "
+                    f"and {len(kept)} ignored {'one' if len(kept) == 1 else 'ones'} it keeps "
+                    f"make more than IAM's "
                     f"{MAX_MANAGED_POLICIES_PER_GROUP}: merge some"))
             changes += [Create(GroupAttachment(want.name, arn))
                         for arn in sorted(want.managed_policies - live)]

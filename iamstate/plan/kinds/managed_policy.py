@@ -24,6 +24,7 @@ from iamstate.model.changes import Change, Create, Delete, Replace, Update
 from iamstate.model.entities import ManagedPolicy, iter_sorted
 from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext, register
 from iamstate.repository.policy import PolicyDocument
+from iamstate.wording import count
 
 MAX_VERSIONS = 5  # IAM keeps at most 5 versions of a managed policy
 ATTACH = {"group": ("attach_group_policy", "GroupName"),
@@ -107,7 +108,7 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
             if change.before.attached:
                 lines.append(f"detaches from: {', '.join(change.before.attached)}")
             versions = len(change.before.old_versions) + 1
-            lines.append(f"deletes {versions} version(s)")
+            lines.append(f"deletes {count(versions, 'version')}")
         return lines
 
     def documents(self, change: Change) -> tuple[PolicyDocument | None, PolicyDocument | None]:

@@ -9,6 +9,7 @@ from iamstate.model.changes import Change, Create, Delete
 from iamstate.model.entities import Membership, iter_sorted
 from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext, register
 from iamstate.repository.policy import MAX_GROUPS_PER_USER
+from iamstate.wording import count
 
 
 @register
@@ -29,9 +30,9 @@ class MembershipKind(Kind[Membership]):
             kept = len(have.protected) if have else 0  # memberships of ignored groups stay
             if len(want.groups) + kept > MAX_GROUPS_PER_USER:
                 ctx.problem(want.source, (
-                    f"user {want.name}: {len(want.groups)} groups here and {kept} ignored "
-                    f"group(s) it stays in make more than IAM's {MAX_GROUPS_PER_USER}: "
-                    "merge groups"))
+                    f"user {want.name}: {len(want.groups)} groups here and "
+                    f"{count(kept, 'ignored group')} it stays in make more than IAM's "
+                    f"{MAX_GROUPS_PER_USER}: merge groups"))
             changes += [Create(Membership(want.name, g)) for g in sorted(want.groups - live)]
             changes += [Delete(Membership(want.name, g)) for g in sorted(live - want.groups)]
         return changes
