@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.common import ACCOUNT_ID, ROOT, client, env_for, moto_server
-from iamstate.outputs.render import render_markdown
+from iamstate.outputs.markdown import render_markdown
 
 USERS = 5_000
 GROUPS = 300

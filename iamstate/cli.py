@@ -17,11 +17,13 @@ from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
+import click
 import typer
 from rich.console import Console
 
 from iamstate import __version__
 from iamstate.errors import ApplyFailed, IamStateError, RepoError
+from iamstate.outputs import FORMATS, output_class
 from iamstate.repository.files import write_text_safely
 from iamstate.wording import count
 
@@ -50,20 +52,9 @@ err = Console(stderr=True, highlight=False, soft_wrap=True)
 F = TypeVar("F", bound=Callable[..., Any])
 
 
-class Format(StrEnum):
-    text = "text"
-    markdown = "markdown"
-    json = "json"
-    sarif = "sarif"
-
-
-class ValidateFormat(StrEnum):
-    text = "text"
-    sarif = "sarif"
-
-
 class Options:
     repo: Path = Path(".")
+    report: Path | None = None  # where apply writes its full report (`--report`)
 
 
 RepoOption = Annotated[Path, typer.Option("--repo", help="The repository (default: here).",
@@ -80,8 +71,13 @@ def _names(given: list[str] | None) -> list[str] | None:
     if not given:
         return None
     return [name for item in given for name in item.split()]
-FormatOption = Annotated[Format, typer.Option(
-    "--format", help="text, markdown, json or sarif (SARIF 2.1.0, for code scanning).")]
+FORMAT_NAMES = sorted([*FORMATS, "sarif"])  # sarif: outputs/sarif.py, it needs the repository
+FormatOption = Annotated[str, typer.Option(
+    "--format", click_type=click.Choice(FORMAT_NAMES),
+    help=f"One of: {', '.join(FORMAT_NAMES)} (SARIF 2.1.0, for code scanning).")]
+ReportOption = Annotated[Path | None, typer.Option(
+    "--report", help="Where to write every change applied, failed or not done (JSON) "
+                     "[default: .iamstate/apply-report.json].", dir_okay=False)]
 AllowDeletions = Annotated[int | None, typer.Option(
     "--allow-deletions", help="Allow up to N deletions (overrides safety.max_deletions).")]
 
@@ -115,11 +111,14 @@ def handles_errors(command: F) -> F:
             err.print(f"{count(len(error.problems), 'error')}; nothing was changed in AWS.")
             raise typer.Exit(1) from None
         except ApplyFailed as error:
-            if error.report is not None:
-                from iamstate.outputs.render import report_lines
+            from iamstate.plan.apply import ApplyReport
+
+            if isinstance(error.report, ApplyReport):
+                from iamstate.outputs.report import report_lines
 
                 for line in report_lines(error.report):
                     err.print(line, markup=False)
+                _write_report([error.report])
             else:
                 err.print(f"[red]error[/red] {error}")
             raise typer.Exit(error.exit_code) from None
@@ -153,28 +152,37 @@ def warn(accounts: list[Account], planned: list[Planned] | None = None) -> None:
 
 @app.command()
 @handles_errors
-def validate(fmt: Annotated[ValidateFormat, typer.Option(
-        "--format", help="text, or sarif (SARIF 2.1.0 on stdout, for code scanning).")] =
-        ValidateFormat.text) -> None:
+def validate(fmt: FormatOption = "text") -> None:
     """Check the repository offline (no AWS call): exit 0 if valid, 1 with every error."""
+    from iamstate.outputs.base import Validation
     from iamstate.repository.loader import load_repository
 
     try:
         accounts = load_repository(Options.repo)
     except RepoError as error:
-        if fmt is ValidateFormat.sarif:
+        if fmt == "sarif":
             from iamstate.outputs.sarif import validate_log
 
             _print_sarif(validate_log(Options.repo, problems=error.problems))
-        raise
-    warn(accounts)
-    if fmt is ValidateFormat.sarif:
+            raise
+        if fmt == "text":
+            raise  # the errors on stderr, as every command says them
+        output_class(fmt)(out).validate(Validation(problems=error.problems))
+        raise typer.Exit(1) from None
+    if fmt == "sarif":
         from iamstate.outputs.sarif import validate_log
 
+        warn(accounts)
         _print_sarif(validate_log(Options.repo, accounts))
         return
-    users = sum(len(a.desired.users) for a in accounts)
-    out.print(f"Valid: {count(len(accounts), 'account')}, {count(users, 'user')}.")
+    warnings = [str(w) for a in accounts for w in a.warnings]
+    result = Validation(len(accounts), sum(len(a.desired.users) for a in accounts),
+                        warnings=warnings)
+    if fmt == "text":
+        warn(accounts)
+        out.print(f"Valid: {count(result.accounts, 'account')}, {count(result.users, 'user')}.")
+    else:
+        output_class(fmt)(out).validate(result)
 
 
 @app.command()
@@ -183,13 +191,12 @@ def plan(
     account: AccountsOption = None,
     out_file: Annotated[Path | None, typer.Option(
         "--out", help="Where to write the plan file [default: .iamstate/plan.json].")] = None,
-    fmt: FormatOption = Format.text,
+    fmt: FormatOption = "text",
     detailed_exitcode: Annotated[bool, typer.Option(
         "--detailed-exitcode", help="Exit 0 for no changes, 2 for changes.")] = False,
 ) -> None:
     """Read live state, print the plan and write it to a plan file for `apply`."""
     from iamstate import workflow
-    from iamstate.outputs import render
     from iamstate.plan import planfile
     with reading("live IAM state"):
         planned = workflow.plan_all(Options.repo, _names(account))
@@ -197,19 +204,15 @@ def plan(
     plans = [p.plan for p in planned]
     target = out_file or Options.repo / ".iamstate" / "plan.json"
     planfile.write(target, workflow.plan_document(planned), Options.repo)
-    if fmt is Format.sarif:
+    if fmt == "sarif":
         from iamstate.outputs.sarif import plan_log
 
         _print_sarif(plan_log(Options.repo, planned))
-    elif fmt is Format.json:
-        print(render.render_json(plans))
-    elif fmt is Format.markdown:
-        print(render.render_markdown(plans))
     else:
-        render.render_text(plans, out)
-        if any(p.changes for p in plans):
-            out.print(f"Saved to {target}. Apply exactly this plan with: "
-                      f"iamstate apply {target}")
+        output_class(fmt)(out).plan(plans)
+    if fmt == "text" and any(p.changes for p in plans):
+        out.print(f"Saved to {target}. Apply exactly this plan with: "
+                  f"iamstate apply {target}")
     if detailed_exitcode and any(p.changes for p in plans):
         raise typer.Exit(2)
 
@@ -225,13 +228,15 @@ def apply(
         "--auto-approve", help="Do not ask (without a plan file).")] = False,
     workers: Annotated[int, typer.Option(help="Changes applied at once within a stage.",
                                          min=1, max=64)] = 4,
+    report: ReportOption = None,
 ) -> None:
     """Apply a saved plan (refused if stale), or plan, show and ask y/N."""
     from iamstate import workflow
-    from iamstate.outputs import render
+    from iamstate.outputs.text import TextOutput
     from iamstate.plan import planfile
     from iamstate.plan.checks import Overrides
 
+    Options.report = report
     if plan_file is not None:
         saved = planfile.read(plan_file)
         with reading("live IAM state to check the plan is current"):
@@ -239,7 +244,7 @@ def apply(
     else:
         with reading("live IAM state"):
             planned = workflow.plan_all(Options.repo, _names(account), purpose="apply")
-        render.render_text([p.plan for p in planned], out)
+        TextOutput(out).plan([p.plan for p in planned])
         if not any(p.plan.changes for p in planned):
             return
         if not auto_approve and not _confirm():
@@ -255,31 +260,52 @@ def apply(
 
 
 def _applied(reports: list[ApplyReport]) -> None:
-    """The end of a successful apply: its notes (where one-time passwords went), a count."""
+    """The end of a successful apply: its notes (where one-time passwords went), a count
+    per step, and where the full list is."""
+    from iamstate.outputs.report import by_step
+
     for report in reports:
         for note in report.notes:
             out.print(f"  note: {note}")
-    done = sum(len(r.done) for r in reports)
-    out.print(f"Apply complete: {done} change(s) made.")
+    done = [c for r in reports for c in r.done]
+    for line in by_step(done):
+        out.print(line, markup=False, highlight=False)
+    if reports:
+        _write_report(reports)
+    out.print(f"Apply complete: {len(done)} change(s) made.")
+
+
+def _write_report(reports: list[ApplyReport]) -> None:
+    """Every change of the apply in a file (the workflow keeps it as an artifact); a report
+    that cannot be written is said, and changes nothing about the apply's outcome."""
+    from iamstate.outputs.report import write_report
+
+    path = Options.report or Options.repo / ".iamstate" / "apply-report.json"
+    try:
+        write_report(path, reports, Options.repo)
+    except (OSError, ValueError) as error:
+        err.print(f"[yellow]warning[/yellow] cannot write the apply report {path}: {error}")
+        return
+    err.print(f"note: every change of this apply is listed in {path}", markup=False,
+              highlight=False)
 
 
 @app.command()
 @handles_errors
-def audit(account: AccountsOption = None, fmt: FormatOption = Format.text,
+def audit(account: AccountsOption = None, fmt: FormatOption = "text",
           unused_days: Annotated[int, typer.Option(
               min=1, help="Credentials unused this many days are a finding (CIS: 45).")] = 45,
           ) -> None:
     """Report what the strategy forbids on live state: exit 0 clean, 3 findings, 1 error."""
     from iamstate import workflow
-    from iamstate.analysis.audit import render_findings
 
     findings = workflow.audit_all(Options.repo, _names(account), unused_days=unused_days)
-    if fmt is Format.sarif:
+    if fmt == "sarif":
         from iamstate.outputs.sarif import audit_log
 
         _print_sarif(audit_log(Options.repo, findings))
     else:
-        print(render_findings(findings, fmt.value))
+        output_class(fmt)(out).audit(findings)
     if any(findings.values()):
         raise typer.Exit(3)
 
@@ -350,10 +376,15 @@ def _announce(text: str) -> None:
     err.print(f"note: {text}", markup=False, highlight=False)
 
 
-def _progress(change: Change) -> None:
-    from iamstate.outputs.render import headline
+def _say(text: str) -> None:
+    out.print(text, markup=False, highlight=False)
 
-    out.print(f"  done: {headline(change)}", markup=False, highlight=False)
+
+def _progress() -> Callable[[Change], None]:
+    """Counts for a log as changes are made (a line per 50 of a step, not one a change)."""
+    from iamstate.outputs.report import Progress
+
+    return Progress(_say)
 
 
 @contextmanager
@@ -368,9 +399,9 @@ def reading(what: str) -> Iterator[None]:
 
 @contextmanager
 def applying(planned: list[Planned]) -> Iterator[Callable[[Change], None]]:
-    """A progress bar over every change on a terminal; one plain line per change in CI."""
+    """A progress bar over every change on a terminal; counts per step in CI."""
     if not out.is_terminal:
-        yield _progress
+        yield _progress()
         return
     from rich.progress import (
         BarColumn,
@@ -386,7 +417,6 @@ def applying(planned: list[Planned]) -> Iterator[Callable[[Change], None]]:
         task = progress.add_task("Applying", total=total)
 
         def advance(change: Change) -> None:
-            _progress(change)  # printed above the bar: `out` is the bar's console
             progress.advance(task)
 
         yield advance
@@ -553,15 +583,17 @@ def ci_apply_reviewed(
     since: Annotated[str | None, typer.Option(
         help="The last applied commit (`ci accounts --since-last-apply` gives it): the "
              "plans reviewed on PRs merged since then count too.")] = None,
+    report: ReportOption = None,
 ) -> None:
     """Apply each account only if a fresh plan is word for word the one reviewed on the PR;
     else change nothing and post the fresh plan there for review (exit 1)."""
     from iamstate.hosts import ci
     from iamstate.plan.checks import Overrides
 
+    Options.report = report
     sha = None if pr is not None else (commit or os.environ.get("GITHUB_SHA", ""))
     _finish(ci.apply_reviewed(Options.repo, _names(account), sha, pr,
-                              Overrides(allow_deletions), _progress, _announce, since or None))
+                              Overrides(allow_deletions), _progress(), _announce, since or None))
 
 
 @ci_app.command("check-reviewed")
@@ -593,7 +625,7 @@ def ci_expire(account: AccountsOption = None, allow_deletions: AllowDeletions = 
     from iamstate.plan.checks import Overrides
 
     _finish(expireflow.apply_expired(Options.repo, _names(account), Overrides(allow_deletions),
-                                     _progress, _announce))
+                                     _progress(), _announce))
 
 
 @ci_app.command("accounts")

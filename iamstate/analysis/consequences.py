@@ -34,6 +34,8 @@ from iamstate.analysis.meaning import (
     UNREADABLE,
     Consequences,
     PlanFinding,
+    PlanGrant,
+    UserConsequence,
     reach_within,
 )
 from iamstate.analysis.permissions import (
@@ -55,8 +57,12 @@ def analysis_context(config: AccountConfig, live: State,
                    live.outside.users)
 
 
-def _user_json(change: UserChange) -> dict[str, Any]:
-    return {**change.to_json(), "admin_before": change.admin_before}
+def _user_consequence(change: UserChange) -> UserConsequence:
+    """The engine's answer as the plan holds it (the grants as the plan file writes them:
+    a plan read back is equal to this one)."""
+    return UserConsequence(tuple(PlanGrant.from_json(g.to_json()) for g in change.gains),
+                           tuple(PlanGrant.from_json(g.to_json()) for g in change.losses),
+                           change.admin_after, change.admin_before, change.unknown_policies)
 
 
 def consequences(config: AccountConfig, before: State, after: State,
@@ -105,7 +111,7 @@ def consequences(config: AccountConfig, before: State, after: State,
     for key in sorted(set(old) - set(new), key=lambda k: (k[1], k[0])):
         if old[key][1] is None:
             findings.append(_finding(old[key][0], GONE))
-    return Consequences({name: _user_json(c) for name, c in changes.items()},
+    return Consequences({name: _user_consequence(c) for name, c in changes.items()},
                         tuple(findings))
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from iamstate.analysis.findings import Finding
 from iamstate.analysis.conditions import wording
+from iamstate.analysis.findings import Finding
 from iamstate.wording import count
 
 NEW, ACCEPTED, GONE = "new", "accepted", "gone"
@@ -150,13 +150,85 @@ PlanFinding = EscalationFinding  # the name the plan's consequences use
 
 
 @dataclass(frozen=True)
-class Consequences:
-    """Per user: gains, losses, admin and admin_before (as JSON, SPEC §3); the plan's
-    findings. This one shape is what the plan file holds and what every renderer reads, so
-    a plan read back from its file renders exactly as the plan in memory (the PR comment
-    is rendered from the file, apply renders the plan it makes: they must agree)."""
+class PlanGrant:
+    """A gain or a loss as a plan holds it (SPEC §3 `gains[]`/`losses[]`): what the
+    permission engine's grant says, without the engine's compiled sets, so a plan read
+    back from its file holds the same objects as the plan in memory."""
 
-    users: Mapping[str, Mapping[str, Any]]
+    actions: tuple[str, ...]
+    resources: tuple[str, ...]
+    conditions: Mapping[str, Any] = field(default_factory=dict, hash=False)
+    via: tuple[str, ...] = ()
+    not_resources: tuple[str, ...] = ()
+    unless: tuple[Mapping[str, Any], ...] = field(default=(), hash=False)
+    denied_by: tuple[str, ...] = ()
+
+    def to_json(self) -> dict[str, Any]:
+        """As the engine's `Grant.to_json` writes it: the optional parts only when they
+        say something."""
+        out: dict[str, Any] = {"actions": list(self.actions), "resources": list(self.resources),
+                               "conditions": _plain(self.conditions), "via": list(self.via)}
+        if self.not_resources:
+            out["not_resources"] = list(self.not_resources)
+        if self.unless:
+            out["unless"] = [_plain(block) for block in self.unless]
+        if self.denied_by:
+            out["denied_by"] = list(self.denied_by)
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> PlanGrant:
+        return cls(tuple(data["actions"]), tuple(data["resources"]),
+                   _plain(data.get("conditions") or {}), tuple(data["via"]),
+                   tuple(data.get("not_resources", ())),
+                   tuple(_plain(block) for block in data.get("unless", ())),
+                   tuple(data.get("denied_by", ())))
+
+    def line(self, max_actions: int | None = None, user: str | None = None) -> str:
+        return grant_line(self.to_json(), max_actions, user)
+
+    def detail(self) -> str:
+        """Its conditions as the policies write them ("" when the line shows them so)."""
+        return grant_detail(self.to_json())
+
+
+@dataclass(frozen=True)
+class UserConsequence:
+    """How a plan changes one user's permissions (SPEC §3 `consequences.users.<name>`)."""
+
+    gains: tuple[PlanGrant, ...]
+    losses: tuple[PlanGrant, ...]
+    admin: bool  # administrator-equivalent after the plan
+    admin_before: bool
+    unknown_policies: tuple[str, ...] = ()  # documents that could not be read: said so
+
+    def to_json(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"gains": [g.to_json() for g in self.gains],
+                               "losses": [g.to_json() for g in self.losses],
+                               "admin": self.admin}
+        if self.unknown_policies:
+            out["unknown_policies"] = list(self.unknown_policies)
+        out["admin_before"] = self.admin_before
+        return out
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> UserConsequence:
+        """Every field required: a plan file that lost one is not a plan (a renderer
+        reading a default would show a wrong comment)."""
+        return cls(tuple(PlanGrant.from_json(g) for g in data["gains"]),
+                   tuple(PlanGrant.from_json(g) for g in data["losses"]),
+                   bool(data["admin"]), bool(data["admin_before"]),
+                   tuple(data.get("unknown_policies", ())))
+
+
+@dataclass(frozen=True)
+class Consequences:
+    """Per user: gains, losses, admin and admin_before (SPEC §3); the plan's findings.
+    This one typed shape is what the plan file holds and what every renderer reads, so a
+    plan read back from its file renders exactly as the plan in memory (the PR comment is
+    rendered from the file, apply renders the plan it makes: they must agree)."""
+
+    users: Mapping[str, UserConsequence]
     findings: tuple[PlanFinding, ...]
 
     @property
@@ -165,15 +237,16 @@ class Consequences:
 
     def new_admins(self) -> list[str]:
         return sorted(name for name, change in self.users.items()
-                      if change.get("admin") and not change.get("admin_before"))
+                      if change.admin and not change.admin_before)
 
     def to_json(self) -> dict[str, Any]:
-        return {"users": {name: dict(change) for name, change in self.users.items()},
+        return {"users": {name: change.to_json() for name, change in self.users.items()},
                 "findings": [f.to_json() for f in self.findings]}
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> Consequences:
-        return cls(dict(data.get("users", {})),
+        return cls({name: UserConsequence.from_json(change)
+                    for name, change in data.get("users", {}).items()},
                    tuple(PlanFinding.from_json(f) for f in data.get("findings", ())))
 
 

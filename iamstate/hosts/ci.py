@@ -27,7 +27,8 @@ from iamstate.errors import GitHubError, IamStateError, StalePlan
 from iamstate.hosts import comment as protocol
 from iamstate.hosts.github import GitHub
 from iamstate.model.changes import Change
-from iamstate.outputs import render
+from iamstate.outputs.lines import one_line
+from iamstate.outputs.markdown import escape_md, render_markdown
 from iamstate.plan import planfile
 from iamstate.plan.apply import ApplyReport
 from iamstate.plan.checks import Overrides
@@ -317,7 +318,7 @@ def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | Non
 
 def _reason_line(reason: str) -> str:
     """A refusal as the follow-up shows it: plain words only (no markup of any kind)."""
-    return re.sub(r"[<>`*_\[\]|]", "", render.one_line(reason))
+    return re.sub(r"[<>`*_\[\]|]", "", one_line(reason))
 
 
 def check_reviewed(repo: Path, accounts: Sequence[str] | None, pr: int | None) -> Outcome:
@@ -357,11 +358,11 @@ def drift(repo: Path, accounts: Sequence[str] | None) -> Outcome:
     outcome.exit_code = 2
     for each in drifted:
         plan = each.plan
-        body = render.render_markdown([plan], "the plan artifact of the drift workflow run")
+        body = render_markdown([plan], "the plan artifact of the drift workflow run")
         soon = expiring_lines(each)
         if soon:
             body += "\n**Expires within 7 days** (renew it in a pull request, or let it go)\n\n"
-            body += "".join(f"- {render.escape_md(line)}\n" for line in soon)
+            body += "".join(f"- {escape_md(line)}\n" for line in soon)
         what = hub.upsert_drift_issue(
             plan.config.name,
             f"iamstate: live IAM of {plan.config.name} drifted from the repository", body)

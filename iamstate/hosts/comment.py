@@ -17,7 +17,7 @@ from dataclasses import dataclass
 
 from iamstate.analysis.meaning import ACCEPTED
 from iamstate.model.changes import CREATE, DELETE, UPDATE
-from iamstate.outputs.render import MARKDOWN_BUDGET, TOO_LARGE_LEVEL, escape_md, render_level
+from iamstate.outputs.markdown import MARKDOWN_BUDGET, TOO_LARGE_LEVEL, escape_md, render_level
 from iamstate.plan.planner import AccountPlan
 
 SUMMARY_MARKER = "<!-- iamstate-plan -->"

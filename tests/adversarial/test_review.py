@@ -11,7 +11,9 @@ from pathlib import Path
 from rich.console import Console
 
 from iamstate.model.entities import AccountConfig, Credentials, Group, ManagedPolicy, State, User
-from iamstate.outputs.render import GITHUB_COMMENT_LIMIT, headline, render_markdown, render_text
+from iamstate.outputs.lines import headline
+from iamstate.outputs.markdown import GITHUB_COMMENT_LIMIT, render_markdown
+from iamstate.outputs.text import render_text
 from iamstate.plan.planner import plan_account
 from iamstate.repository.policy import PolicyDocument
 from tests.e2e.conftest import Cli

@@ -28,7 +28,8 @@ from iamstate.model.entities import (
     Membership,
     User,
 )
-from iamstate.outputs.render import render_json, report_lines
+from iamstate.outputs.jsondoc import render_json
+from iamstate.outputs.report import report_lines
 from iamstate.plan.apply import ApplyReport
 from iamstate.plan.planner import plan_account, plan_changes
 from iamstate.repository.loader import load_repository

@@ -144,5 +144,5 @@ def test_a_plan_in_sync_asks_for_no_policy_documents(conn: Connection,
     [planned] = plan_all(example_repo, counter=counter)
     assert counter.calls.get("GetPolicyVersion")
     assert planned.plan.consequences is not None
-    gains = planned.plan.consequences.users["jdoe"]["gains"]
-    assert any("ReadOnlyAccess" in via for grant in gains for via in grant["via"]), gains
+    gains = planned.plan.consequences.users["jdoe"].gains
+    assert any("ReadOnlyAccess" in via for grant in gains for via in grant.via), gains

@@ -24,7 +24,7 @@ from iamstate.aws.session import Connection, connect
 from iamstate.errors import ApplyFailed
 from iamstate.model.changes import Change
 from iamstate.model.entities import Account
-from iamstate.outputs.render import report_lines
+from iamstate.outputs.report import report_lines
 from iamstate.plan.planner import plan_changes
 from iamstate.repository.loader import load_repository
 from tests.e2e.conftest import Cli

@@ -34,7 +34,7 @@ from ruamel.yaml import YAML
 
 from iamstate.aws.sandbox import free_port, server_command, wait_until_up
 from iamstate.hosts.comment import sections_of
-from iamstate.outputs.render import GITHUB_COMMENT_LIMIT
+from iamstate.outputs.markdown import GITHUB_COMMENT_LIMIT
 from tests.e2e.conftest import Cli
 from tests.e2e.fake_github import FakeGitHub
 from tests.helpers import ROOT

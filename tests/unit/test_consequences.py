@@ -105,7 +105,7 @@ def assert_same_as_the_full_analysis(before: State, after: State) -> None:
     assert {(f, p) for f, p, status in claimed if status == "gone"} == \
         set(old) - set(new) - through_groups
     for name, change in meaning.users.items():
-        assert change["admin"] == (name in now and now[name].admin)
+        assert change.admin == (name in now and now[name].admin)
 
 
 @st.composite

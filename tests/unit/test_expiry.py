@@ -14,7 +14,7 @@ from iamstate.cli import app
 from iamstate.errors import RepoError
 from iamstate.model.changes import Delete
 from iamstate.model.entities import Group, Membership, State, User
-from iamstate.outputs.render import headline
+from iamstate.outputs.lines import headline
 from iamstate.plan.planner import plan_account
 from iamstate.repository import expiry
 from iamstate.repository.edit import remove_expired

@@ -12,7 +12,7 @@ import pytest
 
 from iamstate.analysis.lint import RULES, check, schema_block
 from iamstate.errors import Problem, RepoError
-from iamstate.outputs.render import one_line
+from iamstate.outputs.lines import one_line
 from iamstate.repository.loader import load_repository
 from iamstate.repository.schema import load_schema
 from tests.helpers import ACCOUNT_ID, minimal_repo

@@ -17,7 +17,7 @@ from iamstate.model.entities import (
     State,
     User,
 )
-from iamstate.outputs.render import diff_lines
+from iamstate.outputs.lines import diff_lines
 from iamstate.plan.checks import DeletionThreshold, Overrides
 from iamstate.plan.kinds import KINDS, kind_of, stage
 from iamstate.plan.planner import plan_account, plan_changes

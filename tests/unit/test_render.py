@@ -11,15 +11,15 @@ from rich.console import Console
 
 from iamstate.hosts.comment import parse_comment, render_summary, row_shows, section_text
 from iamstate.model.entities import AccountConfig, Credentials, Group, State, User
-from iamstate.outputs.render import (
+from iamstate.outputs.jsondoc import render_json
+from iamstate.outputs.lines import diff_lines
+from iamstate.outputs.markdown import (
     GITHUB_COMMENT_LIMIT,
     TOO_LARGE_LEVEL,
-    diff_lines,
-    render_json,
     render_level,
     render_markdown,
-    render_text,
 )
+from iamstate.outputs.text import render_text
 from iamstate.plan import planfile
 from iamstate.plan.kinds import kind_of
 from iamstate.plan.planner import AccountPlan, plan_account
@@ -147,7 +147,7 @@ def test_an_administrator_gaining_a_permission_is_not_shown_as_a_new_administrat
     desired = State({"boss": User("boss", groups=frozenset({"Admins", "Readers"}))}, groups)
     for before, after in ((live, desired), (desired, live)):  # gains, then loses
         plan = plan_account(CONFIG, after, before)
-        assert plan.consequences and plan.consequences.users["boss"]["admin_before"]
+        assert plan.consequences and plan.consequences.users["boss"].admin_before
         for rendered in (render_markdown([_from_file(plan)]), _text(_from_file(plan))):
             assert "becomes administrator-equivalent" not in rendered
             assert "is no longer administrator-equivalent" not in rendered

@@ -11,7 +11,8 @@ from pathlib import Path
 from rich.console import Console
 
 from iamstate.model.entities import AccountConfig, Group, State, User
-from iamstate.outputs.render import render_markdown, render_text
+from iamstate.outputs.markdown import render_markdown
+from iamstate.outputs.text import render_text
 from iamstate.plan import planfile
 from iamstate.plan.planner import AccountPlan, plan_account
 from iamstate.repository.policy import PolicyDocument

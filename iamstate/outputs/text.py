@@ -1,0 +1,107 @@
+"""Text for a person at a terminal (rich): each line styled by its role, wrapped at the
+terminal's width under its own indent. A CI log (not a terminal) gets the lines whole:
+its viewer wraps them, and a search of the log finds a line in one piece."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from rich.console import Console
+from rich.padding import Padding
+from rich.text import Text
+
+from iamstate.outputs.base import Output, Validation
+from iamstate.outputs.lines import ChangeView as View
+from iamstate.outputs.lines import (
+    Line,
+    Role,
+    admin_lines,
+    finding_lines,
+    grant_text,
+    kept_lines,
+    people_blocks,
+    plain,
+    summary_line,
+)
+from iamstate.plan.planner import AccountPlan
+
+SIGNS = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
+STYLES = {Role.ACCOUNT: "bold", Role.SUMMARY: "bold", Role.ADDED: "green",
+          Role.REMOVED: "red", Role.CONTEXT: "dim", Role.CONDITIONS: "dim", Role.ADMIN: "bold red",
+          Role.NEW_FINDING: "bold red"}
+NAMES_SHOWN = 5  # users named per line; the rest counted
+
+
+def style_of(line: Line) -> str:
+    """A line's style, from its role (and a headline's sign) alone."""
+    if line.role is Role.HEADLINE:
+        return SIGNS[line.sign]
+    return STYLES.get(line.role, "")
+
+
+def plan_lines(plan: AccountPlan) -> Iterator[tuple[int, Line]]:
+    """One account's plan as (indent, line): changes, kept items, what it means."""
+    if not plan.changes:
+        yield 2, Line(Role.DETAIL, "No changes. Live state matches the repository.")
+    for change in plan.changes:
+        view = View.of(change)
+        yield 2, view.headline
+        yield from ((6, line) for line in (*view.details, *view.diff))
+    yield from ((2, line) for line in kept_lines(plan))
+    yield from meaning_lines(plan)
+
+
+def meaning_lines(plan: AccountPlan) -> Iterator[tuple[int, Line]]:
+    admins, findings = admin_lines(plan, NAMES_SHOWN), finding_lines(plan)
+    blocks = people_blocks(plan, NAMES_SHOWN)
+    if not (admins or findings or blocks):
+        return
+    yield 0, Line(Role.DETAIL, "")
+    yield 2, Line(Role.DETAIL, "What this plan means for people:")
+    yield from ((4, line) for line in admins)
+    for block in blocks:
+        yield 4, block.who
+        yield from ((12 if line.role is Role.CONDITIONS else 6, Line(line.role, grant_text(line)))
+                    for line in block.grants)
+    if findings:
+        yield 2, Line(Role.DETAIL, "Privilege-escalation findings:")
+        yield from ((4, Line(line.role, plain(line))) for line in findings)
+
+
+class TextOutput(Output):
+    name = "text"
+
+    def line(self, indent: int, line: Line) -> None:
+        """On a terminal, wrapped at its width with continuation lines under the text;
+        elsewhere, whole."""
+        text = Text(line.text, style=style_of(line))
+        if self.console.is_terminal:
+            self.console.print(Padding(text, (0, 0, 0, indent), expand=False), soft_wrap=False)
+        else:
+            self.console.print(Text(" " * indent) + text)
+
+    def plan(self, plans: Sequence[AccountPlan]) -> None:
+        for plan in plans:
+            heading = Text(f"Account {plan.config.name}", style="bold")
+            self.console.print(heading + Text(f" ({plan.config.account_id})"))
+            for indent, line in plan_lines(plan):
+                self.line(indent, line)
+            self.console.print()
+        self.line(0, Line(Role.SUMMARY, summary_line(plans)))
+
+
+    def validate(self, result: Validation) -> None:
+        for warning in result.warnings:
+            self.console.print(Text("warning", style="yellow") + Text(f" {warning}"))
+        for problem in result.problems:
+            self.console.print(Text("error", style="red") + Text(f" {problem}"))
+        if result.valid:
+            self.console.print(f"Valid: {result.accounts} account(s), {result.users} user(s).",
+                               markup=False, highlight=False)
+        else:
+            self.console.print(f"{len(result.problems)} error(s); nothing was changed in AWS.",
+                               markup=False, highlight=False)
+
+
+def render_text(plans: Sequence[AccountPlan], console: Console) -> None:
+    TextOutput(console).plan(plans)
