@@ -231,7 +231,7 @@ def well_formed(text: str) -> bool:
             elif opens:
                 return False
             continue
-        if line in ("```diff", "```text"):
+        if line in ("```diff", "```text", "```mermaid"):
             fenced = True
         elif line == "</details>":
             depth -= 1

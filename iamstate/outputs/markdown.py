@@ -30,6 +30,7 @@ from iamstate.outputs.lines import (
     plain,
     summary_line,
 )
+from iamstate.outputs.mermaid import escalation_graph
 from iamstate.plan.planner import AccountPlan
 
 GITHUB_COMMENT_LIMIT = 65_536
@@ -49,6 +50,7 @@ class _Section:
     kept: list[Line]
     findings: list[Line] = field(default_factory=list)  # admins and findings: never cut
     people: list[PeopleBlock] = field(default_factory=list)  # per-user blocks: may be cut
+    graph: list[str] = field(default_factory=list)  # new escalation paths (bounded)
     items: list[_Other] = field(default_factory=list)  # `other` as changes, for grouping
     cut_people: int = 0
     cut_other: int = 0
@@ -64,6 +66,8 @@ class _Section:
         if self.findings:
             out += ["", "**What this plan means for people**", "", "```text",
                     *(plain(line) for line in self.findings), "```"]
+        if self.graph:
+            out += ["", "**New escalation paths**", "", *self.graph]
         shown_people = self.people if other is None else self.people[:max(other // 10, 0)]
         for block in shown_people:
             out += ["", f"<details><summary>{escape_md(block.who.text)} "
@@ -216,8 +220,9 @@ def _section(plan: AccountPlan, anonymous: bool = False) -> _Section:
             documents += [escape_md(f"`{change.verb} {view.label} {view.key}`"), "",
                           "```diff", *(line.text for line in view.diff), "```", ""]
     findings = admin_lines(plan, NAMES_SHOWN) + finding_lines(plan)
+    graph = escalation_graph(plan.consequences.findings) if plan.consequences else []
     return _Section(head, must, brief, documents, other, kept_lines(plan), findings,
-                    people_blocks(plan, NAMES_SHOWN), items)
+                    people_blocks(plan, NAMES_SHOWN), graph=graph, items=items)
 
 
 # How much of what may be cut is shown: (other lines, kept items); then "brief" (deletions
