@@ -76,5 +76,6 @@ def escalation_graph(findings: Sequence[PlanFinding]) -> list[str]:
     lines += [f"  {node}[{label(text)}]" for text, node in graph.nodes.items()]
     lines += [f"  {a} --> {b}" for a, b in graph.edges]
     if left:
-        lines.append(f"  more[{label(f'{left} more new path(s): see the findings above')}]")
+        note = f"{left:,} more new paths not drawn: see the findings above"
+        lines.append(f"  more[{label(note)}]")
     return [*lines, "```"]
