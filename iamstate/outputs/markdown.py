@@ -9,6 +9,8 @@ comment frames these sections (markers, digests, the table) is hosts/comment.py'
 
 from __future__ import annotations
 
+import dataclasses
+import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -42,16 +44,16 @@ NAMES_SHOWN = 20  # users named per line; the rest counted (all are in the plan 
 class _Section:
     """One account's markdown, in parts that must stay and parts that may be cut."""
 
-    head: list[str]
-    must: list[Line]  # deletions and replacements, with what they remove
-    must_brief: list[Line]  # the same, headlines only (if even they must shrink)
-    documents: list[str]  # every policy document change, in full (markdown)
-    other: list[Line]  # creations and updates: their detail lines may be cut (said)
-    kept: list[Line]
-    findings: list[Line] = field(default_factory=list)  # admins and findings: never cut
-    people: list[PeopleBlock] = field(default_factory=list)  # per-user blocks: may be cut
-    graph: list[str] = field(default_factory=list)  # new escalation paths (bounded)
-    items: list[_Other] = field(default_factory=list)  # `other` as changes, for grouping
+    head: Sequence[str]
+    must: Sequence[Line]  # deletions and replacements, with what they remove
+    must_brief: Sequence[Line]  # the same, headlines only (if even they must shrink)
+    documents: Sequence[str]  # every policy document change, in full (markdown)
+    other: Sequence[Line]  # creations and updates: their detail lines may be cut (said)
+    kept: Sequence[Line]
+    findings: Sequence[Line] = ()  # admins and findings: never cut
+    people: Sequence[PeopleBlock] = ()  # per-user blocks: may be cut
+    graph: Sequence[str] = ()  # new escalation paths (bounded)
+    items: Sequence[_Other] = ()  # `other` as changes, for grouping
     cut_people: int = 0
     cut_other: int = 0
     cut_kept: int = 0
@@ -169,7 +171,7 @@ def _grouped(items: Sequence[_Other], members: int | None
     return lines, folded, cut
 
 
-def _n(lines: list[Line]) -> str:
+def _n(lines: Sequence[Line]) -> str:
     return f"{sum(1 for line in lines if line.role is Role.HEADLINE):,}"
 
 
@@ -194,7 +196,22 @@ def _gain_summary(block: PeopleBlock) -> str:
     return f"({block.count(Role.GAIN)} gained, {block.count(Role.LOSS)} lost)"
 
 
+_PARTS: dict[tuple[int, bool], tuple[weakref.ref[AccountPlan], _Section]] = {}
+
+
 def _section(plan: AccountPlan, anonymous: bool = False) -> _Section:
+    """A plan's section, its parts worked out once per plan (a comment is tried at up to
+    17 levels of detail, and apply renders each again): only what is cut differs."""
+    key = (id(plan), anonymous)
+    cached = _PARTS.get(key)
+    if cached is None or cached[0]() is not plan:
+        cached = (weakref.ref(plan, lambda _: _PARTS.pop(key, None)),
+                  _parts(plan, anonymous))
+        _PARTS[key] = cached
+    return dataclasses.replace(cached[1])
+
+
+def _parts(plan: AccountPlan, anonymous: bool) -> _Section:
     config = plan.config
     head = [f"### Account `{config.name}` ({config.account_id}): {counts(plan)}"
             if not anonymous else f"### {counts(plan)}"]
@@ -221,8 +238,9 @@ def _section(plan: AccountPlan, anonymous: bool = False) -> _Section:
                           "```diff", *(line.text for line in view.diff), "```", ""]
     findings = admin_lines(plan, NAMES_SHOWN) + finding_lines(plan)
     graph = escalation_graph(plan.consequences.findings) if plan.consequences else []
-    return _Section(head, must, brief, documents, other, kept_lines(plan), findings,
-                    people_blocks(plan, NAMES_SHOWN), graph=graph, items=items)
+    return _Section(tuple(head), tuple(must), tuple(brief), tuple(documents), tuple(other),
+                    tuple(kept_lines(plan)), tuple(findings),
+                    tuple(people_blocks(plan, NAMES_SHOWN)), tuple(graph), tuple(items))
 
 
 # How much of what may be cut is shown: (other lines, kept items); then "brief" (deletions
