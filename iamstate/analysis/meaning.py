@@ -165,13 +165,13 @@ class PlanGrant:
 
     def to_json(self) -> dict[str, Any]:
         """As the engine's `Grant.to_json` writes it: the optional parts only when they
-        say something."""
+        say something. (The conditions are plain JSON already: `from_json` made them so.)"""
         out: dict[str, Any] = {"actions": list(self.actions), "resources": list(self.resources),
-                               "conditions": _plain(self.conditions), "via": list(self.via)}
+                               "conditions": dict(self.conditions), "via": list(self.via)}
         if self.not_resources:
             out["not_resources"] = list(self.not_resources)
         if self.unless:
-            out["unless"] = [_plain(block) for block in self.unless]
+            out["unless"] = [dict(block) for block in self.unless]
         if self.denied_by:
             out["denied_by"] = list(self.denied_by)
         return out
