@@ -377,7 +377,9 @@ def _announce(text: str) -> None:
 
 
 def _say(text: str) -> None:
+    """A progress line, at once: a CI log (a pipe) would otherwise hold it in a buffer."""
     out.print(text, markup=False, highlight=False)
+    out.file.flush()
 
 
 def _progress() -> Callable[[Change], None]:
