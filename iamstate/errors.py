@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from iamstate.wording import listed
+
 if TYPE_CHECKING:
     from iamstate.analysis.findings import Finding
 
 INVALID, NOTICE = "REPO-INVALID", "REPO-WARNING"  # the rule ids of problems of no lint rule
-
-from iamstate.wording import listed
 
 
 @dataclass(frozen=True)

@@ -249,8 +249,8 @@ def test_a_document_diff_shows_each_side_as_written() -> None:
 
 def _finding(principal: str, via: tuple[str, ...], *actions: str,
              status: str = "new") -> PlanFinding:
-    return PlanFinding("ESC-TEST", principal, "high", status, "d", via, None,
-                       tuple(Reach(a, ("*",)) for a in actions))
+    return PlanFinding("ESC-TEST", principal, "high", "d", via,
+                       reach=tuple(Reach(a, ("*",)) for a in actions), status=status)
 
 
 def test_the_graph_draws_user_group_action_target() -> None:
