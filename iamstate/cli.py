@@ -42,7 +42,7 @@ sandbox_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
 user_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
                        help="Add or remove a user in the YAML (then open a pull request).")
 ci_app = typer.Typer(no_args_is_help=True, rich_markup_mode="markdown",
-                     help="What the GitHub workflows call.")
+                     help="What the CI jobs call (GitHub workflows, GitLab pipelines).")
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(user_app, name="user")
 app.add_typer(ci_app, name="ci")
@@ -461,27 +461,47 @@ def import_(
 @app.command()
 @handles_errors
 def bootstrap(
-    github_repo: Annotated[str, typer.Option("--github-repo", help="ORG/REPO of the IAM "
-                                                                  "repository.")],
-    environment: Annotated[str, typer.Option(help="The protected GitHub environment of the "
+    github_repo: Annotated[str | None, typer.Option("--github-repo", help="ORG/REPO of the "
+                                                    "IAM repository on GitHub.")] = None,
+    gitlab_project: Annotated[str | None, typer.Option(
+        "--gitlab-project", help="GROUP/PROJECT of the IAM repository on GitLab.")] = None,
+    gitlab_url: Annotated[str, typer.Option(help="The GitLab instance (its ID tokens' "
+                                                 "issuer).")] = "https://gitlab.com",
+    audience: Annotated[str | None, typer.Option(
+        help="GitLab: the `aud` the jobs' id_tokens ask for [default: the GitLab URL].")]
+    = None,
+    environment: Annotated[str, typer.Option(help="GitHub: the protected environment of the "
                                                   "apply job.")] = "iam-production",
-    branch: Annotated[str, typer.Option(help="The branch apply runs on.")] = "main",
+    branch: Annotated[str, typer.Option(help="The (protected) branch apply runs on.")] = "main",
     fmt: Annotated[str, typer.Option("--format", help="yaml or json.")] = "yaml",
     out_file: Annotated[Path | None, typer.Option("--out", help="Write the template here "
                                                                 "[default: print it].")] = None,
 ) -> None:
-    """Write a CloudFormation template for an account (or a StackSet): GitHub's OIDC
+    """Write a CloudFormation template for an account (or a StackSet): the CI host's OIDC
     provider, the read-only plan role and the apply role, with least privilege."""
-    from iamstate.aws.bootstrap import render, template
+    from iamstate.aws.bootstrap import gitlab_template, render, template
     from iamstate.aws.live import READ_ACTIONS
     from iamstate.errors import BootstrapError, shown
     from iamstate.plan.kinds import all_actions
 
     if fmt not in ("yaml", "json"):
         raise BootstrapError(f"--format {shown(fmt)}: write yaml or json")
-    text = render(template(github_repo, environment, plan_actions=sorted(READ_ACTIONS),
-                           apply_actions=sorted(all_actions()), branch=branch),
-                  "json" if fmt == "json" else "yaml")
+    if (github_repo is None) == (gitlab_project is None):
+        raise BootstrapError("give --github-repo ORG/REPO or --gitlab-project GROUP/PROJECT "
+                             "(one of them)")
+    reads, writes = sorted(READ_ACTIONS), sorted(all_actions())
+    if gitlab_project is not None:
+        if environment != "iam-production":
+            raise BootstrapError("--environment is GitHub's: GitLab's ID token does not say "
+                                 "the environment to AWS, so the apply role trusts --branch "
+                                 "only (protect it, and the environment, in GitLab)")
+        document = gitlab_template(gitlab_project, gitlab_url, audience, plan_actions=reads,
+                                   apply_actions=writes, branch=branch)
+    else:
+        assert github_repo is not None
+        document = template(github_repo, environment, plan_actions=reads,
+                            apply_actions=writes, branch=branch)
+    text = render(document, "json" if fmt == "json" else "yaml")
     if out_file is None:
         print(text, end="" if text.endswith("\n") else "\n")
         return
@@ -555,8 +575,8 @@ def fmt(check: Annotated[bool, typer.Option(help="Only report; exit 1 if a file 
 def ci_comment(
     plan_files: Annotated[list[Path], typer.Argument(
         help="Plan files from `iamstate plan --out` (one per batch job).")],
-    pr: Annotated[int | None, typer.Option(help="Pull request number [default: from the "
-                                                "GitHub event].")] = None,
+    pr: Annotated[int | None, typer.Option(help="Pull (merge) request number [default: the "
+                                                "CI run's].")] = None,
 ) -> None:
     """Create or update the one plan comment of the pull request (every account). It holds
     no free text: where the full plan is, is fixed words (the run's plan-* artifacts)."""
@@ -578,7 +598,7 @@ def _finish(outcome: Any) -> None:
 def ci_apply_reviewed(
     account: AccountsOption,
     commit: Annotated[str | None, typer.Option(help="The merge commit (on push to main) "
-                                                    "[default: GITHUB_SHA].")] = None,
+                                                    "[default: the CI run's commit].")] = None,
     pr: Annotated[int | None, typer.Option(help="Apply the follow-up plan posted on this "
                                                 "pull request instead (run by hand).")] = None,
     allow_deletions: AllowDeletions = None,
@@ -593,8 +613,7 @@ def ci_apply_reviewed(
     from iamstate.plan.checks import Overrides
 
     Options.report = report
-    sha = None if pr is not None else (commit or os.environ.get("GITHUB_SHA", ""))
-    _finish(ci.apply_reviewed(Options.repo, _names(account), sha, pr,
+    _finish(ci.apply_reviewed(Options.repo, _names(account), commit, pr,
                               Overrides(allow_deletions), _progress(), _announce, since or None))
 
 
@@ -602,8 +621,8 @@ def ci_apply_reviewed(
 @handles_errors
 def ci_check_reviewed(
     account: AccountsOption,
-    pr: Annotated[int | None, typer.Option(help="Pull request number [default: from the "
-                                                "GitHub event, merge queue included].")] = None,
+    pr: Annotated[int | None, typer.Option(help="Pull (merge) request number [default: the "
+                                                "CI run's, merge queue included].")] = None,
 ) -> None:
     """In the merge queue: fail unless the plan is still the one reviewed on the PR."""
     from iamstate.hosts import ci

@@ -158,8 +158,17 @@ class AwsError(IamStateError):
     """AWS could not be reached or refused a read (credentials, endpoint, permissions)."""
 
 
-class GitHubError(IamStateError):
+class HostError(IamStateError):
+    """The CI host's API (GitHub, GitLab) refused, could not be reached, or had nothing
+    reviewed to apply (CI commands)."""
+
+
+class GitHubError(HostError):
     """GitHub's API refused or could not be reached (CI commands)."""
+
+
+class GitLabError(HostError):
+    """GitLab's API refused or could not be reached (CI commands)."""
 
 
 class EditError(IamStateError):

@@ -1,4 +1,7 @@
-"""The CloudFormation template that lets GitHub Actions reach an account without stored keys.
+"""The CloudFormation template that lets CI jobs (GitHub Actions, GitLab CI) reach an account
+without stored keys.
+
+GitHub:
 
 A `pull_request` run executes the workflow file of the PR's own merge commit, so whoever
 opens the PR chooses its steps: any role such a job can assume must be read-only. The
@@ -10,6 +13,19 @@ template therefore makes two roles, told apart by GitHub's OIDC subject claim:
 * `iamstate-apply`, trusted only for `repo:ORG/REPO:environment:ENV` *and* the `ref` claim
   of the main branch, so a PR whose workflow names the environment still gets nothing
   (its `ref` is `refs/pull/N/merge`), whatever the environment's own protection rules say.
+
+GitLab (`gitlab_template`): a merge request pipeline also runs the merge request's own
+`.gitlab-ci.yml`. GitLab's ID token says `sub` = `project_path:GROUP/PROJECT:ref_type:
+branch:ref:BRANCH` (a merge request pipeline's `ref` is its source branch), and for an OIDC
+provider other than GitHub's, IAM's trust policies can match only `<issuer>:sub` and
+`<issuer>:aud` (not the environment, not `ref_protected`). So:
+
+* `iamstate-plan`, read-only, trusts any branch of the project
+  (`project_path:GROUP/PROJECT:ref_type:branch:ref:*`: merge requests, schedules);
+* `iamstate-apply` trusts exactly `project_path:GROUP/PROJECT:ref_type:branch:ref:main`:
+  jobs on the default branch, which must be protected (only maintainers merge or push);
+  the protected environment's approval in GitLab is a further gate, not one IAM can see.
+Both require the audience the jobs ask for in `id_tokens:` (default: the GitLab URL).
 
 Both roles carry an explicit Deny on themselves and on every OIDC provider: neither can
 widen its own trust or permissions. Permissions are inline, not managed policies, because
@@ -39,6 +55,7 @@ from iamstate.analysis.actions import action_problem
 from iamstate.errors import BootstrapError, shown
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
+GITLAB_URL = "https://gitlab.com"
 GITHUB_AUDIENCE = "sts.amazonaws.com"  # what aws-actions/configure-aws-credentials asks for
 PLAN_ROLE = "iamstate-plan"
 APPLY_ROLE = "iamstate-apply"
@@ -47,9 +64,7 @@ DEFAULT_BRANCH = "main"
 READ_ONLY_LEVELS = frozenset({"List", "Read"})
 
 SUB_KEY = f"{GITHUB_OIDC_HOST}:sub"
-AUD_KEY = f"{GITHUB_OIDC_HOST}:aud"
 REF_KEY = f"{GITHUB_OIDC_HOST}:ref"
-PROVIDER_ARN = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{GITHUB_OIDC_HOST}"
 CREATE_PROVIDER = "CreateOidcProvider"  # the parameter, and the condition of the same meaning
 
 # GitHub: an owner (user or organisation) is 1-39 letters, digits or hyphens, not starting
@@ -61,6 +76,13 @@ _REPO = re.compile(r"[A-Za-z0-9._-]{1,100}", re.ASCII)
 _ENVIRONMENT = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._-]{0,253}[A-Za-z0-9._-])?", re.ASCII)
 _BRANCH = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9._/-]{0,253}[A-Za-z0-9_-])?", re.ASCII)
 _VARIABLE = re.compile(r"\$\{([^}]*)\}")
+# GitLab: a namespace and project path segment is letters, digits, '_', '-' and '.', not
+# starting with '-' or '.'; subgroups nest (GROUP/SUB/PROJECT).
+_GITLAB_SEGMENT = re.compile(r"[A-Za-z0-9_](?:[A-Za-z0-9_.-]{0,253}[A-Za-z0-9_-])?", re.ASCII)
+# An IAM OIDC provider URL: https, a host name, an optional path; no port, query or fragment.
+_ISSUER = re.compile(r"https://(?P<host>[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?)"
+                     r"(?P<path>(?:/[A-Za-z0-9._~-]+)*)/?", re.ASCII)
+_AUDIENCE = re.compile(r"[A-Za-z0-9._~:/-]{1,255}", re.ASCII)
 
 
 
@@ -99,6 +121,32 @@ class GitHubRepo:
         return f"repo:{self}:{context}"
 
 
+@dataclass(frozen=True)
+class Issuer:
+    """An OIDC issuer of CI jobs' tokens and what each role trusts of its tokens: the
+    provider's URL without https:// (also the prefix of its condition keys), the audience,
+    and the conditions on the claims (each `{operator: {key: value}}`)."""
+
+    url: str
+    audience: str
+    host: str  # "GitHub": names the provider resource and descriptions
+    statement: str  # the trust statement's Sid: "GitHubActions"
+    source: str  # "GitHub repository octo-org/iam"
+    tag: tuple[str, str]
+    plan_trust: dict[str, dict[str, Any]]
+    apply_trust: dict[str, dict[str, Any]]
+    plan_who: str  # "pull requests and branches"
+    apply_who: str  # "environment iam-production on main only"
+
+    @property
+    def key_prefix(self) -> str:
+        return self.url.removeprefix("https://")
+
+    @property
+    def resource(self) -> str:
+        return f"{self.host}OidcProvider"
+
+
 def template(
     github_repo: str,
     environment: str = DEFAULT_ENVIRONMENT,
@@ -107,13 +155,53 @@ def template(
     apply_actions: Iterable[str],
     branch: str = DEFAULT_BRANCH,
 ) -> dict[str, Any]:
-    """The CloudFormation template (as a dict) for one account. `plan_actions` must all be
-    read-only (List/Read); the apply role gets `apply_actions` plus those reads, because
-    apply plans again before it changes anything. `branch` is the only branch whose jobs in
-    `environment` reach the apply role. Raises BootstrapError on any bad input."""
+    """The CloudFormation template (as a dict) for one account, for GitHub Actions in
+    `github_repo`. `plan_actions` must all be read-only (List/Read); the apply role gets
+    `apply_actions` plus those reads, because apply plans again before it changes anything.
+    `branch` is the only branch whose jobs in `environment` reach the apply role. Raises
+    BootstrapError on any bad input."""
     repo = GitHubRepo.parse(github_repo)
     _check_environment(environment)
     _check_branch(branch)
+    issuer = Issuer(
+        f"https://{GITHUB_OIDC_HOST}", GITHUB_AUDIENCE, "GitHub", "GitHubActions",
+        f"GitHub repository {repo}",
+        ("iamstate:github-repository", str(repo)),
+        {"StringLike": {SUB_KEY: [repo.subject("pull_request"),
+                                  repo.subject("ref:refs/heads/*")]}},
+        {"StringEquals": {SUB_KEY: repo.subject(f"environment:{environment}"),
+                          REF_KEY: f"refs/heads/{branch}"}},
+        "pull requests and branches", f"environment {environment} on {branch} only")
+    return _template(issuer, plan_actions, apply_actions)
+
+
+def gitlab_template(
+    project: str,
+    gitlab_url: str = GITLAB_URL,
+    audience: str | None = None,
+    *,
+    plan_actions: Iterable[str],
+    apply_actions: Iterable[str],
+    branch: str = DEFAULT_BRANCH,
+) -> dict[str, Any]:
+    """The template for GitLab CI in `project` (GROUP/PROJECT) on the GitLab at
+    `gitlab_url`: its OIDC provider (audience `audience`, default the URL), the plan role
+    for the project's branches and merge requests, the apply role for `branch` only."""
+    path = _gitlab_project(project)
+    url = _issuer(gitlab_url)
+    aud = _audience(url if audience is None else audience)
+    _check_branch(branch)
+    subject = f"project_path:{path}:ref_type:branch:ref:"
+    sub = f"{url.removeprefix('https://')}:sub"
+    return _template(Issuer(
+        url, aud, "GitLab", "GitLabCI", f"GitLab project {path}",
+        ("iamstate:gitlab-project", path),
+        {"StringLike": {sub: f"{subject}*"}}, {"StringEquals": {sub: f"{subject}{branch}"}},
+        "merge requests and branches", f"branch {branch} only"), plan_actions, apply_actions)
+
+
+def _template(issuer: Issuer, plan_actions: Iterable[str],
+              apply_actions: Iterable[str]) -> dict[str, Any]:
     reads = _actions("plan_actions", plan_actions)
     writes_allowed = [a for a in reads if not is_read_only(a)]
     if writes_allowed:
@@ -121,48 +209,44 @@ def template(
             f"plan_actions: {', '.join(writes_allowed)} can change the account; the plan role "
             "is assumable by any pull request's workflow, so it gets List and Read actions only")
     applies = sorted(set(reads) | set(_actions("apply_actions", apply_actions)))
-    plan_trust = _trust({"StringLike": {SUB_KEY: [
-        repo.subject("pull_request"), repo.subject("ref:refs/heads/*")]}})
-    apply_trust = _trust({"StringEquals": {
-        SUB_KEY: repo.subject(f"environment:{environment}"),
-        REF_KEY: f"refs/heads/{branch}"}})
     return {
         "AWSTemplateFormatVersion": "2010-09-09",
         "Description": (
-            f"iamstate for GitHub repository {repo}: GitHub's OIDC provider, the read-only "
-            f"{PLAN_ROLE} role (pull requests and branches) and the {APPLY_ROLE} role "
-            f"(environment {environment} on {branch} only)."),
+            f"iamstate for {issuer.source}: {issuer.host}'s OIDC provider, the read-only "
+            f"{PLAN_ROLE} role ({issuer.plan_who}) and the {APPLY_ROLE} role "
+            f"({issuer.apply_who})."),
         "Parameters": {CREATE_PROVIDER: {
             "Type": "String",
             "AllowedValues": ["true", "false"],
             "Default": "true",
             "Description": (
-                f"false when the account already has an OIDC provider for https://"
-                f"{GITHUB_OIDC_HOST} (an account holds one per URL); it must list "
-                f"{GITHUB_AUDIENCE} as a client ID."),
+                f"false when the account already has an OIDC provider for {issuer.url} (an "
+                f"account holds one per URL); it must list {issuer.audience} as a client ID."),
         }},
         "Conditions": {CREATE_PROVIDER: {"Fn::Equals": [{"Ref": CREATE_PROVIDER}, "true"]}},
         "Resources": {
-            "GitHubOidcProvider": {
+            issuer.resource: {
                 "Type": "AWS::IAM::OIDCProvider",
                 "Condition": CREATE_PROVIDER,
-                # No ThumbprintList: AWS checks GitHub's certificate against its own CAs.
-                "Properties": {"Url": f"https://{GITHUB_OIDC_HOST}",
-                               "ClientIdList": [GITHUB_AUDIENCE]},
+                # No ThumbprintList: AWS checks the issuer's certificate against its own CAs.
+                "Properties": {"Url": issuer.url, "ClientIdList": [issuer.audience]},
             },
-            "PlanRole": _role(PLAN_ROLE, plan_trust, reads, "Read", repo, (
-                f"iamstate plan, drift and audit from GitHub Actions in {repo}: read-only.")),
-            "ApplyRole": _role(APPLY_ROLE, apply_trust, applies, "Manage", repo, (
-                f"iamstate apply from GitHub Actions in {repo}, environment {environment} "
-                f"on {branch} only.")),
+            "PlanRole": _role(PLAN_ROLE, _trust(issuer, issuer.plan_trust), reads, "Read",
+                              issuer.tag, (f"iamstate plan, drift and audit from "
+                                           f"{issuer.host} CI in {issuer.tag[1]}: read-only.")),
+            "ApplyRole": _role(APPLY_ROLE, _trust(issuer, issuer.apply_trust), applies,
+                               "Manage", issuer.tag, (
+                                   f"iamstate apply from {issuer.host} CI in {issuer.tag[1]}, "
+                                   f"{issuer.apply_who}.")),
         },
         "Outputs": {
             "PlanRoleArn": {"Description": "account.yaml: plan_role_arn",
                             "Value": {"Fn::GetAtt": ["PlanRole", "Arn"]}},
             "ApplyRoleArn": {"Description": "account.yaml: apply_role_arn",
                              "Value": {"Fn::GetAtt": ["ApplyRole", "Arn"]}},
-            "OidcProviderArn": {"Description": "the GitHub OIDC provider both roles trust",
-                                "Value": _provider()},
+            "OidcProviderArn": {"Description": f"the {issuer.host} OIDC provider both roles "
+                                               "trust",
+                                "Value": _provider(issuer)},
         },
     }
 
@@ -182,6 +266,46 @@ def render(document: Mapping[str, Any], fmt: Literal["yaml", "json"] = "yaml") -
     header = ("# Made by iamstate bootstrap. Review it, then deploy it to each account\n"
               "# (CAPABILITY_NAMED_IAM); put the outputs in account.yaml.\n")
     return header + out.getvalue()
+
+
+def _gitlab_project(text: str) -> str:
+    """GROUP/PROJECT (subgroups allowed) as GitLab's token spells it in `project_path`."""
+    example = "write GROUP/PROJECT as GitLab shows it, e.g. acme/platform/iam"
+    if "://" in text or text.startswith(("gitlab.com/", "git@")):
+        raise BootstrapError(f"gitlab project {text!r} is a URL: {example}")
+    segments = text.split("/")
+    if len(segments) < 2:
+        raise BootstrapError(f"gitlab project {text!r} is not GROUP/PROJECT: {example}")
+    if segments[-1].endswith((".git", ".atom")):
+        raise BootstrapError(f"gitlab project {text!r}: drop the .git or .atom suffix: "
+                             f"{example}")
+    for segment in segments:
+        if not _GITLAB_SEGMENT.fullmatch(segment):
+            raise BootstrapError(
+                f"gitlab project {text!r}: {segment!r} must be letters, digits, '_', '-' or "
+                f"'.', not starting with '-' or '.' nor ending with '.' (IAM conditions read "
+                f"'*', '?', ':' and '${{' as more than text): {example}")
+    return text
+
+
+def _issuer(url: str) -> str:
+    """The GitLab URL as IAM's OIDC provider takes it: https, lower-case host, no port,
+    query, fragment or trailing slash (the `iss` claim is this URL)."""
+    found = _ISSUER.fullmatch(url)
+    if not found:
+        raise BootstrapError(
+            f"gitlab url {url!r}: give the https:// address of the GitLab instance, e.g. "
+            f"{GITLAB_URL} or https://gitlab.example.com (no port, query or fragment; "
+            "lower-case host name)")
+    return f"https://{found['host']}{found['path']}"
+
+
+def _audience(audience: str) -> str:
+    if not _AUDIENCE.fullmatch(audience):
+        raise BootstrapError(
+            f"audience {audience!r}: use 1-255 letters, digits, '.', '_', '~', ':', '/' or "
+            "'-', as the jobs' `id_tokens:` ask for it (no wildcards)")
+    return audience
 
 
 def _check_environment(environment: str) -> None:
@@ -258,19 +382,19 @@ def _cloudformation_variable(match: re.Match[str]) -> str:
             "Region": "${AWS::Region}"}.get(match.group(1), "*")
 
 
-def _provider() -> dict[str, Any]:
+def _provider(issuer: Issuer) -> dict[str, Any]:
     """The provider's ARN: the one this stack makes, or the account's existing one (an
     account holds one provider per URL, so its ARN is known without asking)."""
-    return {"Fn::If": [CREATE_PROVIDER, {"Ref": "GitHubOidcProvider"},
-                       {"Fn::Sub": PROVIDER_ARN}]}
+    arn = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{issuer.key_prefix}"
+    return {"Fn::If": [CREATE_PROVIDER, {"Ref": issuer.resource}, {"Fn::Sub": arn}]}
 
 
-def _trust(subject_condition: dict[str, Any]) -> dict[str, Any]:
-    condition: dict[str, Any] = {"StringEquals": {AUD_KEY: GITHUB_AUDIENCE}}
+def _trust(issuer: Issuer, subject_condition: dict[str, Any]) -> dict[str, Any]:
+    condition: dict[str, Any] = {"StringEquals": {f"{issuer.key_prefix}:aud": issuer.audience}}
     for operator, values in subject_condition.items():
         condition[operator] = {**condition.get(operator, {}), **values}
     return {"Version": "2012-10-17", "Statement": [{
-        "Sid": "GitHubActions", "Effect": "Allow", "Principal": {"Federated": _provider()},
+        "Sid": issuer.statement, "Effect": "Allow", "Principal": {"Federated": _provider(issuer)},
         "Action": "sts:AssumeRoleWithWebIdentity", "Condition": condition}]}
 
 
@@ -279,7 +403,7 @@ AWS_MANAGED_POLICIES = "arn:${AWS::Partition}:iam::aws:policy/*"
 
 
 def _role(name: str, trust: dict[str, Any], actions: list[str], sid_prefix: str,
-          repo: GitHubRepo, description: str) -> dict[str, Any]:
+          tag: tuple[str, str], description: str) -> dict[str, Any]:
     return {"Type": "AWS::IAM::Role", "Properties": {
         "RoleName": name,
         "Description": description,
@@ -287,7 +411,7 @@ def _role(name: str, trust: dict[str, Any], actions: list[str], sid_prefix: str,
         # Inline on purpose: a managed policy would be one the apply role can rewrite.
         "Policies": [{"PolicyName": "iamstate",
                       "PolicyDocument": permissions(actions, sid_prefix)}],
-        "Tags": [{"Key": "iamstate:github-repository", "Value": str(repo)}],
+        "Tags": [{"Key": tag[0], "Value": tag[1]}],
     }}
 
 

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import json
 import os
 import threading
-import time
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -26,9 +25,7 @@ IAM_REGION = "us-east-1"  # IAM's control plane is global and lives here
 RETRIES = Config(retries={"mode": "adaptive", "total_max_attempts": 10},
                  max_pool_connections=32)
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-TOKEN_REUSE_SECONDS = 240.0  # GitHub's OIDC tokens live a few minutes: take a new one after
-_TOKEN: dict[str, str | float] = {}
-_TOKEN_LOCK = threading.Lock()
+TokenSource = Callable[[], str | None]  # the CI job's OIDC token for AWS, or None
 
 
 @dataclass
@@ -114,11 +111,15 @@ def _creds(answer: Any) -> Creds:
 
 
 def connect(config: AccountConfig, counter: CallCounter | None = None,
-            purpose: str = "plan") -> Connection:
+            purpose: str = "plan", web_identity: TokenSource | None = None) -> Connection:
     """Clients for the account, in the role for `purpose` (plan: the read-only role; apply:
-    the write role); refuse any other account, and refuse to apply from the plan role."""
+    the write role); refuse any other account, and refuse to apply from the plan role.
+
+    In a CI job, the role is assumed with the job's OIDC token (`web_identity`; by default
+    the token of the CI host this runs on, `iamstate.hosts.web_identity_token`), so one job
+    reaches each account in its own role and no key is stored anywhere."""
     role = config.role_for(purpose)
-    token = github_oidc_token() if role else None
+    token = (web_identity or _ci_host_token)() if role else None
     note = None
     try:
         if role and token:
@@ -145,10 +146,16 @@ def connect(config: AccountConfig, counter: CallCounter | None = None,
         actual = str(sts.get_caller_identity()["Account"] if creds or identity is None
                      else identity["Account"])
     except (BotoCoreError, ClientError) as error:
-        how = f"cannot assume {role} with GitHub's OIDC token" if token else "cannot reach AWS"
+        how = f"cannot assume {role} with the CI job's OIDC token" if token else \
+            "cannot reach AWS"
         raise AwsError(f"account {config.name}: {how}: {error}") from None
     _guard(config, actual)
     return Connection(iam, sts, actual, emulated=is_emulator(iam), note=note)
+
+
+def _ci_host_token() -> str | None:
+    from iamstate.hosts import web_identity_token  # the hosts know their CI; AWS does not
+    return web_identity_token()
 
 
 def _guard(config: AccountConfig, actual: str) -> None:
@@ -159,36 +166,10 @@ def _guard(config: AccountConfig, actual: str) -> None:
             "refusing to read or change anything; use the right profile or role")
 
 
-def github_oidc_token() -> str | None:
-    """In a GitHub Actions job with `id-token: write`, a token GitHub signs for AWS STS
-    (audience sts.amazonaws.com): each account's role is assumed with it directly, so one
-    job can plan a batch of accounts, each in its own role, and no key is stored anywhere.
-    None outside such a job."""
-    url = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_URL")
-    bearer = os.environ.get("ACTIONS_ID_TOKEN_REQUEST_TOKEN")
-    if not (url and bearer):
-        return None
-    now = time.monotonic()
-    with _TOKEN_LOCK:
-        cached = _TOKEN.get("value")
-        if cached and now - float(_TOKEN["at"]) < TOKEN_REUSE_SECONDS:
-            return str(cached)
-        separator = "&" if "?" in url else "?"
-        request = urllib.request.Request(f"{url}{separator}audience=sts.amazonaws.com",
-                                         headers={"Authorization": f"bearer {bearer}"})
-        try:
-            with urllib.request.urlopen(request, timeout=30) as answer:
-                value = str(json.loads(answer.read())["value"])
-        except (OSError, ValueError, KeyError) as error:
-            raise AwsError(f"cannot get GitHub's OIDC token for AWS: {error}") from None
-        _TOKEN.update({"value": value, "at": now})
-        return value
-
-
 def _assume(role: str, config: AccountConfig, own_account: str) -> tuple[Creds | None,
                                                                           str | None]:
-    """Credentials of `role`. The roles `iamstate bootstrap` makes trust only GitHub's OIDC
-    provider: someone running iamstate at their desk, already in the account, works with
+    """Credentials of `role`. The roles `iamstate bootstrap` makes trust only the CI host's
+    OIDC provider: someone running iamstate at their desk, already in the account, works with
     their own credentials instead (and is told so)."""
     try:
         return _creds(client("sts").assume_role(RoleArn=role,

@@ -1,8 +1,11 @@
-"""What the GitHub workflows call (`iamstate ci ...`). The CLI only parses and calls these.
+"""What the CI jobs call (`iamstate ci ...`: GitHub workflows, GitLab pipelines). The CLI
+only parses and calls these; they talk to the host only through `hosts.base.Host`, the one
+the job runs on (`hosts.current()`).
 
 - `accounts`: the job matrix, accounts batched so that an Organization's hundreds of
   accounts stay under GitHub's 256 jobs per run (each job plans its batch concurrently);
-- `comment`: one plan comment per pull request, every account's section in it;
+- `comment`: one plan comment per pull request (a note per merge request on GitLab),
+  every account's section in it;
 - `apply-reviewed`: on merge (or on a follow-up the team approves), applies an account only
   if its section of the comment, rendered again from a fresh plan, is word for word what
   the comment says, and the fresh plan's digest is the one recorded there; otherwise it
@@ -13,8 +16,6 @@
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import subprocess
 from collections.abc import Callable, Sequence
@@ -22,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from iamstate import __version__, workflow
-from iamstate.errors import GitHubError, IamStateError, StalePlan
+from iamstate import __version__, hosts, workflow
+from iamstate.errors import HostError, IamStateError, StalePlan
 from iamstate.hosts import comment as protocol
-from iamstate.hosts.github import GitHub
+from iamstate.hosts.base import Host
 from iamstate.model.changes import Change
 from iamstate.outputs.lines import one_line
 from iamstate.outputs.markdown import escape_md, render_markdown
@@ -38,11 +39,6 @@ from iamstate.repository.loader import load_repository
 from iamstate.wording import count
 
 MAX_JOBS = 20  # batches per run: far below GitHub's 256 jobs per workflow run
-FOLLOW_UP_HELP = (
-    "Review the plan below. To apply exactly this plan, run the **iamstate apply** workflow "
-    "by hand (Actions → iamstate apply → Run workflow) with `pr` = {number}; the "
-    "`iam-production` environment asks for its reviewers' approval first. If anything "
-    "changes before then, that run refuses too and posts the new plan here.")
 
 
 @dataclass
@@ -52,29 +48,6 @@ class Outcome:
     lines: list[str] = field(default_factory=list)
     reports: list[ApplyReport] = field(default_factory=list)
     exit_code: int = 0
-
-
-def event() -> dict[str, Any]:
-    path = os.environ.get("GITHUB_EVENT_PATH")
-    if path and Path(path).is_file():
-        data: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
-        return data
-    return {}
-
-
-def pull_request_number(given: int | None) -> int:
-    """The PR of this run: given, the pull_request event's, or a merge queue's (its branch
-    is `gh-readonly-queue/<base>/pr-<N>-<sha>`)."""
-    if given is not None:
-        return given
-    data = event()
-    number = (data.get("pull_request") or {}).get("number")
-    if number:
-        return int(number)
-    queued = re.search(r"/pr-(\d+)-", (data.get("merge_group") or {}).get("head_ref", ""))
-    if queued:
-        return int(queued[1])
-    raise GitHubError("no --pr given and no pull request in GITHUB_EVENT_PATH")
 
 
 # -- the matrix ----------------------------------------------------------------------------
@@ -104,14 +77,11 @@ def _known_commit(repo: Path, sha: str) -> bool:
 
 
 def last_applied(repo: Path) -> str | None:
-    """The commit of the branch's last apply run that succeeded (GitHub's own record of
-    this workflow's runs): every account touched since then is applied now, so a merge
-    whose run was cancelled, dropped or failed is applied by the next one, never skipped.
-    None (every account) when there is none, or it is not in this checkout's history."""
-    workflow_ref = os.environ.get("GITHUB_WORKFLOW_REF", "")
-    workflow_file = workflow_ref.split("@")[0].rsplit("/", 1)[-1] or "apply.yml"
-    branch = os.environ.get("GITHUB_REF_NAME", "main")
-    sha = GitHub.from_environment().last_successful_run(workflow_file, branch)
+    """The commit of the branch's last apply run that succeeded (the host's own record of
+    its runs): every account touched since then is applied now, so a merge whose run was
+    cancelled, dropped or failed is applied by the next one, never skipped. None (every
+    account) when there is none, or it is not in this checkout's history."""
+    sha = hosts.current().last_applied()
     return sha if sha and _known_commit(repo, sha) else None
 
 
@@ -155,11 +125,13 @@ def read_plans(files: Sequence[Path]) -> list[tuple[AccountPlan, str]]:
 def comment(plan_files: Sequence[Path], pr: int | None) -> Outcome:
     """Create or update the one plan comment of the pull request (every account)."""
     plans = read_plans(plan_files)
-    number = pull_request_number(pr)
+    host = hosts.current()
+    number = host.change_request(pr)
     body = comment_body(plans)
-    what = GitHub.from_environment().upsert_plan_comment(number, body)
+    what = host.upsert_plan_comment(number, body)
     changed = sum(1 for plan, _ in plans if plan.changes)
-    return Outcome([f"{what} the plan comment on #{number}: {count(len(plans), 'account')}, "
+    return Outcome([f"{what} the plan {host.comment_noun} on {host.label(number)}: "
+                    f"{count(len(plans), 'account')}, "
                     f"{changed} with changes, {len(body):,} characters"])
 
 
@@ -173,7 +145,7 @@ NOT_OURS = ("the comment is not, as a whole, what iamstate writes ({why}): nothi
             "is applied")
 
 
-def verified_comment(body: str, follow_up_of: int | None = None) -> protocol.Comment:
+def verified_comment(body: str, follow_up_help: str | None = None) -> protocol.Comment:
     """The comment read back, if the WHOLE of it is what iamstate writes: its parts,
     composed again, give it character for character (nothing before, between, around or
     after iamstate's own text), every section has iamstate's shape (no HTML of its own that
@@ -188,19 +160,18 @@ def verified_comment(body: str, follow_up_of: int | None = None) -> protocol.Com
         raise StalePlan(NOT_OURS.format(why="a section holds markup iamstate never writes"))
     if len({s.level for s in parsed.sections}) > 1:
         raise StalePlan(NOT_OURS.format(why="its sections are at different levels"))
-    expected_marker = protocol.SUMMARY_MARKER if follow_up_of is None else \
+    expected_marker = protocol.SUMMARY_MARKER if follow_up_help is None else \
         protocol.FOLLOWUP_MARKER
-    if parsed.marker != expected_marker or not _intro_ok(parsed.intro, follow_up_of):
+    if parsed.marker != expected_marker or not _intro_ok(parsed.intro, follow_up_help):
         raise StalePlan(NOT_OURS.format(why="its introduction is not iamstate's"))
     return parsed
 
 
-def _intro_ok(intro: Sequence[str], follow_up_of: int | None) -> bool:
-    """A plan comment has none; a follow-up has the fixed help, then one escaped reason a
-    line (iamstate's refusals), between blank lines."""
-    if follow_up_of is None:
+def _intro_ok(intro: Sequence[str], help_text: str | None) -> bool:
+    """A plan comment has none; a follow-up has the host's fixed help, then one escaped
+    reason a line (iamstate's refusals), between blank lines."""
+    if help_text is None:
         return not intro
-    help_text = FOLLOW_UP_HELP.format(number=follow_up_of)
     return (len(intro) >= 3 and intro[0] == help_text and intro[1] == "" and intro[-1] == ""
             and all(REASON_RE.fullmatch(line) for line in intro[2:-1]))
 
@@ -236,36 +207,36 @@ def _reviewed(comment: protocol.Comment, planned: workflow.Planned) -> None:
                         "not written by iamstate): nothing was changed")
 
 
-def _review_of(body: str, follow_up_of: int | None) -> protocol.Comment | StalePlan:
+def _review_of(body: str, follow_up_help: str | None) -> protocol.Comment | StalePlan:
     try:
-        return verified_comment(body, follow_up_of)
+        return verified_comment(body, follow_up_help)
     except StalePlan as refused:
         return refused
 
 
-def _reviews(hub: GitHub, commit: str | None, pr: int | None, since: str | None
+def _reviews(hub: Host, commit: str | None, pr: int | None, since: str | None
              ) -> tuple[int, list[protocol.Comment | StalePlan]]:
     """The PR refusals are posted on, and the reviewed comments, oldest first.
 
     On a merge (`commit`): the pull request that commit merged, and its plan comment as it
     was when it merged; with `since` (the last applied commit), also those of the PRs
     merged between them, whose own apply runs were dropped or failed. By hand (`pr`): that
-    PR must be merged into the branch being applied (GITHUB_SHA), and only follow-ups
-    posted after its merge, never edited, count."""
+    PR must be merged into the branch being applied (the run's commit), and only
+    follow-ups posted after its merge, never edited, count."""
     if commit is None:
         if pr is None:
-            raise GitHubError("give --commit (a merge) or --pr (a follow-up to apply)")
-        number, merged_at = hub.merged_into(pr, os.environ.get("GITHUB_SHA", ""))
+            raise HostError("give --commit (a merge) or --pr (a follow-up to apply)")
+        number, merged_at = hub.merged_into(pr, hub.head_commit())
         hub.reviewed_comments(number, merged_at)  # it was planned and reviewed before merge
-        return number, [_review_of(body, number)
+        return number, [_review_of(body, hub.follow_up_help(number))
                         for body in hub.reviewed_comments(number, merged_at, follow_up=True)]
-    number, merged_at = hub.merged_pull_request(commit)
-    earlier = hub.merged_pulls_between(since, commit) if since else []
+    number, merged_at = hub.merged_change(commit)
+    earlier = hub.merged_changes_between(since, commit) if since else []
     reviews: list[protocol.Comment | StalePlan] = []
     for other, at in [*earlier, (number, merged_at)]:
         try:
             reviews += [_review_of(body, None) for body in hub.reviewed_comments(other, at)]
-        except GitHubError:
+        except HostError:
             if other == number:
                 raise
     return number, reviews
@@ -277,9 +248,11 @@ def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | Non
                    announce: Callable[[str], None], since: str | None = None) -> Outcome:
     """Apply each account whose fresh plan is exactly the one its reviewers saw. An account
     refused (stale, or never shown) changes nothing; its fresh plan is posted on the PR as a
-    follow-up for review, and the job fails."""
-    hub = GitHub.from_environment()
-    number, reviews = _reviews(hub, commit, pr, since)
+    follow-up for review, and the job fails. Without `commit` or `pr`: the run's commit."""
+    hub = hosts.current()
+    if pr is None and not commit:
+        commit = hub.head_commit()
+    number, reviews = _reviews(hub, None if pr is not None else commit, pr, since)
     outcome = Outcome()
     refused: list[tuple[workflow.Planned, str]] = []
     for planned in workflow.plan_all(repo, accounts, purpose="apply"):
@@ -307,11 +280,11 @@ def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | Non
         for _, reason in refused:
             outcome.lines.append(f"refused: {reason}")
         plans = [(p.plan, planfile.account_to_json(p.plan)["digest"]) for p, _ in refused]
-        intro = [FOLLOW_UP_HELP.format(number=number), "",
+        intro = [hub.follow_up_help(number), "",
                  *(f"- {_reason_line(reason)}" for _, reason in refused), ""]
         hub.add_comment(number, protocol.render_summary(
             plans, protocol.FULL_PLAN, __version__, protocol.FOLLOWUP_MARKER, intro))
-        outcome.lines.append(f"posted the fresh plan on #{number} for review")
+        outcome.lines.append(f"posted the fresh plan on {hub.label(number)} for review")
         outcome.exit_code = 1
     return outcome
 
@@ -324,12 +297,12 @@ def _reason_line(reason: str) -> str:
 def check_reviewed(repo: Path, accounts: Sequence[str] | None, pr: int | None) -> Outcome:
     """In the merge queue: the plan against the queue's merge commit must be the plan
     reviewed on the pull request (else the PR leaves the queue, to be planned again)."""
-    hub = GitHub.from_environment()
-    number = pull_request_number(pr)
+    hub = hosts.current()
+    number = hub.change_request(pr)
     review = verified_comment(hub.reviewed_comments(number)[-1])
     for planned in workflow.plan_all(repo, accounts):
         _reviewed(review, planned)
-    return Outcome([f"#{number}: the plan in the merge queue is the reviewed plan"])
+    return Outcome([f"{hub.label(number)}: the plan in the merge queue is the reviewed plan"])
 
 
 # -- drift ---------------------------------------------------------------------------------
@@ -354,7 +327,7 @@ def drift(repo: Path, accounts: Sequence[str] | None) -> Outcome:
     if not drifted:
         outcome.lines.append("No drift: live state matches the repository.")
         return outcome
-    hub = GitHub.from_environment()
+    hub = hosts.current()
     outcome.exit_code = 2
     for each in drifted:
         plan = each.plan
