@@ -1,0 +1,205 @@
+"""A local fake of the GitLab REST API v4 endpoints iamstate calls (the token's user, merge
+request notes, merge requests and the commits they merged, merge bases and comparisons on the
+default branch, pipelines, issues), in memory, on 127.0.0.1. Every note and issue has its
+author (an id and a username, as GitLab's have) and its times; system notes are there too;
+a test can queue failures (5xx, 429 with GitLab's RateLimit-* headers) for the next calls."""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs, unquote, urlparse
+
+from tests.e2e.fake_github import Fault
+
+TOKEN = "glpat-test-token"
+PROJECT_ID = "77"
+PROJECT = "acme/platform/iam"
+BOT = {"id": 4242, "username": "project_77_bot_iamstate", "name": "iamstate"}
+START = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
+
+
+def person(username: str, user_id: int) -> dict[str, Any]:
+    return {"id": user_id, "username": username, "name": username}
+
+
+@dataclass
+class FakeGitLab:
+    notes: dict[int, list[dict[str, Any]]] = field(default_factory=dict)
+    issues: list[dict[str, Any]] = field(default_factory=list)
+    mrs_of_commit: dict[str, list[int]] = field(default_factory=dict)
+    mrs: dict[int, dict[str, Any]] = field(default_factory=dict)
+    main: list[str] = field(default_factory=list)  # the default branch's commits, in order
+    pipelines: list[dict[str, Any]] = field(default_factory=list)
+    faults: list[Fault] = field(default_factory=list)  # answered first, one per call
+    calls: list[str] = field(default_factory=list)
+    next_id: int = 5000
+    clock: int = 0  # seconds since START: every write is a second later than the last
+    url: str = ""
+
+    @property
+    def api(self) -> str:
+        return f"{self.url}/api/v4"
+
+    def now(self) -> str:
+        self.clock += 1
+        return (START + timedelta(seconds=self.clock)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+    def merge(self, iid: int, sha: str, method: str = "merge") -> None:
+        """MR `iid` merged as `sha` on the default branch (now): a merge commit, a squash
+        commit (fast-forward, squashed), or its head itself (fast-forward)."""
+        self.mrs_of_commit.setdefault(sha, []).append(iid)
+        mr = self.mrs.setdefault(iid, {"iid": iid, "sha": f"head-{iid}"})
+        mr.update({"state": "merged", "merged_at": self.now(), "merge_commit_sha": None,
+                   "squash_commit_sha": None})
+        if method == "merge":
+            mr["merge_commit_sha"] = sha
+        elif method == "squash":
+            mr["squash_commit_sha"] = sha
+        else:
+            mr["sha"] = sha
+        self.main.append(sha)
+
+    def open_mr(self, iid: int, head: str) -> None:
+        """An open MR whose source branch holds commit `head`."""
+        self.mrs_of_commit.setdefault(head, []).append(iid)
+        self.mrs[iid] = {"iid": iid, "state": "opened", "merged_at": None, "sha": head,
+                         "merge_commit_sha": None, "squash_commit_sha": None}
+
+    def pipeline(self, sha: str, status: str, source: str = "push") -> None:
+        self.pipelines.append({"id": len(self.pipelines) + 1, "sha": sha, "ref": "main",
+                               "status": status, "source": source})
+
+    def note(self, iid: int, body: str, author: dict[str, Any] | None = None,
+             system: bool = False) -> dict[str, Any]:
+        """A note on MR `iid`, as `author` (default: the bot) wrote it."""
+        self.next_id += 1
+        stamp = self.now()
+        note = {"id": self.next_id, "body": body, "author": author or BOT, "system": system,
+                "created_at": stamp, "updated_at": stamp, "noteable_iid": iid,
+                "noteable_type": "MergeRequest"}
+        self.notes.setdefault(iid, []).append(note)
+        return note
+
+    def open_issue(self, title: str, body: str,
+                   author: dict[str, Any] | None = None) -> dict[str, Any]:
+        self.next_id += 1
+        stamp = self.now()
+        issue = {"iid": len(self.issues) + 1, "id": self.next_id, "title": title,
+                 "description": body, "state": "opened", "author": author or BOT,
+                 "created_at": stamp, "updated_at": stamp}
+        self.issues.append(issue)
+        return issue
+
+    def handle(self, method: str, path: str, query: dict[str, list[str]],
+               body: Any) -> tuple[int, Any]:
+        self.calls.append(f"{method} {path}")
+        if path == "/api/v4/user":
+            return 200, BOT
+        project = f"/api/v4/projects/(?:{PROJECT_ID}|{re.escape(PROJECT)})"
+        if m := re.fullmatch(project + r"/merge_requests/(\d+)/notes", path):
+            if method == "GET":
+                assert query.get("sort") == ["asc"], "notes are read oldest first"
+                thread = self.notes.get(int(m[1]), [])
+                page, size = int(query.get("page", ["1"])[0]), int(query["per_page"][0])
+                return 200, thread[(page - 1) * size: page * size]
+            return 201, self.note(int(m[1]), body["body"])  # the token's user: the bot
+        if m := re.fullmatch(project + r"/merge_requests/(\d+)/notes/(\d+)", path):
+            for note in self.notes.get(int(m[1]), []):
+                if note["id"] == int(m[2]):
+                    note["body"] = body["body"]
+                    note["updated_at"] = self.now()
+                    return 200, note
+            return 404, {"message": "404 Not found"}
+        if m := re.fullmatch(project + r"/merge_requests/(\d+)", path):
+            mr = self.mrs.get(int(m[1]))
+            return (200, mr) if mr else (404, {"message": "404 Not found"})
+        if m := re.fullmatch(project + r"/repository/commits/([\w-]+)/merge_requests", path):
+            return 200, [self.mrs[i] for i in self.mrs_of_commit.get(m[1], [])]
+        if re.fullmatch(project + r"/repository/merge_base", path):
+            return self._merge_base(query.get("refs[]", []))
+        if re.fullmatch(project + r"/repository/compare", path):
+            return self._compare(query["from"][0], query["to"][0])
+        if re.fullmatch(project + r"/pipelines", path):
+            wanted = [p for p in reversed(self.pipelines)
+                      if all(p[k] == query[k][0] for k in ("ref", "status", "source")
+                             if k in query)]
+            return 200, wanted[:int(query.get("per_page", ["20"])[0])]
+        if re.fullmatch(project + r"/issues", path):
+            if method == "GET":
+                page = int(query.get("page", ["1"])[0])
+                state = query.get("state", ["opened"])[0]
+                author = query.get("author_id", [None])[0]
+                return 200, [i for i in self.issues if i["state"] == state and (
+                    author is None or str(i["author"]["id"]) == author)] if page == 1 else []
+            return 201, self.open_issue(body["title"], body["description"])
+        if m := re.fullmatch(project + r"/issues/(\d+)", path):
+            issue = next(i for i in self.issues if i["iid"] == int(m[1]))
+            issue.update(body)
+            issue["updated_at"] = self.now()
+            return 200, issue
+        return 404, {"message": "404 Not found"}
+
+    def _merge_base(self, refs: list[str]) -> tuple[int, Any]:
+        if len(refs) != 2 or not all(r in self.main for r in refs):
+            return 404, {"message": "404 Commit Not Found"}
+        return 200, {"id": min(refs, key=self.main.index)}
+
+    def _compare(self, base: str, head: str) -> tuple[int, Any]:
+        if base not in self.main or head not in self.main:
+            return 404, {"message": "404 Not found"}
+        after = self.main[self.main.index(base) + 1: self.main.index(head) + 1]
+        return 200, {"commits": [{"id": c} for c in after], "diffs": []}
+
+
+@contextmanager
+def fake_gitlab() -> Iterator[FakeGitLab]:
+    fake = FakeGitLab()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _serve(self) -> None:
+            if self.headers.get("PRIVATE-TOKEN") != TOKEN:
+                self._reply(401, {"message": "401 Unauthorized"})
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            body = json.loads(self.rfile.read(length)) if length else None
+            url = urlparse(self.path)
+            if fake.faults:
+                fault = fake.faults.pop(0)
+                fake.calls.append(f"{self.command} {url.path} -> {fault.status}")
+                self._reply(fault.status, {"message": fault.message}, fault.headers)
+                return
+            self._reply(*fake.handle(self.command, unquote(url.path), parse_qs(url.query),
+                                     body))
+
+        def _reply(self, status: int, payload: Any,
+                   headers: dict[str, str] | None = None) -> None:
+            data = json.dumps(payload).encode()
+            self.send_response(status)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            for name, value in (headers or {}).items():
+                self.send_header(name, value)
+            self.end_headers()
+            self.wfile.write(data)
+
+        do_GET = do_POST = do_PUT = _serve
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield fake
+    finally:
+        server.shutdown()
