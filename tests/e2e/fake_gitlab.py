@@ -40,6 +40,7 @@ class FakeGitLab:
     pipelines: list[dict[str, Any]] = field(default_factory=list)
     faults: list[Fault] = field(default_factory=list)  # answered first, one per call
     calls: list[str] = field(default_factory=list)
+    raw_paths: list[str] = field(default_factory=list)  # as sent, still URL-encoded
     next_id: int = 5000
     clock: int = 0  # seconds since START: every write is a second later than the last
     url: str = ""
@@ -174,6 +175,7 @@ def fake_gitlab() -> Iterator[FakeGitLab]:
             length = int(self.headers.get("Content-Length") or 0)
             body = json.loads(self.rfile.read(length)) if length else None
             url = urlparse(self.path)
+            fake.raw_paths.append(url.path)
             if fake.faults:
                 fault = fake.faults.pop(0)
                 fake.calls.append(f"{self.command} {url.path} -> {fault.status}")
