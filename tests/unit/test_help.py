@@ -64,7 +64,7 @@ def test_the_command_list_is_wrapped_only_where_the_width_ends() -> None:
                                 "(last-accessed data): exit 0 nothing unused, 2 found (or "
                                 "written), 1 error.")
     assert "so that plan right after shows no changes." in joined["import"]
-    assert "GitHub's OIDC provider, the read-only plan role" in joined["bootstrap"]
+    assert "the CI host's OIDC provider, the read-only plan role" in joined["bootstrap"]
 
 
 @pytest.mark.parametrize("words", COMMANDS, ids=[" ".join(w) or "iamstate" for w in COMMANDS])
