@@ -5,16 +5,14 @@ can queue failures (5xx, primary and secondary rate limits) for the next calls."
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+
+from tests.e2e.fake_host import serving
 
 TOKEN = "ghs_test_token"
 BOT = "github-actions[bot]"
@@ -84,6 +82,10 @@ class FakeGitHub:
         self.issues.append(issue)
         return issue
 
+    def receive(self, method: str, path: str, query: dict[str, list[str]],
+                body: Any) -> tuple[int, Any]:
+        return self.handle(method, path, query, body)
+
     def handle(self, method: str, path: str, query: dict[str, list[str]],
                body: Any) -> tuple[int, Any]:
         self.calls.append(f"{method} {path}")
@@ -145,43 +147,6 @@ class FakeGitHub:
 @contextmanager
 def fake_github() -> Iterator[FakeGitHub]:
     fake = FakeGitHub()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _serve(self) -> None:
-            if self.headers.get("Authorization") != f"Bearer {TOKEN}":
-                self._reply(401, {"message": "Bad credentials"})
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            url = urlparse(self.path)
-            if fake.faults:
-                fault = fake.faults.pop(0)
-                fake.calls.append(f"{self.command} {url.path} -> {fault.status}")
-                self._reply(fault.status, {"message": fault.message}, fault.headers)
-                return
-            self._reply(*fake.handle(self.command, url.path, parse_qs(url.query), body))
-
-        def _reply(self, status: int, payload: Any,
-                   headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PATCH = _serve
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(fake, lambda h: h.get("Authorization") == f"Bearer {TOKEN}",
+                 "Bad credentials", ("GET", "POST", "PATCH")):
         yield fake
-    finally:
-        server.shutdown()

@@ -6,18 +6,16 @@ a test can queue failures (5xx, 429 with GitLab's RateLimit-* headers) for the n
 
 from __future__ import annotations
 
-import json
 import re
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, unquote, urlparse
+from urllib.parse import unquote
 
 from tests.e2e.fake_github import Fault
+from tests.e2e.fake_host import serving
 
 TOKEN = "glpat-test-token"
 PROJECT_ID = "77"
@@ -99,6 +97,11 @@ class FakeGitLab:
         self.issues.append(issue)
         return issue
 
+    def receive(self, method: str, path: str, query: dict[str, list[str]],
+                body: Any) -> tuple[int, Any]:
+        self.raw_paths.append(path)  # as sent, still URL-encoded
+        return self.handle(method, unquote(path), query, body)
+
     def handle(self, method: str, path: str, query: dict[str, list[str]],
                body: Any) -> tuple[int, Any]:
         self.calls.append(f"{method} {path}")
@@ -163,45 +166,6 @@ class FakeGitLab:
 @contextmanager
 def fake_gitlab() -> Iterator[FakeGitLab]:
     fake = FakeGitLab()
-
-    class Handler(BaseHTTPRequestHandler):
-        def log_message(self, *args: object) -> None:
-            pass
-
-        def _serve(self) -> None:
-            if self.headers.get("PRIVATE-TOKEN") != TOKEN:
-                self._reply(401, {"message": "401 Unauthorized"})
-                return
-            length = int(self.headers.get("Content-Length") or 0)
-            body = json.loads(self.rfile.read(length)) if length else None
-            url = urlparse(self.path)
-            fake.raw_paths.append(url.path)
-            if fake.faults:
-                fault = fake.faults.pop(0)
-                fake.calls.append(f"{self.command} {url.path} -> {fault.status}")
-                self._reply(fault.status, {"message": fault.message}, fault.headers)
-                return
-            self._reply(*fake.handle(self.command, unquote(url.path), parse_qs(url.query),
-                                     body))
-
-        def _reply(self, status: int, payload: Any,
-                   headers: dict[str, str] | None = None) -> None:
-            data = json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", "application/json")
-            self.send_header("Content-Length", str(len(data)))
-            for name, value in (headers or {}).items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        do_GET = do_POST = do_PUT = _serve
-
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    fake.url = f"http://127.0.0.1:{server.server_address[1]}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
+    with serving(fake, lambda h: h.get("PRIVATE-TOKEN") == TOKEN, "401 Unauthorized",
+                 ("GET", "POST", "PUT")):
         yield fake
-    finally:
-        server.shutdown()
