@@ -30,7 +30,7 @@ from iamstate.repository import expiry
 from iamstate.repository.loader import load_repository
 
 if TYPE_CHECKING:
-    from iamstate.analysis.audit import Finding
+    from iamstate.analysis.findings import Finding
 
 OUT_DIR = Path(".iamstate") / "out"
 CONCURRENT_ACCOUNTS = 8
@@ -115,7 +115,7 @@ def audit_all(
         found += cis_findings(read_facts(conn, rows), live, report, now, documents,
                               unused_days)
         found += expiring_findings(account.desired, day)
-        return sorted(located(found, account), key=lambda f: (f.rule, f.resource))
+        return sorted(located(found, account), key=lambda f: (f.rule, f.subject))
 
     found = for_each_account(accounts, one)
     return dict(zip((a.config.name for a in accounts), found, strict=True))

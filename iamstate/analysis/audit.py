@@ -13,8 +13,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from iamstate.analysis.consequences import analysis_context, state_findings
-from iamstate.analysis.findings import HIGH, LOW, MEDIUM, Catalogue, CheckedRule
-from iamstate.analysis.findings import Finding as Finding  # the audit's findings
+from iamstate.analysis.findings import HIGH, LOW, MEDIUM, Catalogue, CheckedRule, Finding
 from iamstate.model.entities import AccountConfig, PasswordPolicy, State, User
 from iamstate.repository.strategy import Standing
 from iamstate.wording import count, listed
@@ -180,7 +179,7 @@ def audit_account(
     found = RULES.check(Audited(config, live, {row["user"]: row for row in report},
                                 desired_password_policy, now))
     found += escalation_audit(config, live, documents or {})
-    return sorted(found, key=lambda f: (f.rule, f.resource))
+    return sorted(found, key=lambda f: (f.rule, f.subject))
 
 
 def escalation_audit(config: AccountConfig, live: State,
@@ -267,11 +266,11 @@ def render_findings(findings_by_account: dict[str, list[Finding]], fmt: str) -> 
         if fmt == "markdown":
             lines += [f"### Audit of `{account}`: {count(len(found), 'finding')}", "",
                       "| rule | resource | finding | fix |", "|---|---|---|---|"]
-            lines += [f"| {f.rule} {cis_label(f.references)} | `{f.resource}` | {f.message} "
+            lines += [f"| {f.rule} {cis_label(f.references)} | `{f.subject}` | {f.message} "
                       f"| {f.fix} |" for f in found]
         else:
             lines.append(f"Audit of {account}: {count(len(found), 'finding')}")
             lines += [f"  {f.rule}{f' ({label})' if (label := cis_label(f.references)) else ''}"
-                      f" {f.resource}: {f.message}\n      fix: {f.fix}" for f in found]
+                      f" {f.subject}: {f.message}\n      fix: {f.fix}" for f in found]
         lines.append("")
     return "\n".join(lines)

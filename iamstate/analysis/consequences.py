@@ -20,7 +20,6 @@ from iamstate.analysis.escalation import (
     ADMIN_EQUIVALENT,
     CRITICAL,
     HIGH,
-    Finding,
     administrators,
     combine_admin,
     escalation_findings,
@@ -33,7 +32,7 @@ from iamstate.analysis.meaning import (
     NEW,
     UNREADABLE,
     Consequences,
-    PlanFinding,
+    EscalationFinding,
     PlanGrant,
     UserConsequence,
     reach_within,
@@ -89,7 +88,7 @@ def consequences(config: AccountConfig, before: State, after: State,
     # it newly applies to is a finding (iamstate cannot say what the plan means for them).
     for name, change in changes.items():
         if change.unknown_policies and name in after.users:
-            new.setdefault((UNREADABLE, f"user/{name}"), (Finding(
+            new.setdefault((UNREADABLE, f"user/{name}"), (EscalationFinding(
                 UNREADABLE, f"user/{name}", HIGH,
                 f"What {', '.join(change.unknown_policies)} grants user {name} could not be "
                 "read, so the plan cannot say what it means for them.",
@@ -116,7 +115,7 @@ def consequences(config: AccountConfig, before: State, after: State,
 
 
 # A finding, and for a path a user has through a group, that group's principal.
-_Found = dict[tuple[str, str], tuple[Finding, str | None]]
+_Found = dict[tuple[str, str], tuple[EscalationFinding, str | None]]
 
 
 def _all_findings(state: State, ctx: Context, engine: PermissionEngine) -> _Found:
@@ -144,7 +143,7 @@ def _standing(key: tuple[str, str], old: _Found, new: _Found, still_admin: set[s
     return key[0] == ADMIN_EQUIVALENT or reach_within(new[key][0].reach, old[key][0].reach)
 
 
-def _acceptance(config: AccountConfig, found: Finding, group: str | None
+def _acceptance(config: AccountConfig, found: EscalationFinding, group: str | None
                 ) -> AcceptedRisk | None:
     """The entry accepting the finding's reach: one for the principal, or for the group a
     user has the path through (accepting a group's path accepts it for its members)."""
@@ -153,7 +152,7 @@ def _acceptance(config: AccountConfig, found: Finding, group: str | None
                  if r.accepts(found.id, p, found.reach)), None)
 
 
-def _wider_than(config: AccountConfig, found: Finding, group: str | None) -> str | None:
+def _wider_than(config: AccountConfig, found: EscalationFinding, group: str | None) -> str | None:
     """Where an acceptance of the same path stands that this reach goes beyond."""
     principals = {found.principal, group}
     wider = [r for r in config.accepted_risks if r.id == found.id and r.principal in principals]
@@ -231,7 +230,7 @@ def _structure(state: State) -> tuple[frozenset[Any], ...]:
 
 
 def state_findings(state: State, ctx: Context, engine: PermissionEngine | None = None
-                   ) -> dict[tuple[str, str], Finding]:
+                   ) -> dict[tuple[str, str], EscalationFinding]:
     """Every escalation finding of a state by (id, principal), and every administrator-
     equivalent user as a finding of its own — also where the engine lets an
     administrators' group "say it all": the gate (and an audit) is about who."""
@@ -239,15 +238,15 @@ def state_findings(state: State, ctx: Context, engine: PermissionEngine | None =
     found = {(f.id, f.principal): f for f in escalation_findings(state, ctx, engine)}
     for name, status in administrators(state, ctx, engine).items():
         if status.admin:
-            found.setdefault((ADMIN_EQUIVALENT, f"user/{name}"), Finding(
+            found.setdefault((ADMIN_EQUIVALENT, f"user/{name}"), EscalationFinding(
                 ADMIN_EQUIVALENT, f"user/{name}", CRITICAL,
                 f"User {name} is administrator-equivalent through their groups.",
                 tuple(f"group/{g}" for g in sorted(state.users[name].groups))))
     return found
 
 
-def _finding(found: Finding, status: str, accepted_at: str | None = None,
-             wider_than: str | None = None) -> PlanFinding:
+def _finding(found: EscalationFinding, status: str, accepted_at: str | None = None,
+             wider_than: str | None = None) -> EscalationFinding:
     detail = found.detail
     if wider_than:
         detail += (f" It reaches further than accepted at {wider_than}: a reviewer must "

@@ -49,7 +49,6 @@ from iamstate.analysis.permissions import (
 )
 from iamstate.model.entities import Role, State, User
 
-Finding = EscalationFinding  # what this engine finds (a plan gives it a status)
 ADMIN_EQUIVALENT = "ADMIN-EQUIVALENT"
 SEVERITY_ORDER = (CRITICAL, HIGH, MEDIUM)
 
@@ -1044,20 +1043,20 @@ def _detail(subject: str, path: EscalationPath, use: _Use) -> str:
     return f"{subject} {path.summary}{when} ({steps})."
 
 
-def _group_findings(analysis: _Analysis) -> list[Finding]:
-    findings: list[Finding] = []
+def _group_findings(analysis: _Analysis) -> list[EscalationFinding]:
+    findings: list[EscalationFinding] = []
     for name in sorted(analysis.state.groups):
         principal = f"group/{name}"
         perms = analysis.group_perms(name)
         if perms.admin:
-            findings.append(Finding(
+            findings.append(EscalationFinding(
                 ADMIN_EQUIVALENT, principal, CRITICAL,
                 f"Members of group {name} can perform every IAM action on every resource, "
                 "so they can grant themselves anything.", _via(_admin_grants(perms))))
             continue
         for path_id, use in sorted(analysis.group_paths(name).items()):
             path = PATHS_BY_ID[path_id]
-            findings.append(Finding(path_id, principal, path.severity,
+            findings.append(EscalationFinding(path_id, principal, path.severity,
                                     _detail(f"Members of group {name}", path, use),
                                     _via(use.grants), use.reach, path.references))
     return findings
@@ -1074,27 +1073,27 @@ def _explained(analysis: _Analysis, user: User) -> set[str]:
     return ids
 
 
-def _user_findings(analysis: _Analysis, user: User, status: AdminStatus) -> list[Finding]:
+def _user_findings(analysis: _Analysis, user: User, status: AdminStatus) -> list[EscalationFinding]:
     principal, subject = f"user/{user.name}", f"User {user.name}"
     explained = _explained(analysis, user)
     if ADMIN_EQUIVALENT in explained:
         return []  # an administrator group of theirs says it all
     if status.direct:
         grants = _admin_grants(analysis.user_perms(user))
-        return [Finding(ADMIN_EQUIVALENT, principal, CRITICAL,
+        return [EscalationFinding(ADMIN_EQUIVALENT, principal, CRITICAL,
                         f"{subject} can perform every IAM action on every resource through "
                         "the combination of their policies.", _via(grants))]
     findings = []
     paths = analysis.user_paths(user)
     for path_id in sorted(set(paths) - explained):
         path = PATHS_BY_ID[path_id]
-        findings.append(Finding(path_id, principal, path.severity,
+        findings.append(EscalationFinding(path_id, principal, path.severity,
                                 _detail(subject, path, paths[path_id]),
                                 _via(paths[path_id].grants), paths[path_id].reach,
                                 path.references))
     if status.paths and not set(status.paths) & explained:
         via = _via(g for p in status.paths if p in paths for g in paths[p].grants)
-        findings.append(Finding(
+        findings.append(EscalationFinding(
             ADMIN_EQUIVALENT, principal, CRITICAL,
             f"{subject} can make themselves administrator-equivalent "
             f"({', '.join(status.paths)}).", via))
@@ -1102,7 +1101,7 @@ def _user_findings(analysis: _Analysis, user: User, status: AdminStatus) -> list
 
 
 def escalation_findings(state: State, ctx: Context, engine: PermissionEngine | None = None
-                        ) -> list[Finding]:
+                        ) -> list[EscalationFinding]:
     """Every finding on the state, sorted by principal then id (see the module's rule)."""
     analysis = _analysis(state, ctx, engine)
     findings = _group_findings(analysis)
@@ -1113,19 +1112,19 @@ def escalation_findings(state: State, ctx: Context, engine: PermissionEngine | N
 
 
 def member_findings(state: State, ctx: Context, engine: PermissionEngine | None = None
-                    ) -> dict[tuple[str, str], tuple[Finding, str]]:
+                    ) -> dict[tuple[str, str], tuple[EscalationFinding, str]]:
     """Each path a user has through one group of theirs, as a finding of the user, with
     the group's principal: a finding is per (id, principal), so a user who joins a group
     carrying a path has that path newly (the group's own finding stands unchanged)."""
     analysis = _analysis(state, ctx, engine)
-    found: dict[tuple[str, str], tuple[Finding, str]] = {}
+    found: dict[tuple[str, str], tuple[EscalationFinding, str]] = {}
     for name in sorted(state.users):
         for group in analysis.user_groups(state.users[name]):
             if analysis.group_perms(group).admin:
                 continue  # the user is administrator-equivalent: a finding of its own
             for path_id, use in sorted(analysis.group_paths(group).items()):
                 path = PATHS_BY_ID[path_id]
-                found.setdefault((path_id, f"user/{name}"), (Finding(
+                found.setdefault((path_id, f"user/{name}"), (EscalationFinding(
                     path_id, f"user/{name}", path.severity,
                     _detail(f"User {name} (through group {group})", path, use),
                     _via(use.grants), use.reach, path.references), f"group/{group}"))

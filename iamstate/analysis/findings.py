@@ -39,11 +39,6 @@ class Finding:
     references: tuple[str, ...] = ()
     accepted_at: str = ""  # file:line of the accepted_risks entry that accepts it
 
-    @property
-    def resource(self) -> str:
-        """The audit's name for the subject (its JSON and text say `resource`)."""
-        return self.subject
-
     def at(self, location: Location | None) -> Finding:
         return replace(self, location=location)
 

@@ -146,7 +146,6 @@ class EscalationFinding:
         return f"- {{id: {self.id}, principal: {self.principal}{reach}, reason: ...}}"
 
 
-PlanFinding = EscalationFinding  # the name the plan's consequences use
 
 
 @dataclass(frozen=True)
@@ -229,10 +228,10 @@ class Consequences:
     rendered from the file, apply renders the plan it makes: they must agree)."""
 
     users: Mapping[str, UserConsequence]
-    findings: tuple[PlanFinding, ...]
+    findings: tuple[EscalationFinding, ...]
 
     @property
-    def new_findings(self) -> tuple[PlanFinding, ...]:
+    def new_findings(self) -> tuple[EscalationFinding, ...]:
         return tuple(f for f in self.findings if f.status == NEW)
 
     def new_admins(self) -> list[str]:
@@ -247,7 +246,7 @@ class Consequences:
     def from_json(cls, data: Mapping[str, Any]) -> Consequences:
         return cls({name: UserConsequence.from_json(change)
                     for name, change in data.get("users", {}).items()},
-                   tuple(PlanFinding.from_json(f) for f in data.get("findings", ())))
+                   tuple(EscalationFinding.from_json(f) for f in data.get("findings", ())))
 
 
 def compact(value: Any) -> str:

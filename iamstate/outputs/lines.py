@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
-from iamstate.analysis.meaning import NEW, PlanFinding, UserConsequence
+from iamstate.analysis.meaning import NEW, EscalationFinding, UserConsequence
 from iamstate.model.changes import CREATE, DELETE, UPDATE, Change, Delete, Replace
 from iamstate.plan.kinds import kind_of
 from iamstate.plan.planner import AccountPlan
@@ -225,7 +225,7 @@ def finding_lines(plan: AccountPlan) -> list[Line]:
     return lines
 
 
-def finding_line(finding: PlanFinding) -> Line:
+def finding_line(finding: EscalationFinding) -> Line:
     where = f" [accepted at {finding.accepted_at}]" if finding.accepted_at else ""
     refs = f" [{', '.join(finding.references)}]" if finding.references else ""
     return Line(Role.NEW_FINDING if finding.status == NEW else Role.FINDING,

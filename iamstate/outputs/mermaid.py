@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from iamstate.analysis.meaning import NEW, PlanFinding
+from iamstate.analysis.meaning import NEW, EscalationFinding
 
 MAX_NODES = 40  # a graph a reviewer can read in a comment; the rest counted
 SAFE = re.compile(r"[A-Za-z0-9 _.:/*@+=,$-]")
@@ -25,7 +25,7 @@ def label(text: str) -> str:
     return '"' + "".join(ch if SAFE.fullmatch(ch) else f"#{ord(ch)};" for ch in text) + '"'
 
 
-def groups_of(finding: PlanFinding) -> list[str]:
+def groups_of(finding: EscalationFinding) -> list[str]:
     """The groups a user's path goes through: the sources (`group/NAME ...`) it names."""
     if not finding.principal.startswith("user/"):
         return []
@@ -33,7 +33,7 @@ def groups_of(finding: PlanFinding) -> list[str]:
                    if source.startswith("group/")})
 
 
-def steps(finding: PlanFinding) -> list[list[str]]:
+def steps(finding: EscalationFinding) -> list[list[str]]:
     """The chains of one finding: principal, a group it is through (if any), an action,
     a target. A finding without a reach (administrator-equivalence) ends at its id."""
     via = groups_of(finding) or [""]
@@ -58,7 +58,7 @@ class _Graph:
             self.edges[edge] = None
 
 
-def escalation_graph(findings: Sequence[PlanFinding]) -> list[str]:
+def escalation_graph(findings: Sequence[EscalationFinding]) -> list[str]:
     """A ```mermaid block of the plan's new escalation paths, or nothing when it has none.
     Whole findings only: a path is drawn complete or counted as left out."""
     new = [f for f in findings if f.status == NEW]

@@ -40,7 +40,7 @@ def test_audit_finds_the_four_dangerous_groups_and_who_is_admin(conn: Connection
             {"Version": "2012-10-17", "Statement": statements}))
         conn.iam.create_user(UserName=f"member-of-{group}")
         conn.iam.add_user_to_group(UserName=f"member-of-{group}", GroupName=group)
-    findings = {(f.rule, f.resource) for f in audit_all(example_repo)["sandbox"]}
+    findings = {(f.rule, f.subject) for f in audit_all(example_repo)["sandbox"]}
     for group, (_, rule) in DANGEROUS.items():
         assert (rule, f"group/{group}") in findings, (group, sorted(findings))
     assert ("ADMIN-EQUIVALENT", "user/member-of-IamAdmins") in findings

@@ -38,7 +38,7 @@ def facts_of(conn: Connection) -> AccountFacts:
 
 
 def rules(facts: AccountFacts) -> list[tuple[str, str]]:
-    return [(f.rule, f.resource) for f in cis_findings(facts, STRONG, [], NOW)]
+    return [(f.rule, f.subject) for f in cis_findings(facts, STRONG, [], NOW)]
 
 
 def test_a_new_moto_account(conn: Connection) -> None:

@@ -96,7 +96,7 @@ def test_an_audit_reads_the_credential_report_once(conn: Connection,
     counter = CallCounter()
     findings = audit_all(example_repo, counter=counter)
     assert counter.calls.get("GetCredentialReport") == 1, counter.calls
-    assert [(f.rule, f.resource) for f in findings["sandbox"]] == [
+    assert [(f.rule, f.subject) for f in findings["sandbox"]] == [
         ("IAM-004", "user/asmith"), ("IAM-004", "user/jdoe"),
         ("IAM-013", "account/root"), ("IAM-020", "account/support-role")]  # moto's account
 

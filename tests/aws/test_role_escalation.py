@@ -50,7 +50,7 @@ def new_findings(repo: Path) -> set[tuple[str, str]]:
 
 
 def audit_admins(repo: Path) -> set[str]:
-    return {f.resource for f in audit_all(repo)["sandbox"] if f.rule == "ADMIN-EQUIVALENT"}
+    return {f.subject for f in audit_all(repo)["sandbox"] if f.rule == "ADMIN-EQUIVALENT"}
 
 
 ROOT_TRUST = {"AWS": f"arn:aws:iam::{ACCOUNT_ID}:root"}

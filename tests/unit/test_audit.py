@@ -51,7 +51,7 @@ def test_a_broken_account_gets_one_finding_per_rule() -> None:
         row("carol", mfa_active="true"),
     ]
     declared = PasswordPolicy.from_fields({"MinimumPasswordLength": 14, "RequireSymbols": True})
-    found = [(f.rule, f.resource) for f in audit_account(CONFIG, live, report, declared, NOW)]
+    found = [(f.rule, f.subject) for f in audit_account(CONFIG, live, report, declared, NOW)]
     assert found == [
         ("IAM-001", "user/bob"),
         ("IAM-002", "user/bob"),

@@ -8,7 +8,6 @@ import datetime
 
 import pytest
 
-from iamstate.analysis.audit import Finding
 from iamstate.analysis.cis import (
     CIS_IDS,
     RULES,
@@ -17,6 +16,7 @@ from iamstate.analysis.cis import (
     cis_ids,
     grants_everything,
 )
+from iamstate.analysis.findings import Finding
 from iamstate.model.entities import Group, ManagedPolicy, PasswordPolicy, State, User
 from iamstate.repository.policy import PolicyDocument
 
@@ -51,7 +51,7 @@ def rules(facts: AccountFacts = CLEAN, live: State = CLEAN_STATE,
           report: list[dict[str, str]] | None = None,
           documents: dict[str, object] | None = None) -> list[tuple[str, str]]:
     found: list[Finding] = cis_findings(facts, live, report or [], NOW, documents)
-    return sorted((f.rule, f.resource) for f in found)
+    return sorted((f.rule, f.subject) for f in found)
 
 
 def test_a_clean_account_has_no_cis_findings() -> None:

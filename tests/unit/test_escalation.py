@@ -25,11 +25,11 @@ from iamstate.analysis.escalation import (
     ROLES_BY_WILDCARD,
     SEVERITIES,
     EscalationPath,
-    Finding,
     administrators,
     combine_admin,
     escalation_findings,
 )
+from iamstate.analysis.meaning import EscalationFinding
 from iamstate.analysis.permissions import ActionSet, Context, permission_diff
 from iamstate.model.entities import Group, ManagedPolicy, Role, State, User
 from iamstate.repository.loader import load_repository
@@ -67,7 +67,7 @@ def make_state(groups: dict[str, list[dict[str, Any]]], users: dict[str, set[str
         policies={n: ManagedPolicy(n, d) for n, d in (policies or {}).items()})
 
 
-def ids(findings: list[Finding]) -> set[tuple[str, str]]:
+def ids(findings: list[EscalationFinding]) -> set[tuple[str, str]]:
     return {(f.id, f.principal) for f in findings}
 
 

@@ -211,7 +211,7 @@ def test_audit_lists_what_expires_within_a_week(tmp_path: Path) -> None:
 
     [account] = load_repository(repo(tmp_path))
     found = expiring_findings(account.desired, TODAY)
-    assert [(f.rule, f.resource) for f in found] == [("IAM-024", "user/lee")]
+    assert [(f.rule, f.subject) for f in found] == [("IAM-024", "user/lee")]
     assert "group membership lee Incident (expires 2026-12-28) at " in found[0].message
     assert "users.yaml:8" in found[0].message
     assert "IAM-024 user/lee" in render_findings({"acme": found}, "text")

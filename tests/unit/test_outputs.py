@@ -13,7 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
-from iamstate.analysis.meaning import Consequences, PlanFinding, Reach, UserConsequence
+from iamstate.analysis.meaning import Consequences, EscalationFinding, Reach, UserConsequence
 from iamstate.errors import PlanFileError, Problem
 from iamstate.hosts.comment import parse_comment, render_summary, section_text, well_formed
 from iamstate.model.changes import Create
@@ -248,8 +248,8 @@ def test_a_document_diff_shows_each_side_as_written() -> None:
 
 
 def _finding(principal: str, via: tuple[str, ...], *actions: str,
-             status: str = "new") -> PlanFinding:
-    return PlanFinding("ESC-TEST", principal, "high", "d", via,
+             status: str = "new") -> EscalationFinding:
+    return EscalationFinding("ESC-TEST", principal, "high", "d", via,
                        reach=tuple(Reach(a, ("*",)) for a in actions), status=status)
 
 
