@@ -7,27 +7,25 @@ old on AWS; an audit is a periodic view, so that is acceptable (README, "Audit")
 from __future__ import annotations
 
 import datetime
-import json
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
 from iamstate.analysis.consequences import analysis_context, state_findings
-from iamstate.analysis.findings import HIGH, LOW, MEDIUM, Catalogue, CheckedRule, Finding
+from iamstate.analysis.findings import (
+    HIGH,
+    LOW,
+    MEDIUM,
+    Catalogue,
+    CheckedRule,
+    Finding,
+    cis,
+)
 from iamstate.model.entities import AccountConfig, PasswordPolicy, State, User
 from iamstate.repository.strategy import Standing
 from iamstate.wording import count, listed
 
 KEY_MAX_AGE_DAYS = 90
-CIS_V4, CIS_V7 = "CIS v4.0.1", "CIS v7.0"  # the benchmark versions a rule's ids are of
-
-
-def cis(v4: str, v7: str) -> tuple[str, ...]:
-    """A rule's references in CIS AWS Foundations ("-" where a version has no control)."""
-    return tuple(f"{version} {id}" for version, id in ((CIS_V4, v4), (CIS_V7, v7))
-                 if id != "-")
-
-
 @dataclass(frozen=True)
 class Audited:
     """What the live rules look at: an account's live state and its credential report."""
@@ -246,31 +244,3 @@ def _expiring(rule: CheckedRule[Declared], ctx: Declared) -> Iterator[Finding]:
 def expiring_findings(desired: State, day: datetime.date) -> list[Finding]:
     """Access that ends within a week (IAM-024), at the line that ends it."""
     return REPOSITORY_RULES.check(Declared(desired, day))
-
-
-def cis_label(references: Sequence[str]) -> str:
-    """`CIS 1.15 / 2.13` for a rule with CIS ids ("-" for a version without it), else ""."""
-    ids = {version: ref.removeprefix(version + " ") for ref in references
-           for version in (CIS_V4, CIS_V7) if ref.startswith(version + " ")}
-    return f"CIS {ids.get(CIS_V4, '-')} / {ids.get(CIS_V7, '-')}" if ids else ""
-
-
-def render_findings(findings_by_account: dict[str, list[Finding]], fmt: str) -> str:
-    if fmt == "json":
-        return json.dumps({name: [{"rule": f.rule, "resource": f.subject, "message": f.message,
-                                   "fix": f.fix, "cis": cis_label(f.references)}
-                                  for f in found]
-                           for name, found in findings_by_account.items()}, indent=2)
-    lines: list[str] = []
-    for account, found in findings_by_account.items():
-        if fmt == "markdown":
-            lines += [f"### Audit of `{account}`: {count(len(found), 'finding')}", "",
-                      "| rule | resource | finding | fix |", "|---|---|---|---|"]
-            lines += [f"| {f.rule} {cis_label(f.references)} | `{f.subject}` | {f.message} "
-                      f"| {f.fix} |" for f in found]
-        else:
-            lines.append(f"Audit of {account}: {count(len(found), 'finding')}")
-            lines += [f"  {f.rule}{f' ({label})' if (label := cis_label(f.references)) else ''}"
-                      f" {f.subject}: {f.message}\n      fix: {f.fix}" for f in found]
-        lines.append("")
-    return "\n".join(lines)

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from iamstate.analysis.audit import RULES as AUDIT_RULES
-from iamstate.analysis.audit import _date, cis, cis_label
+from iamstate.analysis.audit import _date
 from iamstate.analysis.findings import (
     CRITICAL,
     HIGH,
@@ -29,6 +29,8 @@ from iamstate.analysis.findings import (
     CheckedRule,
     Finding,
     RuleInfo,
+    cis,
+    cis_label,
 )
 from iamstate.aws.session import Connection
 from iamstate.model.entities import State

@@ -9,7 +9,7 @@ JSON, markdown, SARIF) reads these two shapes, so a new rule is one entry in its
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
@@ -22,6 +22,21 @@ ERROR, SECURITY, WARNING, SUGGESTION = "error", "security warning", "warning", "
 CRITICAL, HIGH, MEDIUM, LOW = "critical", "high", "medium", "low"
 ACCOUNT_FILE = "account.yaml"  # where an account's undeclared subjects are found
 SEVERITIES = (ERROR, CRITICAL, HIGH, SECURITY, WARNING, MEDIUM, LOW, SUGGESTION)
+
+CIS_V4, CIS_V7 = "CIS v4.0.1", "CIS v7.0"  # the benchmark versions a rule's ids are of
+
+
+def cis(v4: str, v7: str) -> tuple[str, ...]:
+    """A rule's references in CIS AWS Foundations ("-" where a version has no control)."""
+    return tuple(f"{version} {id}" for version, id in ((CIS_V4, v4), (CIS_V7, v7))
+                 if id != "-")
+
+
+def cis_label(references: Sequence[str]) -> str:
+    """`CIS 1.15 / 2.13` for a rule with CIS ids ("-" for a version without it), else ""."""
+    ids = {version: ref.removeprefix(version + " ") for ref in references
+           for version in (CIS_V4, CIS_V7) if ref.startswith(version + " ")}
+    return f"CIS {ids.get(CIS_V4, '-')} / {ids.get(CIS_V7, '-')}" if ids else ""
 
 
 @dataclass(frozen=True)

@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Console
 
 if TYPE_CHECKING:
+    from iamstate.analysis.findings import Finding
     from iamstate.errors import Problem
     from iamstate.plan.planner import AccountPlan
 
@@ -45,12 +46,9 @@ class Output:
     def plan(self, plans: Sequence[AccountPlan]) -> None:
         raise NotImplementedError(f"{self.name} output of a plan")
 
-    def audit(self, findings: Mapping[str, Sequence[Any]]) -> None:
-        """Audit findings per account, laid out by the audit's own renderer for the
-        formats it knows (text, markdown, json)."""
-        from iamstate.analysis.audit import render_findings
-
-        self.write(render_findings({k: list(v) for k, v in findings.items()}, self.name))
+    def audit(self, findings: Mapping[str, Sequence[Finding]]) -> None:
+        """Audit findings per account (rule, subject, what and the fix)."""
+        raise NotImplementedError(f"{self.name} output of an audit")
 
     def validate(self, result: Validation) -> None:
         raise NotImplementedError(f"{self.name} output of a validation")

@@ -7,6 +7,7 @@ import json
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from iamstate.analysis.findings import Finding, cis_label
 from iamstate.outputs.base import Output, Validation
 from iamstate.plan import planfile
 from iamstate.plan.planner import AccountPlan
@@ -23,6 +24,11 @@ class JsonOutput(Output):
     def plan(self, plans: Sequence[AccountPlan]) -> None:
         self.write(render_json(plans))
 
+    def audit(self, findings: Mapping[str, Sequence[Finding]]) -> None:
+        self.write(json.dumps({name: [{"rule": f.rule, "resource": f.subject,
+                                       "message": f.message, "fix": f.fix,
+                                       "cis": cis_label(f.references)} for f in found]
+                               for name, found in findings.items()}, indent=2))
 
     def validate(self, result: Validation) -> None:
         self.write(json.dumps({

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import dataclasses
 import weakref
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
+from iamstate.analysis.findings import Finding, cis_label
 from iamstate.outputs.base import Output, Validation
 from iamstate.outputs.lines import (
     ChangeView,
@@ -34,6 +35,7 @@ from iamstate.outputs.lines import (
 )
 from iamstate.outputs.mermaid import escalation_graph
 from iamstate.plan.planner import AccountPlan
+from iamstate.wording import count
 
 GITHUB_COMMENT_LIMIT = 65_536
 MARKDOWN_BUDGET = 60_000  # headroom under GitHub's limit for the marker and footer
@@ -362,6 +364,18 @@ class MarkdownOutput(Output):
     def plan(self, plans: Sequence[AccountPlan]) -> None:
         self.write(render_markdown(plans))
 
+    def audit(self, findings: Mapping[str, Sequence[Finding]]) -> None:
+        def cell(text: str) -> str:
+            return escape_md(text).replace("|", "\\|")
+
+        lines: list[str] = []
+        for account, found in findings.items():
+            lines += [f"### Audit of `{account}`: {count(len(found), 'finding')}", "",
+                      "| rule | resource | finding | fix |", "|---|---|---|---|"]
+            lines += [f"| {f.rule} {cis_label(f.references)} | `{cell(f.subject)}` | "
+                      f"{cell(f.message)} | {cell(f.fix)} |" for f in found]
+            lines.append("")
+        self.write("\n".join(lines))
 
     def validate(self, result: Validation) -> None:
         if result.valid:

@@ -4,12 +4,13 @@ its viewer wraps them, and a search of the log finds a line in one piece."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 
 from rich.console import Console
 from rich.padding import Padding
 from rich.text import Text
 
+from iamstate.analysis.findings import CRITICAL, HIGH, Finding, cis_label
 from iamstate.outputs.base import Output, Validation
 from iamstate.outputs.lines import ChangeView as View
 from iamstate.outputs.lines import (
@@ -24,11 +25,13 @@ from iamstate.outputs.lines import (
     summary_line,
 )
 from iamstate.plan.planner import AccountPlan
+from iamstate.wording import count
 
 SIGNS = {"+": "green", "~": "yellow", "-": "red", "-/+": "red"}
 STYLES = {Role.ACCOUNT: "bold", Role.SUMMARY: "bold", Role.ADDED: "green",
           Role.REMOVED: "red", Role.CONTEXT: "dim", Role.CONDITIONS: "dim", Role.ADMIN: "bold red",
           Role.NEW_FINDING: "bold red"}
+ALARMING = (CRITICAL, HIGH)  # audit findings shown as a new escalation is
 NAMES_SHOWN = 5  # users named per line; the rest counted
 
 
@@ -89,6 +92,17 @@ class TextOutput(Output):
             self.console.print()
         self.line(0, Line(Role.SUMMARY, summary_line(plans)))
 
+    def audit(self, findings: Mapping[str, Sequence[Finding]]) -> None:
+        for account, found in findings.items():
+            self.line(0, Line(Role.ACCOUNT, f"Audit of {account}: "
+                                            f"{count(len(found), 'finding')}"))
+            for f in found:
+                label = cis_label(f.references)
+                self.line(2, Line(Role.NEW_FINDING if f.severity in ALARMING else Role.DETAIL,
+                                  f"{f.rule}{f' ({label})' if label else ''} {f.subject}: "
+                                  f"{f.message}"))
+                self.line(6, Line(Role.CONTEXT, f"fix: {f.fix}"))
+            self.console.print()
 
     def validate(self, result: Validation) -> None:
         for warning in result.warnings:

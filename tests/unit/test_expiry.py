@@ -207,12 +207,19 @@ def test_reason_survives_the_plan_file() -> None:
 
 
 def test_audit_lists_what_expires_within_a_week(tmp_path: Path) -> None:
-    from iamstate.analysis.audit import expiring_findings, render_findings
+    import io
+
+    from rich.console import Console
+
+    from iamstate.analysis.audit import expiring_findings
+    from iamstate.outputs.text import TextOutput
 
     [account] = load_repository(repo(tmp_path))
     found = expiring_findings(account.desired, TODAY)
     assert [(f.rule, f.subject) for f in found] == [("IAM-024", "user/lee")]
     assert "group membership lee Incident (expires 2026-12-28) at " in found[0].message
     assert "users.yaml:8" in found[0].message
-    assert "IAM-024 user/lee" in render_findings({"acme": found}, "text")
+    shown = io.StringIO()
+    TextOutput(Console(file=shown, width=200)).audit({"acme": found})
+    assert "IAM-024 user/lee" in shown.getvalue()
     assert expiring_findings(account.desired, datetime.date(2026, 11, 1)) == []

@@ -13,6 +13,7 @@ import pytest
 from rich.console import Console
 from typer.testing import CliRunner
 
+from iamstate.analysis.findings import Finding
 from iamstate.analysis.meaning import Consequences, EscalationFinding, Reach, UserConsequence
 from iamstate.errors import PlanFileError, Problem
 from iamstate.hosts.comment import parse_comment, render_summary, section_text, well_formed
@@ -197,6 +198,58 @@ def test_json_validate_gives_each_error_its_file_and_line() -> None:
     assert json.loads(buffer.getvalue()) == {
         "valid": False, "accounts": 0, "users": 0, "warnings": [],
         "errors": [{"file": "a.yaml", "line": 3, "message": "bad"}]}
+
+
+# -- audit: every format lays findings out itself -------------------------------------------
+
+AUDITED = {"acme": [
+    Finding("IAM-013", "account/root", "critical", "root has no MFA", "enable MFA",
+            references=("CIS v4.0.1 1.5", "CIS v7.0 2.5")),
+    Finding("IAM-004", "user/jdoe", "medium", "a | pipe <b>and</b> markup", "fix | it"),
+], "quiet": []}
+
+
+def test_every_format_lays_out_an_audit() -> None:
+    for name in FORMATS:
+        console, buffer = _console(width=200)
+        output_class(name)(console).audit(AUDITED)
+        assert buffer.getvalue().strip(), name
+
+
+def test_text_audit_says_rule_cis_ids_subject_and_fix_styled_by_severity() -> None:
+    console, buffer = _console(width=200)
+    TextOutput(console).audit(AUDITED)
+    text = buffer.getvalue()
+    assert "Audit of acme: 2 findings" in text and "Audit of quiet: 0 findings" in text
+    assert "  IAM-013 (CIS 1.5 / 2.5) account/root: root has no MFA" in text
+    assert "      fix: enable MFA" in text
+    assert "IAM-004 user/jdoe: a | pipe <b>and</b> markup" in text
+    buffer = io.StringIO()
+    TextOutput(Console(file=buffer, width=200, force_terminal=True,
+                       color_system="standard")).audit(AUDITED)
+    critical, medium = (line for line in buffer.getvalue().splitlines()
+                        if "IAM-013" in line or "IAM-004" in line)
+    assert "\x1b[1;31m" in critical and "\x1b[1;31m" not in medium
+
+
+def test_markdown_audit_is_a_table_whose_cells_cannot_break_it() -> None:
+    console, buffer = _console(width=40)
+    MarkdownOutput(console).audit(AUDITED)
+    text = buffer.getvalue()
+    assert "### Audit of `acme`: 2 findings" in text
+    assert "| IAM-013 CIS 1.5 / 2.5 | `account/root` | root has no MFA | enable MFA |" in text
+    row = next(line for line in text.splitlines() if "IAM-004" in line)
+    assert row.count(" | ") == 3 and "\\|" in row and "<b>" not in row
+
+
+def test_json_audit_keeps_its_keys() -> None:
+    console, buffer = _console(width=40)
+    JsonOutput(console).audit(AUDITED)
+    assert json.loads(buffer.getvalue()) == {"acme": [
+        {"rule": "IAM-013", "resource": "account/root", "message": "root has no MFA",
+         "fix": "enable MFA", "cis": "CIS 1.5 / 2.5"},
+        {"rule": "IAM-004", "resource": "user/jdoe", "message": "a | pipe <b>and</b> markup",
+         "fix": "fix | it", "cis": ""}], "quiet": []}
 
 
 def test_validate_format_json_on_the_command_line(example_repo: Path) -> None:
