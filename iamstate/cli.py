@@ -71,7 +71,7 @@ def _names(given: list[str] | None) -> list[str] | None:
     if not given:
         return None
     return [name for item in given for name in item.split()]
-FORMAT_NAMES = sorted([*FORMATS, "sarif"])  # sarif: outputs/sarif.py, it needs the repository
+FORMAT_NAMES = sorted(FORMATS)
 FormatOption = Annotated[str, typer.Option(
     "--format", click_type=click.Choice(FORMAT_NAMES),
     help=f"One of: {', '.join(FORMAT_NAMES)} (SARIF 2.1.0, for code scanning).")]
@@ -136,11 +136,6 @@ def handles_errors(command: F) -> F:
     return run  # type: ignore[return-value]
 
 
-def _print_sarif(log: dict[str, Any]) -> None:
-    """A SARIF log alone on stdout (what upload-sarif reads; messages go to stderr)."""
-    print(json.dumps(log, indent=2))
-
-
 def warn(accounts: list[Account], planned: list[Planned] | None = None) -> None:
     for account in accounts:
         for warning in account.warnings:
@@ -160,29 +155,24 @@ def validate(fmt: FormatOption = "text") -> None:
     try:
         accounts = load_repository(Options.repo)
     except RepoError as error:
-        if fmt == "sarif":
-            from iamstate.outputs.sarif import validate_log
-
-            _print_sarif(validate_log(Options.repo, problems=error.problems))
-            raise
         if fmt == "text":
             raise  # the errors on stderr, as every command says them
-        output_class(fmt)(out).validate(Validation(problems=error.problems))
+        output = output_class(fmt)
+        output(out, Options.repo).validate(Validation(problems=error.problems))
+        if output.alone:
+            raise  # and on stderr too: stdout is the document alone
         raise typer.Exit(1) from None
-    if fmt == "sarif":
-        from iamstate.outputs.sarif import validate_log
-
-        warn(accounts)
-        _print_sarif(validate_log(Options.repo, accounts))
-        return
     warnings = [str(w) for a in accounts for w in a.warnings]
     result = Validation(len(accounts), sum(len(a.desired.users) for a in accounts),
                         warnings=warnings)
-    if fmt == "text":
+    if fmt == "text":  # the pre-commit hook's case: no output module to import
         warn(accounts)
         out.print(f"Valid: {count(result.accounts, 'account')}, {count(result.users, 'user')}.")
-    else:
-        output_class(fmt)(out).validate(result)
+        return
+    output = output_class(fmt)
+    if output.alone:
+        warn(accounts)
+    output(out, Options.repo, accounts).validate(result)
 
 
 @app.command()
@@ -204,12 +194,7 @@ def plan(
     plans = [p.plan for p in planned]
     target = out_file or Options.repo / ".iamstate" / "plan.json"
     planfile.write(target, workflow.plan_document(planned), Options.repo)
-    if fmt == "sarif":
-        from iamstate.outputs.sarif import plan_log
-
-        _print_sarif(plan_log(Options.repo, planned))
-    else:
-        output_class(fmt)(out).plan(plans)
+    output_class(fmt)(out, Options.repo, [p.account for p in planned]).plan(plans)
     if fmt == "text" and any(p.changes for p in plans):
         out.print(f"Saved to {target}. Apply exactly this plan with: "
                   f"iamstate apply {target}")
@@ -300,12 +285,7 @@ def audit(account: AccountsOption = None, fmt: FormatOption = "text",
     from iamstate import workflow
 
     findings = workflow.audit_all(Options.repo, _names(account), unused_days=unused_days)
-    if fmt == "sarif":
-        from iamstate.outputs.sarif import audit_log
-
-        _print_sarif(audit_log(Options.repo, findings))
-    else:
-        output_class(fmt)(out).audit(findings)
+    output_class(fmt)(out, Options.repo).audit(findings)
     if any(findings.values()):
         raise typer.Exit(3)
 

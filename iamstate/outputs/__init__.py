@@ -17,6 +17,7 @@ FORMATS: dict[str, str] = {  # format name -> "module:Class"
     "text": "iamstate.outputs.text:TextOutput",
     "markdown": "iamstate.outputs.markdown:MarkdownOutput",
     "json": "iamstate.outputs.jsondoc:JsonOutput",
+    "sarif": "iamstate.outputs.sarif:SarifOutput",
 }
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from rich.console import Console
@@ -16,6 +17,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from iamstate.analysis.findings import Finding
     from iamstate.errors import Problem
+    from iamstate.model.entities import Account
     from iamstate.plan.planner import AccountPlan
 
 
@@ -39,9 +41,17 @@ class Output:
     style by a line's role; the others write their text as it is."""
 
     name: ClassVar[str]
+    # A document a machine reads alone on stdout (SARIF): what people should read (warnings,
+    # errors) goes to stderr beside it.
+    alone: ClassVar[bool] = False
 
-    def __init__(self, console: Console) -> None:
+    def __init__(self, console: Console, repo: Path | None = None,
+                 accounts: Sequence[Account] = ()) -> None:
+        """`repo` and `accounts`: what an output that points into the repository needs
+        (where each finding is declared); the others ignore them."""
         self.console = console
+        self.repo = repo or Path(".")
+        self.accounts = accounts
 
     def plan(self, plans: Sequence[AccountPlan]) -> None:
         raise NotImplementedError(f"{self.name} output of a plan")

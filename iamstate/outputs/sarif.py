@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import os
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -34,11 +35,12 @@ from iamstate.analysis.findings import (
     RuleInfo,
 )
 from iamstate.model.entities import Location
+from iamstate.outputs.base import Output, Validation
 
 if TYPE_CHECKING:
     from iamstate.errors import Problem
     from iamstate.model.entities import Account
-    from iamstate.workflow import Planned
+    from iamstate.plan.planner import AccountPlan
 
 VERSION = "2.1.0"
 SCHEMA = ("https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/"
@@ -82,17 +84,37 @@ def audit_log(repo: Path, findings_by_account: Mapping[str, Sequence[Finding]]
     return sarif_log(found, rules, repo, "iamstate/audit")
 
 
-def plan_log(repo: Path, planned: Sequence[Planned]) -> dict[str, Any]:
+def plan_log(repo: Path, plans: Sequence[AccountPlan], accounts: Sequence[Account]
+             ) -> dict[str, Any]:
     """`plan`: the escalation findings the plan brings or keeps (accepted ones suppressed
     with where they were accepted; those it removes are not results)."""
     from iamstate.analysis.escalation import RULES as ESCALATION_RULES
     from iamstate.analysis.findings import located
     from iamstate.analysis.meaning import GONE
 
-    found = [f for p in planned if p.plan.consequences is not None
-             for f in located((e.finding() for e in p.plan.consequences.findings
-                               if e.status != GONE), p.account)]
+    by_name = {account.config.name: account for account in accounts}
+    found = [f for plan in plans if plan.consequences is not None
+             for f in located((e.finding() for e in plan.consequences.findings
+                               if e.status != GONE), by_name[plan.config.name])]
     return sarif_log(found, ESCALATION_RULES, repo, "iamstate/plan")
+
+
+class SarifOutput(Output):
+    """SARIF 2.1.0 for code scanning: the log alone on stdout, every result at its place in
+    the repository (the accounts given say where each subject is declared)."""
+
+    name = "sarif"
+    alone = True
+
+    def plan(self, plans: Sequence[AccountPlan]) -> None:
+        self.write(json.dumps(plan_log(self.repo, plans, self.accounts), indent=2))
+
+    def audit(self, findings: Mapping[str, Sequence[Finding]]) -> None:
+        self.write(json.dumps(audit_log(self.repo, findings), indent=2))
+
+    def validate(self, result: Validation) -> None:
+        self.write(json.dumps(validate_log(self.repo, self.accounts, result.problems),
+                              indent=2))
 
 
 def sarif_log(findings: Sequence[Finding], rules: Iterable[RuleInfo], repo: Path,
