@@ -2,12 +2,15 @@
 the same way on top of it.
 
 A host answers a few questions about its change requests (pull requests, merge requests):
-which one a commit merged, whether it is on the branch being applied, its bot's comments
+which one a commit merged, into which branch, whether it is on the branch being applied,
+its bot's comments
 (notes) with their times; it writes the plan comment, follow-ups and the drift issue; it
 says which change request and commit a job runs for, and gives the job's OIDC token for
 AWS. What a comment must say, and when it counts as reviewed, is decided here, once, for
 every host: only the bot's comments count, the plan comment as it was when the change
-merged, follow-ups posted after the merge and never edited.
+merged, follow-ups posted after the merge and never edited; and only a change request
+merged into the branch being applied (a review of a merge into another branch is no review
+of this one, even when its merge commit later reaches this branch).
 
 A new host is one module: a subclass of `Host` implementing the abstract methods, listed
 in `iamstate.hosts.HOSTS`.
@@ -45,6 +48,7 @@ class ChangeRequest:
     number: int
     merged_at: datetime | None  # None: not merged
     commits: frozenset[str]  # the commits that are its merge on the target branch
+    target: str  # the branch it merges (or merged) into
 
 
 @dataclass(frozen=True)
@@ -87,6 +91,11 @@ class Host(ABC):
     @abstractmethod
     def head_commit(self) -> str:
         """The commit this run checked out ("" when the host does not say)."""
+
+    @abstractmethod
+    def applied_branch(self) -> str:
+        """The branch this run applies (its last apply, and the merges that count as
+        reviewed, are of this branch only); HostError when the run is not on a branch."""
 
     @abstractmethod
     def follow_up_help(self, number: int) -> str:
@@ -158,30 +167,48 @@ class Host(ABC):
         self.create_note(number, body)
 
     def merged_change(self, commit: str) -> tuple[int, datetime]:
-        """The change request that `commit` merged, and when (refused when there is none
-        or several: nothing reviewed, or nothing clear, is applied). A host lists every
-        change request that holds a commit, open ones too: only the one whose merge it is
-        counts."""
-        merged = sorted({(c.number, c.merged_at) for c in self.changes_of_commit(commit)
-                         if c.merged_at is not None and commit in c.commits})
-        if not merged:
+        """The change request that `commit` merged into the branch being applied, and when
+        (refused when there is none or several: nothing reviewed, or nothing clear, is
+        applied). A host lists every change request that holds a commit, open ones too:
+        only the one whose merge it is counts. One merged as that commit into another
+        branch is refused outright, naming it: its review was of a merge elsewhere, and an
+        earlier change request's comment must not stand in for it."""
+        merged = [c for c in self.changes_of_commit(commit)
+                  if c.merged_at is not None and commit in c.commits]
+        branch = self.applied_branch()
+        elsewhere = sorted({(c.number, c.target) for c in merged if c.target != branch})
+        if elsewhere:
+            named = ", ".join(f"{self.label(n)} (into {_branch(t)})" for n, t in elsewhere)
+            raise HostError(f"commit {commit} is the merge of {self.change_noun} {named}, not "
+                            f"of one into {branch!r}, the branch being applied: a review of a "
+                            "merge into another branch is no review of this one; nothing is "
+                            "applied")
+        found = sorted({(c.number, c.merged_at) for c in merged})
+        if not found:
             raise HostError(f"commit {commit} belongs to no {self.change_noun} merged as that "
                             "commit: nothing was reviewed, so nothing is applied")
-        if len(merged) > 1:
+        if len(found) > 1:
             raise HostError(f"commit {commit} belongs to several {self.change_noun}s "
-                            f"{[n for n, _ in merged]}: nothing is applied")
-        number, merged_at = merged[0]
+                            f"{[n for n, _ in found]}: nothing is applied")
+        number, merged_at = found[0]
         assert merged_at is not None
         return number, merged_at
 
     def merged_into(self, number: int, head: str) -> tuple[int, datetime]:
-        """Change request `number`, if it is merged and its merge is on the branch being
-        applied (`head`): only then can a follow-up posted on it be applied."""
+        """Change request `number`, if it is merged into the branch being applied and its
+        merge is on that branch's history up to `head`: only then can a follow-up posted
+        on it be applied."""
         change = self.change(number)
         if change.merged_at is None or not change.commits:
             raise HostError(f"{self.change_noun} {self.label(number)} is not merged: only the "
                             f"follow-up on a merged {self.change_noun} whose apply was "
                             "refused can be applied")
+        branch = self.applied_branch()
+        if change.target != branch:
+            raise HostError(f"{self.change_noun} {self.label(number)} was merged into "
+                            f"{_branch(change.target)}, not into {branch!r}, "
+                            "the branch being applied: its follow-up was no review of this "
+                            "branch; nothing is applied")
         if not head:
             raise HostError("the commit being applied is not known: cannot tell which "
                             "branch is applied")
@@ -198,8 +225,12 @@ class Host(ABC):
             return False
 
     def merged_changes_between(self, base: str, head: str) -> list[tuple[int, datetime]]:
-        """The change requests merged as the commits after `base` up to `head` (excluded),
-        oldest first."""
+        """The change requests merged into the branch being applied as the commits after
+        `base` up to `head` (excluded), oldest first. A commit no change request merged
+        into this branch is skipped: a commit of a change's branch, one pushed without a
+        change request, or the merge of one into another branch (stacked change requests):
+        none is a review of this branch, so an account only it changed is refused, not
+        applied."""
         if not self.follows(base, head):
             raise HostError(f"{head} does not follow {base}: cannot tell which merges "
                             "were not applied yet; nothing is applied")
@@ -241,6 +272,10 @@ class Host(ABC):
                 self.update_issue(issue.number, title, text)
                 return f"updated #{issue.number}"
         return f"created #{self.create_issue(title, text)}"
+
+
+def _branch(name: str) -> str:
+    return repr(name) if name else "an unnamed branch"
 
 
 def when(stamp: str) -> datetime:

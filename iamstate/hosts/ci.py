@@ -39,6 +39,7 @@ from iamstate.repository.loader import load_repository
 from iamstate.wording import count
 
 MAX_JOBS = 20  # batches per run: far below GitHub's 256 jobs per workflow run
+COMMIT_RE = re.compile(r"[0-9a-f]{7,64}")  # a commit id, as hosts give it (not a ref name)
 
 
 @dataclass
@@ -70,9 +71,13 @@ def touched_accounts(repo: Path, names: list[str], since: str | None) -> list[st
     return [n for n in names if any(p.startswith(f"accounts/{n}/") for p in changed)]
 
 
-def _known_commit(repo: Path, sha: str) -> bool:
-    done = subprocess.run(["git", "cat-file", "-e", f"{sha}^{{commit}}"], cwd=repo,
-                          capture_output=True, check=False)
+def _is_ancestor(repo: Path, sha: str) -> bool:
+    """`sha` is HEAD or comes before it in this checkout's history (git says so itself)."""
+    try:
+        done = subprocess.run(["git", "merge-base", "--is-ancestor", sha, "HEAD"], cwd=repo,
+                              capture_output=True, check=False)
+    except OSError:
+        return False
     return done.returncode == 0
 
 
@@ -80,9 +85,11 @@ def last_applied(repo: Path) -> str | None:
     """The commit of the branch's last apply run that succeeded (the host's own record of
     its runs): every account touched since then is applied now, so a merge whose run was
     cancelled, dropped or failed is applied by the next one, never skipped. None (every
-    account) when there is none, or it is not in this checkout's history."""
+    account) when there is none, or it is not an ancestor of the commit checked out: a
+    commit of another history (a tag named like the branch, a branch rewritten) would leave
+    out what was merged since the real last apply."""
     sha = hosts.current().last_applied()
-    return sha if sha and _known_commit(repo, sha) else None
+    return sha if sha and COMMIT_RE.fullmatch(sha) and _is_ancestor(repo, sha) else None
 
 
 def accounts_matrix(repo: Path, changed_since: str | None, batches: int | None = None,

@@ -19,10 +19,11 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar
+from urllib.parse import quote
 
 from iamstate.errors import AwsError, GitHubError, HostError
 from iamstate.hosts.base import ChangeRequest, Host, Issue, Note, when
-from iamstate.hosts.rest import Rest
+from iamstate.hosts.rest import MAX_PAGES, PAGE, Rest
 
 BOT = "github-actions[bot]"  # who writes comments with the workflow's GITHUB_TOKEN
 API = "https://api.github.com"
@@ -96,16 +97,28 @@ class GitHub(Host):
     def follow_up_help(self, number: int) -> str:
         return FOLLOW_UP_HELP.format(number=number)
 
+    def applied_branch(self) -> str:
+        """The run's branch (`main` when GitHub does not say); a run for a tag applies
+        nothing."""
+        name = os.environ.get("GITHUB_REF_NAME", "")
+        if (os.environ.get("GITHUB_REF_TYPE") or "branch") != "branch":
+            raise GitHubError(f"this run is for the tag {name!r}, not a branch: iamstate "
+                              "applies only the default branch")
+        return name or "main"
+
     def last_applied(self) -> str | None:
         """The commit of the newest run of this workflow (apply.yml) on this branch, started
-        by a push, that succeeded (GitHub's record of its runs)."""
+        by a push, that succeeded (GitHub's record of its runs). GitHub ignores a query
+        parameter it does not know: what it answers is checked, not trusted to match."""
         workflow_ref = os.environ.get("GITHUB_WORKFLOW_REF", "")
         workflow = workflow_ref.split("@")[0].rsplit("/", 1)[-1] or "apply.yml"
-        branch = os.environ.get("GITHUB_REF_NAME", "main")
+        branch = self.applied_branch()
         runs = self.rest.request("GET", f"/repos/{self.repository}/actions/workflows/"
-                                        f"{workflow}/runs?branch={branch}&event=push"
+                                        f"{workflow}/runs?branch={quote(branch)}&event=push"
                                         "&status=success&per_page=1")
-        found = (runs or {}).get("workflow_runs") or []
+        found = [r for r in (runs or {}).get("workflow_runs") or ()
+                 if (r.get("head_branch"), r.get("event"), r.get("conclusion")) == (
+                     branch, "push", "success") and r.get("head_sha")]
         return str(found[0]["head_sha"]) if found else None
 
     # -- comments ----------------------------------------------------------------------
@@ -132,7 +145,8 @@ class GitHub(Host):
         pull = self.rest.request("GET", f"/repos/{self.repository}/pulls/{number}")
         merged = bool(pull.get("merged")) and bool(pull.get("merge_commit_sha"))
         return ChangeRequest(number, when(pull["merged_at"]) if merged else None,
-                             frozenset({pull["merge_commit_sha"]} if merged else ()))
+                             frozenset({pull["merge_commit_sha"]} if merged else ()),
+                             str((pull.get("base") or {}).get("ref") or ""))
 
     def changes_of_commit(self, commit: str) -> list[ChangeRequest]:
         """GitHub lists every PR that holds a commit: each is read for its merge."""
@@ -150,8 +164,23 @@ class GitHub(Host):
         return bool(compared) and compared.get("status") in ("ahead", "identical")
 
     def commits_between(self, base: str, head: str) -> list[str]:
-        """GitHub's comparison lists at most 250 commits: enough between two applies."""
-        return [str(c["sha"]) for c in self._compare(base, head).get("commits") or ()]
+        """Every commit of the comparison, page after page (GitHub pages its commits, and
+        says how many there are in all: one left out would leave its merge's review out)."""
+        commits: list[str] = []
+        for page in range(1, MAX_PAGES + 1):
+            compared = self.rest.request("GET", f"/repos/{self.repository}/compare/"
+                                                f"{base}...{head}?per_page={PAGE}&page={page}")
+            batch = [str(c["sha"]) for c in (compared or {}).get("commits") or ()]
+            commits += batch
+            total = int((compared or {}).get("total_commits", len(commits)))
+            if len(commits) >= total or not batch:
+                if len(commits) != total:
+                    raise GitHubError(f"GitHub compares {base}...{head} as {total} commits "
+                                      f"but lists {len(commits)}: cannot tell which merges "
+                                      "were not applied yet; nothing is applied")
+                return commits
+        raise GitHubError(f"more than {MAX_PAGES * PAGE} commits from {base} to {head}: "
+                          "cannot tell which merges were not applied yet; nothing is applied")
 
     # -- issues ------------------------------------------------------------------------
 

@@ -26,6 +26,7 @@ from iamstate.hosts.rest import Rest
 API = "https://gitlab.com/api/v4"
 TOKEN_VARIABLE = "IAMSTATE_GITLAB_TOKEN"
 ID_TOKEN_VARIABLE = "IAMSTATE_ID_TOKEN"  # the `id_tokens:` entry the jobs declare
+LAST_APPLY_CANDIDATES = 20  # successful push pipelines read, newest first, for a branch one
 MR_VARIABLE = "IAMSTATE_MR"  # a pipeline run by hand to apply a merge request's follow-up
 FOLLOW_UP_HELP = (
     "Review the plan below. To apply exactly this plan, run a pipeline on the default branch "
@@ -107,15 +108,34 @@ class GitLab(Host):
     def follow_up_help(self, number: int) -> str:
         return FOLLOW_UP_HELP.format(number=number)
 
+    def applied_branch(self) -> str:
+        """The pipeline's branch (the default branch when GitLab does not say); a tag
+        pipeline applies nothing."""
+        if os.environ.get("CI_COMMIT_TAG"):
+            raise GitLabError(f"this pipeline runs for the tag {os.environ['CI_COMMIT_TAG']!r}, "
+                              "not a branch: iamstate applies only the default branch")
+        return (os.environ.get("CI_COMMIT_BRANCH") or os.environ.get("CI_DEFAULT_BRANCH")
+                or "main")
+
     def last_applied(self) -> str | None:
         """The commit of the newest pipeline on this branch, started by a push, that
-        succeeded: the apply job runs in every such pipeline (GitLab's record)."""
-        branch = os.environ.get("CI_COMMIT_BRANCH") or os.environ.get("CI_DEFAULT_BRANCH",
-                                                                       "main")
+        succeeded: the apply job runs in every such pipeline (GitLab's record). A tag can
+        be named like the branch, and `ref=` matches both: each candidate's own record
+        must say it is no tag pipeline. (`scope=branches` is no filter for this: GitLab
+        takes the newest pipeline of each branch first, which is this running one.) What
+        the list answers is checked too, not trusted to match the query."""
+        branch = self.applied_branch()
         found = self.rest.request("GET", f"{self._project}/pipelines?ref={quote(branch)}"
                                          "&status=success&source=push&order_by=id"
-                                         "&sort=desc&per_page=1")
-        return str(found[0]["sha"]) if found else None
+                                         f"&sort=desc&per_page={LAST_APPLY_CANDIDATES}")
+        for pipeline in found or ():
+            if (pipeline.get("ref"), pipeline.get("status"), pipeline.get("source")) != (
+                    branch, "success", "push") or not pipeline.get("sha"):
+                continue
+            own = self.rest.request("GET", f"{self._project}/pipelines/{int(pipeline['id'])}")
+            if (own or {}).get("tag") is False and own.get("sha") == pipeline["sha"]:
+                return str(pipeline["sha"])
+        return None
 
     # -- notes -------------------------------------------------------------------------
 
@@ -184,4 +204,5 @@ def _change(found: Mapping[str, Any]) -> ChangeRequest:
     if merged and not commits and found.get("sha"):
         commits = {found["sha"]}
     return ChangeRequest(int(found["iid"]), when(found["merged_at"]) if merged else None,
-                         frozenset(str(c) for c in commits) if merged else frozenset())
+                         frozenset(str(c) for c in commits) if merged else frozenset(),
+                         str(found.get("target_branch") or ""))

@@ -16,6 +16,7 @@ from iamstate.errors import HostError
 RETRIES = 5  # per call, for 5xx and rate limits
 MAX_WAIT = 120.0  # seconds of waiting per call, in all: a job never hangs on its host
 PAGE = 100  # items per page (the most both hosts give)
+MAX_PAGES = 100  # pages of one listing: beyond that it is refused, never cut short
 
 
 def retry_after(status: int, headers: Mapping[str, str], message: str, attempt: int
@@ -79,12 +80,17 @@ class Rest:
         raise AssertionError("unreachable")  # pragma: no cover
 
     def paged(self, path: str) -> list[Any]:
-        """Every item of a listing, page after page (both hosts take page and per_page)."""
+        """Every item of a listing, page after page (both hosts take page and per_page).
+        A listing longer than MAX_PAGES pages is an error, never a silently shorter list
+        (a note or an issue left out could be the one that counts)."""
         items: list[Any] = []
         separator = "&" if "?" in path else "?"
-        for page in range(1, 100):
-            batch = self.request("GET", f"{path}{separator}per_page={PAGE}&page={page}")
-            items.extend(batch or ())
-            if len(batch or ()) < PAGE:
+        for page in range(1, MAX_PAGES + 2):
+            batch = self.request("GET", f"{path}{separator}per_page={PAGE}&page={page}") or []
+            if page > MAX_PAGES and batch:
                 break
-        return items
+            items.extend(batch)
+            if len(batch) < PAGE:
+                return items
+        raise self.error(f"{self.host} GET {path}: more than {MAX_PAGES * PAGE:,} items "
+                         f"({MAX_PAGES} pages of {PAGE}): refused rather than read in part")

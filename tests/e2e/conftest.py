@@ -126,5 +126,6 @@ def github(cli: Cli) -> Iterator[FakeGitHub]:
     """A local fake of the GitHub API the `ci` commands talk to, as GitHub Actions sets it."""
     with fake_github() as fake:
         cli.env.update({"GITHUB_API_URL": fake.url, "GITHUB_TOKEN": TOKEN,
-                        "GITHUB_REPOSITORY": "acme/iam"})
+                        "GITHUB_REPOSITORY": "acme/iam", "GITHUB_REF_NAME": "main",
+                        "GITHUB_REF_TYPE": "branch"})
         yield fake

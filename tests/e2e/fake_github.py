@@ -46,24 +46,30 @@ class FakeGitHub:
         self.clock += 1
         return (START + timedelta(seconds=self.clock)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
-    def merge(self, number: int, sha: str) -> None:
-        """PR `number` merged as commit `sha` on the default branch (now)."""
-        self.pulls_of_commit[sha] = [number]
+    def merge(self, number: int, sha: str, base: str = "main") -> None:
+        """PR `number` merged as commit `sha` into `base` (now); a merge into the default
+        branch puts `sha` on it, one into another branch does not."""
+        self.pulls_of_commit.setdefault(sha, []).append(number)
         self.pulls[number] = {"number": number, "state": "closed", "merged": True,
-                              "merge_commit_sha": sha, "merged_at": self.now()}
-        self.main.append(sha)
+                              "merge_commit_sha": sha, "merged_at": self.now(),
+                              "base": {"ref": base}, "head": {"ref": f"pr-{number}"}}
+        if base == "main":
+            self.main.append(sha)
 
-    def run(self, head_sha: str, conclusion: str, event: str = "push") -> None:
-        """A run of the apply workflow for `head_sha` ended: success, failure, cancelled."""
+    def run(self, head_sha: str, conclusion: str, event: str = "push",
+            branch: str = "main") -> None:
+        """A run of the apply workflow for `head_sha` ended: success, failure, cancelled.
+        `branch` is GitHub's `head_branch`: for a tag push, the tag's name."""
         self.runs.append({"id": len(self.runs) + 1, "head_sha": head_sha, "event": event,
                           "status": "completed", "conclusion": conclusion,
-                          "head_branch": "main", "path": ".github/workflows/apply.yml"})
+                          "head_branch": branch, "path": ".github/workflows/apply.yml"})
 
     def open_pull(self, number: int, head: str) -> None:
         """An open PR whose branch holds commit `head` (GitHub lists it for that commit)."""
         self.pulls_of_commit.setdefault(head, []).append(number)
         self.pulls[number] = {"number": number, "state": "open", "merged": False,
-                              "merge_commit_sha": None, "merged_at": None}
+                              "merge_commit_sha": None, "merged_at": None,
+                              "base": {"ref": "main"}, "head": {"ref": f"pr-{number}"}}
 
     def post(self, number: int, body: str, login: str = BOT) -> dict[str, Any]:
         """A comment on issue or PR `number`, as `login` wrote it."""
@@ -117,7 +123,8 @@ class FakeGitHub:
             return 200, {"total_count": len(wanted),
                          "workflow_runs": wanted[:int(query.get("per_page", ["30"])[0])]}
         if m := re.fullmatch(repo + r"/compare/([\w-]+)\.\.\.([\w-]+)", path):
-            return self._compare(m[1], m[2])
+            return self._compare(m[1], m[2], int(query.get("page", ["1"])[0]),
+                                 int(query.get("per_page", ["250"])[0]))
         if path == repo + "/issues":
             if method == "GET":
                 page = int(query.get("page", ["1"])[0])
@@ -132,16 +139,20 @@ class FakeGitHub:
             return 200, issue
         return 404, {"message": "Not Found"}
 
-    def _compare(self, base: str, head: str) -> tuple[int, Any]:
+    def _compare(self, base: str, head: str, page: int = 1, size: int = 250
+                 ) -> tuple[int, Any]:
         """GitHub's comparison of two commits of the default branch: `ahead` when `head`
-        comes after `base`, `behind` before it, `identical` when they are the same."""
+        comes after `base`, `behind` before it, `identical` when they are the same; its
+        commits a page at a time (at most 250 without paging), `total_commits` all."""
         if base not in self.main or head not in self.main:
             return 404, {"message": "Not Found"}
         order = self.main.index(head) - self.main.index(base)
         status = "identical" if order == 0 else "ahead" if order > 0 else "behind"
         after = self.main[self.main.index(base) + 1: self.main.index(head) + 1]
+        shown = after[(page - 1) * size: page * size][:250]
         return 200, {"status": status, "ahead_by": max(order, 0),
-                     "behind_by": max(-order, 0), "commits": [{"sha": c} for c in after]}
+                     "behind_by": max(-order, 0), "total_commits": len(after),
+                     "commits": [{"sha": c} for c in shown]}
 
 
 @contextmanager

@@ -51,30 +51,37 @@ class FakeGitLab:
         self.clock += 1
         return (START + timedelta(seconds=self.clock)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
 
-    def merge(self, iid: int, sha: str, method: str = "merge") -> None:
-        """MR `iid` merged as `sha` on the default branch (now): a merge commit, a squash
-        commit (fast-forward, squashed), or its head itself (fast-forward)."""
+    def merge(self, iid: int, sha: str, method: str = "merge", target: str = "main") -> None:
+        """MR `iid` merged as `sha` into `target` (now): a merge commit, a squash commit
+        (fast-forward, squashed), or its head itself (fast-forward). A merge into the
+        default branch puts `sha` on it; one into another branch does not."""
         self.mrs_of_commit.setdefault(sha, []).append(iid)
         mr = self.mrs.setdefault(iid, {"iid": iid, "sha": f"head-{iid}"})
         mr.update({"state": "merged", "merged_at": self.now(), "merge_commit_sha": None,
-                   "squash_commit_sha": None})
+                   "squash_commit_sha": None, "target_branch": target,
+                   "source_branch": f"mr-{iid}"})
         if method == "merge":
             mr["merge_commit_sha"] = sha
         elif method == "squash":
             mr["squash_commit_sha"] = sha
         else:
             mr["sha"] = sha
-        self.main.append(sha)
+        if target == "main":
+            self.main.append(sha)
 
     def open_mr(self, iid: int, head: str) -> None:
         """An open MR whose source branch holds commit `head`."""
         self.mrs_of_commit.setdefault(head, []).append(iid)
         self.mrs[iid] = {"iid": iid, "state": "opened", "merged_at": None, "sha": head,
-                         "merge_commit_sha": None, "squash_commit_sha": None}
+                         "merge_commit_sha": None, "squash_commit_sha": None,
+                         "target_branch": "main", "source_branch": f"mr-{iid}"}
 
-    def pipeline(self, sha: str, status: str, source: str = "push") -> None:
-        self.pipelines.append({"id": len(self.pipelines) + 1, "sha": sha, "ref": "main",
-                               "status": status, "source": source})
+    def pipeline(self, sha: str, status: str, source: str = "push", ref: str = "main",
+                 tag: bool = False) -> None:
+        """A pipeline for `sha` on `ref`: a branch, or (`tag`) a tag, which may be named
+        like a branch (GitLab's `ref` is the bare name either way)."""
+        self.pipelines.append({"id": len(self.pipelines) + 1, "sha": sha, "ref": ref,
+                               "status": status, "source": source, "tag": tag})
 
     def note(self, iid: int, body: str, author: dict[str, Any] | None = None,
              system: bool = False) -> dict[str, Any]:
@@ -132,10 +139,11 @@ class FakeGitLab:
         if re.fullmatch(project + r"/repository/compare", path):
             return self._compare(query["from"][0], query["to"][0])
         if re.fullmatch(project + r"/pipelines", path):
-            wanted = [p for p in reversed(self.pipelines)
-                      if all(p[k] == query[k][0] for k in ("ref", "status", "source")
-                             if k in query)]
-            return 200, wanted[:int(query.get("per_page", ["20"])[0])]
+            return 200, self._pipelines(query)
+        if m := re.fullmatch(project + r"/pipelines/(\d+)", path):
+            found = [p for p in self.pipelines if p["id"] == int(m[1])]
+            return (200, {**found[0], "before_sha": "0" * 40}) if found else (
+                404, {"message": "404 Not found"})
         if re.fullmatch(project + r"/issues", path):
             if method == "GET":
                 page = int(query.get("page", ["1"])[0])
@@ -150,6 +158,23 @@ class FakeGitLab:
             issue["updated_at"] = self.now()
             return 200, issue
         return 404, {"message": "404 Not found"}
+
+    def _pipelines(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
+        """GitLab's listing (newest first), as its PipelinesFinder filters: `scope` first
+        (`branches`: the newest non-tag pipeline of each branch, whatever its status, so a
+        running one hides every older one), then ref, status and source. An entry has no
+        `tag` field: only a pipeline's own record (`/pipelines/:id`) says it."""
+        found = list(reversed(self.pipelines))
+        if query.get("scope") == ["branches"]:
+            newest: dict[str, dict[str, Any]] = {}
+            for p in found:
+                if not p["tag"]:
+                    newest.setdefault(p["ref"], p)
+            found = [p for p in found if newest.get(p["ref"]) is p]
+        found = [p for p in found if all(p[k] == query[k][0] for k in ("ref", "status",
+                                                                       "source") if k in query)]
+        return [{k: v for k, v in p.items() if k != "tag"}
+                for p in found[:int(query.get("per_page", ["20"])[0])]]
 
     def _merge_base(self, refs: list[str]) -> tuple[int, Any]:
         if len(refs) != 2 or not all(r in self.main for r in refs):

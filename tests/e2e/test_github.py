@@ -10,6 +10,7 @@ import time
 
 from tests.e2e.conftest import Cli
 from tests.e2e.fake_github import BOT, FakeGitHub, Fault
+from tests.e2e.test_gitlab import history, since_last_apply
 
 
 def plan_and_comment(cli: Cli, pr: int) -> None:
@@ -320,3 +321,43 @@ def test_drift_lists_what_expires_within_a_week(cli: Cli, github: FakeGitHub) ->
     [issue] = github.issues
     assert "intruder" in issue["body"] and "Expires within 7 days" in issue["body"]
     assert line in issue["body"] and "users.yaml:" in issue["body"]
+
+
+def test_a_run_of_another_history_never_hides_a_merge_from_apply(
+    cli: Cli, github: FakeGitHub
+) -> None:
+    """GitHub's runs say only `head_branch` (a tag's name for a tag push): a successful
+    push run of a commit that is not on this history is no last apply — every account is
+    applied then, none skipped; one on it is."""
+    base, merged, head, side = history(cli)
+    github.run(base, "success")
+    github.run(merged, "failure")
+    assert since_last_apply(cli) == [{"batch": 0, "accounts": "sandbox", "since": base}]
+    for elsewhere in (side, "f" * 40):
+        github.run(elsewhere, "success")
+        assert since_last_apply(cli) == [{"batch": 0, "accounts": "sandbox", "since": ""}]
+    github.run(head, "success", branch="feature")  # another branch's run: not listed
+    assert since_last_apply(cli)[0]["since"] == ""
+    github.run(head, "success")
+    assert since_last_apply(cli) == []
+
+
+def test_a_pull_request_merged_into_another_branch_applies_nothing(
+    cli: Cli, github: FakeGitHub
+) -> None:
+    (cli.repo / "accounts/sandbox/admins.yaml").write_text("groups:\n  Admins: {}\n")
+    plan_and_comment(cli, 30)
+    github.merge(30, "x30", base="release")
+    github.main.append("x30")  # pushed to main as it is
+    before = cli.snapshot()
+    pushed = cli("ci", "apply-reviewed", "--account", "sandbox", "--commit", "x30")
+    assert pushed.code == 1, pushed.both
+    assert "merge of pull request #30 (into 'release'), not of one into 'main'" in pushed.err
+    by_hand = cli("ci", "apply-reviewed", "--account", "sandbox", "--pr", "30")
+    assert by_hand.code == 1 and "#30 was merged into 'release', not into 'main'" in \
+        by_hand.err, by_hand.both
+    assert cli.snapshot() == before and len(github.comments[30]) == 1
+    github.merge(31, "x31")
+    github.comments[31] = list(github.comments[30])  # the same plan, reviewed on main
+    applied = cli("ci", "apply-reviewed", "--account", "sandbox", "--commit", "x31")
+    assert applied.code == 0, applied.both

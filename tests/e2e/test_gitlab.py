@@ -5,13 +5,16 @@ against a moto server and a local fake of GitLab's REST API v4."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
 from tests.e2e.conftest import Cli
 from tests.e2e.fake_github import Fault
 from tests.e2e.fake_gitlab import BOT, PROJECT_ID, TOKEN, FakeGitLab, fake_gitlab, person
+from tests.e2e.test_gitops import commit_all, git
 
 MARKER = "<!-- iamstate-plan -->"
 ADMINS = "groups:\n  Admins:\n    managed_policies: [arn:aws:iam::aws:policy/ReadOnlyAccess]\n"
@@ -21,11 +24,11 @@ ADMINS = "groups:\n  Admins:\n    managed_policies: [arn:aws:iam::aws:policy/Rea
 def gitlab(cli: Cli) -> Iterator[FakeGitLab]:
     """GitLab's API and a GitLab CI job's variables (no GitHub variable is set)."""
     with fake_gitlab() as fake:
-        for name in [n for n in cli.env if n.startswith(("GITHUB_", "ACTIONS_ID_"))]:
+        for name in [n for n in cli.env if n.startswith(("GITHUB_", "ACTIONS_ID_", "CI_"))]:
             del cli.env[name]
         cli.env.update({"GITLAB_CI": "true", "CI_API_V4_URL": fake.api,
                         "CI_PROJECT_ID": PROJECT_ID, "IAMSTATE_GITLAB_TOKEN": TOKEN,
-                        "CI_DEFAULT_BRANCH": "main"})
+                        "CI_DEFAULT_BRANCH": "main", "CI_COMMIT_BRANCH": "main"})
         yield fake
 
 
@@ -196,3 +199,78 @@ def test_outside_gitlab_ci_the_commands_say_what_is_missing(
     refused = cli("ci", "comment", "p.json", "--pr", "3")
     assert refused.code == 1 and "GitLab GET" in refused.err and "HTTP 401" in refused.err
     assert not gitlab.notes
+
+
+def history(cli: Cli) -> tuple[str, str, str, str]:
+    """main: `base` (applied), `merged` (changes sandbox; its apply failed), `head` (touches
+    no account); `side`: a commit of another history (a branch rewritten, a tag's own)."""
+    git(cli.repo, "init", "-q", "-b", "main")
+    base = commit_all(cli.repo, "live")
+    users = cli.repo / "accounts/sandbox/users.yaml"
+    users.write_text(users.read_text().replace("payments", "billing"))
+    merged = commit_all(cli.repo, "merge a change to sandbox")
+    git(cli.repo, "commit", "-q", "--allow-empty", "-m", "docs only")
+    head = git(cli.repo, "rev-parse", "HEAD")
+    git(cli.repo, "checkout", "-q", "-b", "side", base)
+    git(cli.repo, "commit", "-q", "--allow-empty", "-m", "elsewhere")
+    side = git(cli.repo, "rev-parse", "HEAD")
+    git(cli.repo, "checkout", "-q", "main")
+    return base, merged, head, side
+
+
+def since_last_apply(cli: Cli) -> list[dict[str, Any]]:
+    done = cli("ci", "accounts", "--since-last-apply", "--batches", "1")
+    assert done.code == 0, done.both
+    matrix: list[dict[str, Any]] = json.loads(done.out)
+    return matrix
+
+
+def test_a_tag_named_main_or_another_history_never_hides_a_merge_from_apply(
+    cli: Cli, gitlab: FakeGitLab
+) -> None:
+    """The last apply decides which accounts the push pipeline applies: a later commit
+    there would skip what merged in between. A tag named like the branch (GitLab lists its
+    pipelines under `ref=main` too), or a pipeline of a commit not on this history, is no
+    last apply: then every account is applied (the safe default), none skipped."""
+    base, merged, head, side = history(cli)
+    gitlab.pipeline(base, "success")
+    gitlab.pipeline(merged, "failed")
+    gitlab.pipeline(merged, "success", tag=True)  # a tag `main` at the merge
+    gitlab.pipeline(head, "success", tag=True)  # ...moved to the head
+    assert since_last_apply(cli) == [{"batch": 0, "accounts": "sandbox", "since": base}]
+    for elsewhere in (side, "f" * 40):  # another history; a commit this checkout lacks
+        gitlab.pipeline(elsewhere, "success")
+        assert since_last_apply(cli) == [{"batch": 0, "accounts": "sandbox", "since": ""}]
+    gitlab.pipeline(head, "success")  # the real apply of the head: nothing left to apply
+    assert since_last_apply(cli) == []
+
+
+def test_a_merge_request_merged_into_another_branch_applies_nothing(
+    cli: Cli, gitlab: FakeGitLab
+) -> None:
+    """Its note was reviewed (or not) as a merge into `scratch`: when its merge commit is
+    pushed to main, or reaches main with a fast-forward, nothing applies and the error names
+    the merge request and its branch; a follow-up on it is refused the same way."""
+    (cli.repo / "accounts/sandbox/admins.yaml").write_text(ADMINS)
+    before = cli.snapshot()
+    for iid, method in ((20, "merge"), (21, "squash"), (22, "fast-forward")):
+        plan_and_note(cli, iid)
+        gitlab.merge(iid, f"x{iid}", method, target="scratch")
+        gitlab.main.append(f"x{iid}")  # the commit reaches main without a merge request
+        notes = len(gitlab.notes[iid])
+        pushed = cli("ci", "apply-reviewed", "--account", "sandbox", "--commit", f"x{iid}")
+        assert pushed.code == 1, pushed.both
+        assert f"merge of merge request !{iid} (into 'scratch'), not of one into 'main'" \
+            in pushed.err, pushed.both
+        cli.env["CI_COMMIT_SHA"] = f"x{iid}"
+        by_hand = cli("ci", "apply-reviewed", "--account", "sandbox", "--pr", str(iid))
+        assert by_hand.code == 1
+        assert f"!{iid} was merged into 'scratch', not into 'main'" in by_hand.err
+        assert cli.snapshot() == before and len(gitlab.notes[iid]) == notes
+    gitlab.merge(23, "x22", "fast-forward")  # one into main as the same commit: still refused
+    stacked = cli("ci", "apply-reviewed", "--account", "sandbox", "--commit", "x22")
+    assert stacked.code == 1 and "!22 (into 'scratch')" in stacked.err
+    plan_and_note(cli, 24)
+    gitlab.merge(24, "x24")
+    applied = cli("ci", "apply-reviewed", "--account", "sandbox", "--commit", "x24")
+    assert applied.code == 0, applied.both  # into main: applies
