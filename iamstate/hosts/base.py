@@ -154,6 +154,16 @@ class Host(ABC):
         against a fresh plan before anything applies."""
         return [n for n in self.notes(number) if n.by_bot and n.body.startswith(marker)]
 
+    def plan_comment_frozen(self) -> str | None:
+        """Why this run must leave the plan comment as it was reviewed (a run between the
+        approval and the merge, such as a merge train's), or None: it may write it."""
+        return None
+
+    def plan_comment(self, number: int) -> str | None:
+        """The bot's plan comment on `number` as it reads now, or None."""
+        existing = self._bot_notes(number, SUMMARY_MARKER)
+        return existing[-1].body if existing else None
+
     def upsert_plan_comment(self, number: int, body: str) -> str:
         """Create or update the one plan comment on `number`: "created" or "updated"."""
         existing = self._bot_notes(number, SUMMARY_MARKER)

@@ -135,6 +135,16 @@ def comment(plan_files: Sequence[Path], pr: int | None) -> Outcome:
     host = hosts.current()
     number = host.change_request(pr)
     body = comment_body(plans)
+    frozen = host.plan_comment_frozen()
+    if frozen is not None:
+        if host.plan_comment(number) != body:
+            raise HostError(f"{frozen}: its plan is not word for word the plan reviewed on "
+                            f"{host.label(number)}, whose {host.comment_noun} is left as it "
+                            "was reviewed; this job fails, so the merge train drops it (merge "
+                            f"trains are not supported yet: merge the {host.change_noun} "
+                            "without one)")
+        return Outcome([f"the plan {host.comment_noun} on {host.label(number)} is the reviewed "
+                        f"plan, left as it is ({frozen})"])
     what = host.upsert_plan_comment(number, body)
     changed = sum(1 for plan, _ in plans if plan.changes)
     return Outcome([f"{what} the plan {host.comment_noun} on {host.label(number)}: "

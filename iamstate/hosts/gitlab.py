@@ -97,6 +97,13 @@ class GitLab(Host):
         if given is not None:
             return given
         number = os.environ.get("CI_MERGE_REQUEST_IID", "")
+        source = os.environ.get("CI_MERGE_REQUEST_SOURCE_BRANCH_NAME", "")
+        if number.isdigit() and source and source == os.environ.get("CI_DEFAULT_BRANCH"):
+            raise GitLabError(
+                f"merge request !{number} is opened from a branch named {source!r}, like the "
+                "default branch: its pipelines get ID tokens naming that branch (what the "
+                "apply role trusts), and its merge would stand for another's. Not supported: "
+                "open merge requests from a branch of their own")
         if number.isdigit():
             return int(number)
         raise GitLabError("no --pr given and no merge request in this pipeline "
@@ -104,6 +111,13 @@ class GitLab(Host):
 
     def head_commit(self) -> str:
         return os.environ.get("CI_COMMIT_SHA", "")
+
+    def plan_comment_frozen(self) -> str | None:
+        """A merge train's pipeline is a merge request pipeline too, run after the approval:
+        it must not rewrite the note that was reviewed (merge trains are not supported yet)."""
+        if os.environ.get("CI_MERGE_REQUEST_EVENT_TYPE") == "merge_train":
+            return "a merge train pipeline runs after the review"
+        return None
 
     def follow_up_help(self, number: int) -> str:
         return FOLLOW_UP_HELP.format(number=number)

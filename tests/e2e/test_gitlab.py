@@ -274,3 +274,40 @@ def test_a_merge_request_merged_into_another_branch_applies_nothing(
     gitlab.merge(24, "x24")
     applied = cli("ci", "apply-reviewed", "--account", "sandbox", "--commit", "x24")
     assert applied.code == 0, applied.both  # into main: applies
+
+
+def test_a_merge_train_pipeline_never_rewrites_the_reviewed_note(
+    cli: Cli, gitlab: FakeGitLab
+) -> None:
+    """A train's pipeline is a merge request pipeline run after the approval: the note stays
+    as reviewed. The same plan passes (the train goes on); another plan, or no reviewed note,
+    fails the job and leaves the note as it was."""
+    plan_and_note(cli, 40)
+    reviewed = dict(gitlab.notes[40][-1])
+    cli.env.update({"CI_MERGE_REQUEST_IID": "40", "CI_MERGE_REQUEST_EVENT_TYPE": "merge_train"})
+    same = cli("ci", "comment", "p.json")
+    assert same.code == 0 and "is the reviewed plan, left as it is" in same.out, same.both
+    users = cli.repo / "accounts/sandbox/users.yaml"
+    users.write_text(users.read_text().replace("payments", "billing"))  # an MR ahead of it
+    assert cli("plan", "--out", "p.json").code == 0
+    changed = cli("ci", "comment", "p.json")
+    assert changed.code == 1, changed.both
+    assert "not word for word the plan reviewed on !40" in changed.err
+    assert "merge trains are not supported yet" in changed.err
+    assert gitlab.notes[40] == [reviewed]
+    cli.env["CI_MERGE_REQUEST_IID"] = "41"  # never planned before the train: refused too
+    assert cli("ci", "comment", "p.json").code == 1 and 41 not in gitlab.notes
+    cli.env["CI_MERGE_REQUEST_EVENT_TYPE"] = "merged_result"  # not a train: written
+    assert cli("ci", "comment", "p.json").code == 0 and len(gitlab.notes[41]) == 1
+
+
+def test_a_merge_request_from_a_branch_named_like_the_default_is_refused(
+    cli: Cli, gitlab: FakeGitLab
+) -> None:
+    assert cli("plan", "--out", "p.json").code == 0
+    cli.env.update({"CI_MERGE_REQUEST_IID": "50", "CI_MERGE_REQUEST_SOURCE_BRANCH_NAME": "main"})
+    refused = cli("ci", "comment", "p.json")
+    assert refused.code == 1 and "opened from a branch named 'main'" in refused.err
+    assert not gitlab.notes
+    cli.env["CI_MERGE_REQUEST_SOURCE_BRANCH_NAME"] = "main-fix"
+    assert cli("ci", "comment", "p.json").code == 0 and len(gitlab.notes[50]) == 1
