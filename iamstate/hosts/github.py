@@ -34,6 +34,9 @@ FOLLOW_UP_HELP = (
     "by hand (Actions → iamstate apply → Run workflow) with `pr` = {number}; the "
     "`iam-production` environment asks for its reviewers' approval first. If anything "
     "changes before then, that run refuses too and posts the new plan here.")
+# the merge queue's branch, gh-readonly-queue/<base>/pr-<N>-<sha>: the PR is the last part
+# (a base branch may itself hold "/pr-1-")
+QUEUE_REF = re.compile(r"/pr-(\d+)-[0-9a-f]+$")
 _TOKEN: dict[str, str | float] = {}
 _TOKEN_LOCK = threading.Lock()
 
@@ -86,7 +89,7 @@ class GitHub(Host):
         number = (data.get("pull_request") or {}).get("number")
         if number:
             return int(number)
-        queued = re.search(r"/pr-(\d+)-", (data.get("merge_group") or {}).get("head_ref", ""))
+        queued = QUEUE_REF.search((data.get("merge_group") or {}).get("head_ref", ""))
         if queued:
             return int(queued[1])
         raise GitHubError("no --pr given and no pull request in GITHUB_EVENT_PATH")
@@ -149,9 +152,10 @@ class GitHub(Host):
                              str((pull.get("base") or {}).get("ref") or ""))
 
     def changes_of_commit(self, commit: str) -> list[ChangeRequest]:
-        """GitHub lists every PR that holds a commit: each is read for its merge."""
-        pulls = self.rest.request("GET", f"/repos/{self.repository}/commits/{commit}/pulls")
-        return [self.change(n) for n in sorted({int(p["number"]) for p in pulls or ()})]
+        """GitHub lists every PR that holds a commit, a page at a time (every page is read):
+        each is read for its merge."""
+        pulls = self.rest.paged(f"/repos/{self.repository}/commits/{commit}/pulls")
+        return [self.change(n) for n in sorted({int(p["number"]) for p in pulls})]
 
     def _compare(self, base: str, head: str) -> Any:
         return self.rest.request("GET", f"/repos/{self.repository}/compare/{base}...{head}")

@@ -174,9 +174,11 @@ class GitLab(Host):
         return _change(self.rest.request("GET", f"{self._project}/merge_requests/{number}"))
 
     def changes_of_commit(self, commit: str) -> list[ChangeRequest]:
-        found = self.rest.request("GET", f"{self._project}/repository/commits/"
-                                         f"{quote(commit, safe='')}/merge_requests")
-        return [_change(m) for m in found or ()]
+        """Every page: one left out could be a second merge request merged as that commit,
+        or one merged into another branch, which must refuse."""
+        found = self.rest.paged(f"{self._project}/repository/commits/"
+                                f"{quote(commit, safe='')}/merge_requests")
+        return [_change(m) for m in found]
 
     def follows(self, base: str, head: str) -> bool:
         """`base` is an ancestor of `head` (or it): their merge base is `base`."""

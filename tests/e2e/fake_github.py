@@ -111,7 +111,9 @@ class FakeGitHub:
                         return 200, comment
             return 404, {"message": "Not Found"}
         if m := re.fullmatch(repo + r"/commits/([\w-]+)/pulls", path):
-            return 200, [{"number": n} for n in self.pulls_of_commit.get(m[1], [])]
+            pulls = [{"number": n} for n in self.pulls_of_commit.get(m[1], [])]
+            page, size = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["30"])[0])
+            return 200, pulls[(page - 1) * size: page * size]
         if m := re.fullmatch(repo + r"/pulls/(\d+)", path):
             pull = self.pulls.get(int(m[1]))
             return (200, pull) if pull else (404, {"message": "Not Found"})

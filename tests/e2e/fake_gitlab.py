@@ -133,7 +133,7 @@ class FakeGitLab:
             mr = self.mrs.get(int(m[1]))
             return (200, mr) if mr else (404, {"message": "404 Not found"})
         if m := re.fullmatch(project + r"/repository/commits/([\w-]+)/merge_requests", path):
-            return 200, [self.mrs[i] for i in self.mrs_of_commit.get(m[1], [])]
+            return 200, self._page(query, [self.mrs[i] for i in self.mrs_of_commit.get(m[1], [])])
         if re.fullmatch(project + r"/repository/merge_base", path):
             return self._merge_base(query.get("refs[]", []))
         if re.fullmatch(project + r"/repository/compare", path):
@@ -158,6 +158,11 @@ class FakeGitLab:
             issue["updated_at"] = self.now()
             return 200, issue
         return 404, {"message": "404 Not found"}
+
+    @staticmethod
+    def _page(query: dict[str, list[str]], items: list[Any]) -> list[Any]:
+        page, size = int(query.get("page", ["1"])[0]), int(query.get("per_page", ["20"])[0])
+        return items[(page - 1) * size: page * size]
 
     def _pipelines(self, query: dict[str, list[str]]) -> list[dict[str, Any]]:
         """GitLab's listing (newest first), as its PipelinesFinder filters: `scope` first

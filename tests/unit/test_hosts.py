@@ -497,3 +497,41 @@ def test_the_last_apply_counts_only_on_the_history_checked_out(
         assert ci.last_applied(tmp_path) == expected, given
     answer.append(shas[0])
     assert ci.last_applied(tmp_path / "not-a-repo") is None
+
+
+def test_the_merge_queues_pull_request_is_the_last_part_of_its_branch(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    github = GitHub("acme/iam", GITHUB_TOKEN, "http://127.0.0.1:9")
+    event = tmp_path / "event.json"
+    monkeypatch.setenv("GITHUB_EVENT_PATH", str(event))
+    cases = {"refs/heads/gh-readonly-queue/main/pr-7-" + "a" * 40: 7,
+             "gh-readonly-queue/release/pr-1-x/pr-12-0a1b2c3": 12,  # a base holding /pr-1-
+             "refs/heads/gh-readonly-queue/main/pr-7-not-a-sha": None}
+    for head_ref, expected in cases.items():
+        event.write_text(f'{{"merge_group": {{"head_ref": "{head_ref}"}}}}')
+        if expected is None:
+            with pytest.raises(GitHubError, match="no pull request"):
+                github.change_request(None)
+        else:
+            assert github.change_request(None) == expected, head_ref
+
+
+def test_every_page_of_the_merge_requests_of_a_commit_is_read(
+    lab: GitLab, fake: FakeGitLab, hub: tuple[GitHub, FakeGitHub]
+) -> None:
+    """A commit held by many open merge requests (pull requests): the one merged into
+    another branch as that commit, past the first page, still refuses."""
+    for iid in range(100, 230):
+        fake.open_mr(iid, "x")
+    fake.merge(300, "x", target="scratch")
+    fake.main.append("x")
+    with pytest.raises(HostError, match=r"!300 \(into 'scratch'\)"):
+        lab.merged_change("x")
+    github, served = hub
+    for number in range(100, 230):
+        served.open_pull(number, "y")
+    served.merge(300, "y", base="scratch")
+    served.main.append("y")
+    with pytest.raises(HostError, match=r"#300 \(into 'scratch'\)"):
+        github.merged_change("y")
