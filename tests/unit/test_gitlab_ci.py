@@ -144,3 +144,31 @@ def test_the_shell_helpers_read_the_accounts_matrix(tmp_path: Path) -> None:
                           text=True, env={"MATRIX": json.dumps(matrix), "PATH": "/usr/bin:/bin"},
                           check=True)
     assert done.stdout.split("\n") == ["dev prod", "abc123", "", "", ""]
+
+
+def test_a_push_pipeline_never_applies_a_follow_up_in_place_of_its_merge(
+    tmp_path: Path
+) -> None:
+    """IAMSTATE_MR set on a push (`git push -o ci.variable=...`) would apply a follow-up and
+    still count as the push's apply: the job fails instead. By hand (web) it applies the
+    follow-up; a plain push applies its merge."""
+    default, apply = expanded()["default"], expanded()["apply"]
+    helpers = [line for line in default["before_script"] if line.startswith(("names()",
+                                                                              "since()"))]
+    stub = ('iamstate() { echo "$*" >> "$LOG"; case "$*" in "ci accounts"*) '
+            """printf '[{"batch": 0, "accounts": "sandbox", "since": "abc"}]';; esac; }""")
+    script = "\n".join([*helpers, stub, *apply["script"]])
+    cases = [("push", "5", 1, []),
+             ("web", "5", 0, ['ci apply-reviewed --account sandbox --pr 5']),
+             ("push", "", 0, ["ci apply-reviewed --account sandbox --commit c0ffee --since abc"])]
+    for source, mr, code, applied in cases:
+        log = tmp_path / f"{source}-{mr}.log"
+        done = subprocess.run(["bash", "-e", "-c", script], capture_output=True, text=True,
+                              env={"PATH": "/usr/bin:/bin", "LOG": str(log),
+                                   "CI_PIPELINE_SOURCE": source, "IAMSTATE_MR": mr,
+                                   "CI_COMMIT_SHA": "c0ffee"})
+        assert done.returncode == code, (source, mr, done.stderr)
+        calls = log.read_text().splitlines() if log.exists() else []
+        assert [c for c in calls if c.startswith("ci apply-reviewed")] == applied, calls
+        if code:
+            assert "IAMSTATE_MR is for a pipeline run by hand" in done.stderr
