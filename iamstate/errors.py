@@ -163,6 +163,11 @@ class HostError(IamStateError):
     reviewed to apply (CI commands)."""
 
 
+class NotReviewed(HostError):
+    """A commit is no merge of one change request into the branch applied, or a change
+    request has no plan comment that counts: nothing reviewed to apply (CI commands)."""
+
+
 class GitHubError(HostError):
     """GitHub's API refused or could not be reached (CI commands)."""
 

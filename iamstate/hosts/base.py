@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import ClassVar
 
-from iamstate.errors import HostError
+from iamstate.errors import HostError, NotReviewed
 from iamstate.hosts.comment import FOLLOWUP_MARKER, SUMMARY_MARKER
 
 DRIFT_MARKER = "<!-- iamstate-drift account={account} -->"
@@ -189,16 +189,16 @@ class Host(ABC):
         elsewhere = sorted({(c.number, c.target) for c in merged if c.target != branch})
         if elsewhere:
             named = ", ".join(f"{self.label(n)} (into {_branch(t)})" for n, t in elsewhere)
-            raise HostError(f"commit {commit} is the merge of {self.change_noun} {named}, not "
+            raise NotReviewed(f"commit {commit} is the merge of {self.change_noun} {named}, not "
                             f"of one into {branch!r}, the branch being applied: a review of a "
                             "merge into another branch is no review of this one; nothing is "
                             "applied")
         found = sorted({(c.number, c.merged_at) for c in merged})
         if not found:
-            raise HostError(f"commit {commit} belongs to no {self.change_noun} merged as that "
+            raise NotReviewed(f"commit {commit} belongs to no {self.change_noun} merged as that "
                             "commit: nothing was reviewed, so nothing is applied")
         if len(found) > 1:
-            raise HostError(f"commit {commit} belongs to several {self.change_noun}s "
+            raise NotReviewed(f"commit {commit} belongs to several {self.change_noun}s "
                             f"{[n for n, _ in found]}: nothing is applied")
         number, merged_at = found[0]
         assert merged_at is not None
@@ -250,7 +250,7 @@ class Host(ABC):
                 continue
             try:
                 found.append(self.merged_change(commit))
-            except HostError:
+            except NotReviewed:  # the host's own failures are not passed over
                 continue  # a commit of a change's branch, or pushed without one
         return found
 
@@ -267,7 +267,7 @@ class Host(ABC):
         if not found:
             what = (f"follow-up plan {self.comment_noun} posted after its merge" if follow_up
                     else f"iamstate plan {self.comment_noun} from before its merge")
-            raise HostError(f"{self.change_noun} {self.label(number)} has no {what} by "
+            raise NotReviewed(f"{self.change_noun} {self.label(number)} has no {what} by "
                             f"{self.bot}: its plan was never reviewed, so nothing is applied")
         return [n.body for n in found]
 

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from iamstate import __version__, hosts, workflow
-from iamstate.errors import HostError, IamStateError, StalePlan
+from iamstate.errors import HostError, IamStateError, NotReviewed, StalePlan
 from iamstate.hosts import comment as protocol
 from iamstate.hosts.base import Host
 from iamstate.model.changes import Change
@@ -253,7 +253,7 @@ def _reviews(hub: Host, commit: str | None, pr: int | None, since: str | None
     for other, at in [*earlier, (number, merged_at)]:
         try:
             reviews += [_review_of(body, None) for body in hub.reviewed_comments(other, at)]
-        except HostError:
+        except NotReviewed:  # an earlier merge without a plan: its accounts are refused
             if other == number:
                 raise
     return number, reviews

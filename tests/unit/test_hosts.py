@@ -16,6 +16,7 @@ import pytest
 from iamstate import hosts
 from iamstate.errors import GitHubError, GitLabError, HostError
 from iamstate.hosts import ci, rest
+from iamstate.hosts.base import ChangeRequest
 from iamstate.hosts.github import GitHub
 from iamstate.hosts.gitlab import GitLab
 from iamstate.hosts.rest import retry_after
@@ -535,3 +536,27 @@ def test_every_page_of_the_merge_requests_of_a_commit_is_read(
     served.main.append("y")
     with pytest.raises(HostError, match=r"#300 \(into 'scratch'\)"):
         github.merged_change("y")
+
+
+def test_a_host_failure_between_two_applies_is_never_passed_over(
+    lab: GitLab, fake: FakeGitLab, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A commit no merge request merged into the branch is skipped; the host failing to say
+    (an error after its retries) stops the apply, whatever commit it was about."""
+    fake.merge(1, "c1")
+    fake.main.append("pushed")  # no merge request: skipped
+    fake.merge(2, "c2", target="feature")
+    fake.main.append("c2")  # stacked: skipped
+    fake.merge(3, "c3")
+    fake.merge(4, "c4")
+    assert [n for n, _ in lab.merged_changes_between("c1", "c4")] == [3]
+    real = lab.changes_of_commit
+    for failing in ("pushed", "c2", "c3"):
+        def flaky(commit: str, failing: str = failing) -> list[ChangeRequest]:
+            if commit == failing:
+                raise GitLabError(f"GitLab GET .../{commit}/merge_requests: HTTP 500")
+            return real(commit)
+
+        monkeypatch.setattr(lab, "changes_of_commit", flaky)
+        with pytest.raises(GitLabError, match=f"{failing}/merge_requests: HTTP 500"):
+            lab.merged_changes_between("c1", "c4")
