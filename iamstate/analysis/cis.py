@@ -32,6 +32,7 @@ from iamstate.analysis.findings import (
     cis,
     cis_label,
 )
+from iamstate.aws.client import policy_entities
 from iamstate.aws.session import Connection
 from iamstate.model.entities import State
 from iamstate.repository.policy import PolicyDocument
@@ -95,13 +96,7 @@ def _holders(iam: Any, arn: str) -> tuple[str, ...]:
         if error.response.get("Error", {}).get("Code") == "NoSuchEntity":
             return ()
         raise
-    found = []
-    for page in pages:
-        for kind, key, name in (("user", "PolicyUsers", "UserName"),
-                                ("group", "PolicyGroups", "GroupName"),
-                                ("role", "PolicyRoles", "RoleName")):
-            found += [f"{kind}/{item[name]}" for item in page.get(key, [])]
-    return tuple(sorted(found))
+    return policy_entities(pages)
 
 
 def _organization_features(iam: Any) -> tuple[str, ...] | None:

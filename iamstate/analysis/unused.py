@@ -30,6 +30,7 @@ from iamstate.aws.lastaccess import GroupAccess, Reader, Use
 from iamstate.aws.live import policy_entities
 from iamstate.aws.session import CallCounter, connect, error_code
 from iamstate.errors import AwsError, EditError, RepoError
+from iamstate.model.arn import AWS_MANAGED
 from iamstate.model.entities import Account
 from iamstate.repository.edit import _load, _resource_files, _write, dump
 from iamstate.repository.expiry import in_force
@@ -48,7 +49,6 @@ UNCERTAIN_KEYS = {"aws:currenttime": "a time window (aws:CurrentTime)",
                   "aws:calledviafirst": "calls made through another service (aws:CalledViaFirst)",
                   "aws:calledvialast": "calls made through another service (aws:CalledViaLast)",
                   "aws:viaawsservice": "calls made through another service (aws:ViaAWSService)"}
-AWS_MANAGED = ":iam::aws:policy/"
 
 
 @dataclass(frozen=True)

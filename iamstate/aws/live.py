@@ -22,8 +22,11 @@ from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
+from iamstate.aws import client
 from iamstate.aws.session import Connection, error_code
 from iamstate.errors import AwsError, Problem
+from iamstate.model.arn import is_aws_managed
+from iamstate.model.arn import parse as parse_arn
 from iamstate.model.entities import (
     AccountConfig,
     Credentials,
@@ -35,8 +38,8 @@ from iamstate.model.entities import (
     Role,
     State,
     User,
+    ignored,
 )
-from iamstate.repository.loader import ignored
 from iamstate.repository.policy import PolicyDocument
 
 # Every IAM action reading an account calls: the read-only plan role grants exactly these
@@ -238,10 +241,10 @@ def _group(raw: Any, members: list[str]) -> Group:
 
 def _policy(raw: Any) -> ManagedPolicy | None:
     # moto leaves PolicyName out of GAAD: derive name and path from the ARN.
-    arn = raw["Arn"]
-    resource = arn.split(":", 5)[5]  # policy/path/name
-    path, _, name = resource[len("policy"):].rpartition("/")
-    path = path + "/"
+    parts = parse_arn(raw["Arn"])
+    if parts is None:
+        return None
+    path, name = parts.path, parts.name
     if path.startswith(PROTECTED_PATHS):
         return None
     versions = raw.get("PolicyVersionList", [])
@@ -275,14 +278,8 @@ def _with_usage(conn: Connection, config: AccountConfig, policy: ManagedPolicy) 
 
 
 def policy_entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
-    pages = iam.get_paginator("list_entities_for_policy").paginate(
-        PolicyArn=arn, PolicyUsageFilter=usage)
-    found: list[str] = []
-    for page in pages:
-        found += [f"group/{g['GroupName']}" for g in page.get("PolicyGroups", [])]
-        found += [f"user/{u['UserName']}" for u in page.get("PolicyUsers", [])]
-        found += [f"role/{r['RoleName']}" for r in page.get("PolicyRoles", [])]
-    return tuple(sorted(found))
+    return client.policy_entities(iam.get_paginator("list_entities_for_policy").paginate(
+        PolicyArn=arn, PolicyUsageFilter=usage))
 
 
 def _outside_arns(config: AccountConfig, desired: State, live: State
@@ -351,7 +348,7 @@ def _get_policy(conn: Connection, arn: str) -> dict[str, Any] | None:
 
 
 def _did_you_mean(conn: Connection, arn: str) -> str:
-    if ":iam::aws:policy/" not in arn:
+    if not is_aws_managed(arn):
         return ""
     pages = conn.iam.get_paginator("list_policies").paginate(Scope="AWS")
     known = {p["Arn"] for page in pages for p in page.get("Policies", [])}

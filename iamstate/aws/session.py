@@ -17,6 +17,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from iamstate.errors import AccountMismatch, AwsError, RoleRefused
+from iamstate.model.arn import account_of, name_of
 from iamstate.model.entities import AccountConfig
 
 IAM_REGION = "us-east-1"  # IAM's control plane is global and lives here
@@ -186,9 +187,7 @@ def in_role(caller_arn: str, role_arn: str) -> bool:
     through OIDC): assuming it again would need the role to trust itself."""
     # arn:aws:iam::123456789012:role/path/name -> a session arn:aws:sts::123456789012:
     # assumed-role/name/session (the role's path is not in it)
-    parts = role_arn.split(":", 5)
-    account, role_name = parts[4], parts[5].rsplit("/", 1)[-1]
-    return f":{account}:assumed-role/{role_name}/" in caller_arn
+    return f":{account_of(role_arn)}:assumed-role/{name_of(role_arn)}/" in caller_arn
 
 
 def error_code(error: ClientError) -> str:

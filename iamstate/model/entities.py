@@ -16,6 +16,7 @@ import dataclasses
 import fnmatch
 import hashlib
 import json
+import re
 import types
 import typing
 from collections.abc import Iterator, Mapping
@@ -25,6 +26,7 @@ from typing import Any, TypeVar
 
 from iamstate.analysis.meaning import Reach, reach_within
 from iamstate.errors import Problem
+from iamstate.model.arn import policy_arn
 from iamstate.model.frozen import FrozenDict, frozen_map
 from iamstate.repository.policy import PolicyDocument
 from iamstate.repository.strategy import Category, Strategy
@@ -43,6 +45,9 @@ PASSWORD_POLICY_DEFAULTS: dict[str, int | bool] = {
     "PasswordReusePrevention": 0,
     "HardExpiry": False,
 }
+# 0 means "off" for these two, but the API only accepts 1 and up (and account.yaml leaves
+# them out): what is sent and what is written leaves them out.
+OFF_WHEN_ZERO = ("MaxPasswordAge", "PasswordReusePrevention")
 NOT_IN_PLAN = {"plan": False}  # field metadata: context that stays out of plan files
 IF_SET = {"plan": "if set"}  # field metadata: in plan files only when not None
 
@@ -147,13 +152,36 @@ class PasswordPolicy:
         merged = {**PASSWORD_POLICY_DEFAULTS, **known} if complete else known
         return cls(tuple(sorted(merged.items())))
 
+    @classmethod
+    def from_yaml(cls, fields: Mapping[str, Any]) -> PasswordPolicy:
+        """From account.yaml's snake_case names (`minimum_password_length`)."""
+        return cls.from_fields({api_name(k): v for k, v in fields.items()})
+
     def as_dict(self) -> dict[str, int | bool]:
         return dict(self.settings)
+
+    def api_settings(self) -> dict[str, int | bool]:
+        """What UpdateAccountPasswordPolicy is sent: every setting but the ones that are off."""
+        return {k: v for k, v in self.settings if not (k in OFF_WHEN_ZERO and v == 0)}
+
+    def yaml_fields(self) -> dict[str, int | bool]:
+        """As account.yaml writes it: snake_case names, the ones that are off left out."""
+        return {yaml_name(k): v for k, v in self.api_settings().items()}
 
     def over(self, base: PasswordPolicy | None) -> PasswordPolicy:
         """These settings laid over `base` (or over IAM's defaults when there is none)."""
         under = base.as_dict() if base is not None else PASSWORD_POLICY_DEFAULTS
         return PasswordPolicy(tuple(sorted({**under, **self.as_dict()}.items())))
+
+
+def api_name(field: str) -> str:
+    """`minimum_password_length` (account.yaml) -> `MinimumPasswordLength` (the API)."""
+    return "".join(part.capitalize() for part in field.split("_"))
+
+
+def yaml_name(field: str) -> str:
+    """`MinimumPasswordLength` (the API) -> `minimum_password_length` (account.yaml)."""
+    return re.sub(r"(?<!^)(?=[A-Z])", "_", field).lower()
 
 
 # -- the links between entities, each managed by a kind of its own -----------------------
@@ -357,6 +385,10 @@ def iter_sorted(mapping: Mapping[str, T]) -> Iterator[T]:
         yield mapping[key]
 
 
+def ignored(name: str, globs: tuple[str, ...]) -> bool:
+    return matching_glob(name, globs) is not None
+
+
 def matching_glob(name: str, globs: tuple[str, ...]) -> str | None:
     """The first `ignore` glob matching `name`. IAM names are case-insensitive (`Alice` and
     `alice` cannot coexist), so the match is too: `break-glass-*` protects `Break-Glass-1`."""
@@ -423,7 +455,7 @@ class AccountConfig:
         return own or self.role_arn
 
     def policy_arn(self, path: str, name: str) -> str:
-        return f"arn:{self.partition}:iam::{self.account_id}:policy{path}{name}"
+        return policy_arn(self.partition, self.account_id, path, name)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,6 @@ hidden; naming patterns are proposed as categories (commented out: adopt them wh
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 from iamstate.aws.live import read_live
 from iamstate.aws.session import CallCounter, connect
 from iamstate.errors import ImportRefused
-from iamstate.model.entities import AccountConfig, PasswordPolicy, State
+from iamstate.model.entities import AccountConfig, State
 from iamstate.repository.edit import dump, flow_list
 from iamstate.repository.files import ignore_state_folder, write_text_safely
 from iamstate.repository.loader import ACCOUNT_FILE, load_repository
@@ -79,7 +78,7 @@ def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> s
     data = CommentedMap()
     data["account_id"] = config.account_id
     if live.password_policy is not None:
-        data["password_policy"] = _password_policy(live.password_policy)
+        data["password_policy"] = CommentedMap(live.password_policy.yaml_fields())
     data["safety"] = CommentedMap(max_deletions=5)
     proposals = []
     for (pattern, group), matching in zip(KNOWN_PATTERNS.items(),
@@ -95,15 +94,6 @@ def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> s
               f"# common_groups: [{PROPOSED_COMMON_GROUP}]\n# categories:\n"
               f"#   {PROPOSED_HUMAN_CATEGORY}: {{}}\n")
     return header + "\n".join(proposals) + ("\n" if proposals else "") + dump(data)
-
-
-def _password_policy(policy: PasswordPolicy) -> CommentedMap:
-    out = CommentedMap()
-    for key, value in policy.as_dict().items():
-        if key in ("MaxPasswordAge", "PasswordReusePrevention") and value == 0:
-            continue  # 0 is "off": left out, as account.yaml does
-        out[re.sub(r"(?<!^)(?=[A-Z])", "_", key).lower()] = value
-    return out
 
 
 def _document(document: Any) -> Any:

@@ -19,6 +19,7 @@ from iamstate.analysis.lint import ERROR, OFF, WARNING, severity
 from iamstate.analysis.lint import check as check_lint
 from iamstate.analysis.meaning import UNREADABLE, Reach
 from iamstate.errors import Problem, RepoError, shown
+from iamstate.model.arn import POLICY_ARN, account_of
 from iamstate.model.entities import (
     AcceptedRisk,
     Account,
@@ -30,17 +31,20 @@ from iamstate.model.entities import (
     PasswordPolicy,
     State,
     User,
+    ignored,
     matching_glob,
 )
 from iamstate.model.frozen import FrozenDict
-from iamstate.plan.secrets import check_public_key
-from iamstate.repository import schema
-from iamstate.repository.expiry import parse_date
-from iamstate.repository.policy import (
+from iamstate.model.quotas import (
     GROUP_INLINE_TOTAL_MAX,
     MANAGED_POLICY_MAX,
     MAX_GROUPS_PER_USER,
     MAX_MANAGED_POLICIES_PER_GROUP,
+)
+from iamstate.plan.secrets import check_public_key
+from iamstate.repository import schema
+from iamstate.repository.expiry import parse_date
+from iamstate.repository.policy import (
     PolicyDocument,
     lint,
     quota_length,
@@ -59,11 +63,6 @@ from iamstate.repository.yamlio import (
 ACCOUNT_FILE = "account.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 POLICY_SUFFIXES = (".json", *YAML_SUFFIXES)
-# A managed policy ARN as AWS accepts it on AttachGroupPolicy: AWS managed (account "aws") or
-# customer managed in this account, with an optional path.
-POLICY_ARN = re.compile(
-    r"^arn:(?P<partition>[a-z-]+):iam::(?P<account>aws|[0-9]{12}):policy"
-    r"(?P<path>/(?:[\x21-\x7e]*/)?)(?P<name>[\w+=,.@-]{1,128})$", re.ASCII)
 TAG_PUNCTUATION = frozenset("_.:/=+-@")
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
 
@@ -385,7 +384,7 @@ def _check_role_accounts(problems: Problems, path: Path, tree: Any,
     would then check the wrong account's credentials: the roles must be the account's."""
     for key in ("role_arn", "plan_role_arn", "apply_role_arn"):
         arn = data.get(key)
-        owner = arn.split(":")[4] if isinstance(arn, str) and arn.count(":") >= 5 else None
+        owner = account_of(arn) if isinstance(arn, str) else None
         if owner is not None and owner != data["account_id"]:
             problems.add(path, line_of(tree, [key]), (
                 f"{key}: {arn} is a role of account {owner}, not of account_id "
@@ -416,11 +415,7 @@ def _check_group_roles(
 
 
 def _password_policy(fields: dict[str, Any] | None) -> PasswordPolicy | None:
-    """snake_case account.yaml fields -> UpdateAccountPasswordPolicy's parameter names."""
-    if fields is None:
-        return None
-    api = {"".join(part.capitalize() for part in k.split("_")): v for k, v in fields.items()}
-    return PasswordPolicy.from_fields(api)
+    return None if fields is None else PasswordPolicy.from_yaml(fields)
 
 
 BROKEN = None  # a declaration whose errors are already reported: known, but not built
@@ -799,8 +794,4 @@ def tag_character_problem(text: str) -> str | None:
         return (f"AWS refuses the character {shown(char)} in tags: use letters, digits, spaces and "
                 "_ . : / = + - @ (e.g. R-and-D for R&D)")
     return None
-
-
-def ignored(name: str, globs: tuple[str, ...]) -> bool:
-    return matching_glob(name, globs) is not None
 

@@ -45,13 +45,6 @@ CONDITION_OPERATORS = frozenset({
 })
 SET_PREFIXES = ("ForAllValues:", "ForAnyValue:")
 PARTITION = re.compile(r"aws(-[a-z0-9]+)*|\$\{partition\}|[a-z0-9?-]*\*[a-z0-9*?-]*")
-# Characters of a document as IAM counts them against its quotas: whitespace is free.
-MANAGED_POLICY_MAX = 6144
-GROUP_INLINE_TOTAL_MAX = 5120
-# IAM's quotas on links: groups per user (fixed), managed policies per group (cannot be
-# raised, whatever a quota page for roles says).
-MAX_GROUPS_PER_USER = 10
-MAX_MANAGED_POLICIES_PER_GROUP = 10
 
 
 def substitute(

@@ -18,8 +18,9 @@ from typing import Any, ClassVar, Generic, TypeVar
 
 from iamstate.aws.client import Iam
 from iamstate.errors import Problem
+from iamstate.model.arn import name_of, own_policy_prefix
 from iamstate.model.changes import Change, Delete
-from iamstate.model.entities import AccountConfig, Location, PasswordPolicy, State, matching_glob
+from iamstate.model.entities import AccountConfig, Location, PasswordPolicy, State, ignored
 from iamstate.repository.policy import PolicyDocument
 
 T = TypeVar("T")
@@ -57,20 +58,16 @@ class PlanContext:
     def keep(self, kind: str, name: str, reason: str) -> None:
         self.kept.append(Kept(kind, name, reason))
 
-    def _ignored(self, name: str, globs: tuple[str, ...]) -> bool:
-        return matching_glob(name, globs) is not None
-
     def ignored_user(self, name: str) -> bool:
-        return self._ignored(name, self.config.ignore.users)
+        return ignored(name, self.config.ignore.users)
 
     def ignored_group(self, name: str) -> bool:
-        return self._ignored(name, self.config.ignore.groups)
+        return ignored(name, self.config.ignore.groups)
 
     def ignored_policy(self, arn: str) -> bool:
         """A customer managed policy of this account that `ignore.policies` protects."""
-        prefix = f"arn:{self.config.partition}:iam::{self.config.account_id}:policy/"
-        return arn.startswith(prefix) and self._ignored(arn.rsplit("/", 1)[-1],
-                                                        self.config.ignore.policies)
+        prefix = own_policy_prefix(self.config.partition, self.config.account_id)
+        return arn.startswith(prefix) and ignored(name_of(arn), self.config.ignore.policies)
 
     def untouchable(self, holders: Iterable[str]) -> list[str]:
         """Of entity references ("user/U", "group/G", "role/R"), those iamstate must never

@@ -8,8 +8,8 @@ from collections.abc import Iterable
 
 from iamstate.model.changes import Change, Create, Delete
 from iamstate.model.entities import GroupAttachment, iter_sorted
+from iamstate.model.quotas import MAX_MANAGED_POLICIES_PER_GROUP
 from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext, register
-from iamstate.repository.policy import MAX_MANAGED_POLICIES_PER_GROUP
 
 
 @register

@@ -17,16 +17,16 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iamstate.aws.client import Iam
+from iamstate.aws.client import Iam, policy_entities
 from iamstate.aws.session import error_code
 from iamstate.errors import ApplyFailed
 from iamstate.model.changes import Change, Create, Delete, Replace, Update
 from iamstate.model.entities import ManagedPolicy, iter_sorted
+from iamstate.model.quotas import MAX_POLICY_VERSIONS
 from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext, register
 from iamstate.repository.policy import PolicyDocument
 from iamstate.wording import count
 
-MAX_VERSIONS = 5  # IAM keeps at most 5 versions of a managed policy
 ATTACH = {"group": ("attach_group_policy", "GroupName"),
           "user": ("attach_user_policy", "UserName"),
           "role": ("attach_role_policy", "RoleName")}
@@ -86,9 +86,9 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
         if isinstance(change, Create):
             lines += _where(change.after)
         elif isinstance(change, Update):
-            if len(change.before.old_versions) >= MAX_VERSIONS - 1:
+            if len(change.before.old_versions) >= MAX_POLICY_VERSIONS - 1:
                 lines.append(f"deletes old version {change.before.old_versions[0]} "
-                             f"(IAM keeps {MAX_VERSIONS} at most)")
+                             f"(IAM keeps {MAX_POLICY_VERSIONS} at most)")
             lines.append("new default version of the document")
         elif isinstance(change, Replace):
             before, after = change.before, change.after
@@ -122,7 +122,7 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
         elif isinstance(change, Update):
             arn = ctx.policy_arn(change.before.path, change.before.name)
             old = change.before.old_versions
-            if len(old) >= MAX_VERSIONS - 1:  # the oldest non-default makes room
+            if len(old) >= MAX_POLICY_VERSIONS - 1:  # the oldest non-default makes room
                 ctx.iam.gone("delete_policy_version", PolicyArn=arn, VersionId=old[0])
             ctx.iam.call("create_policy_version", PolicyArn=arn,
                          PolicyDocument=change.after.document.to_json(), SetAsDefault=True)
@@ -183,16 +183,14 @@ def _link(iam: Iam, operations: dict[str, tuple[str, str]], ref: str, arn: str,
 
 def holders(iam: Iam, arn: str) -> tuple[str, ...]:
     """Every entity that has `arn` attached as a permissions policy (not as a boundary)."""
-    found: list[str] = []
+    pages: list[dict[str, Any]] = []
     marker: dict[str, str] = {}
     while True:
         page = iam.call("list_entities_for_policy", PolicyArn=arn,
                         PolicyUsageFilter="PermissionsPolicy", **marker)
-        found += [f"group/{g['GroupName']}" for g in page.get("PolicyGroups", [])]
-        found += [f"user/{u['UserName']}" for u in page.get("PolicyUsers", [])]
-        found += [f"role/{r['RoleName']}" for r in page.get("PolicyRoles", [])]
+        pages.append(page)
         if not page.get("IsTruncated"):
-            return tuple(sorted(found))
+            return policy_entities(pages)
         marker = {"Marker": page["Marker"]}
 
 

@@ -7,8 +7,8 @@ from collections.abc import Iterable
 
 from iamstate.model.changes import Change, Create, Delete
 from iamstate.model.entities import Membership, iter_sorted
+from iamstate.model.quotas import MAX_GROUPS_PER_USER
 from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext, register
-from iamstate.repository.policy import MAX_GROUPS_PER_USER
 from iamstate.wording import count
 
 

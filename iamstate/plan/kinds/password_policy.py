@@ -5,14 +5,10 @@ whole merged policy is always sent, and nothing is weakened by omission)."""
 from __future__ import annotations
 
 from collections.abc import Iterable
-from typing import Any
 
 from iamstate.model.changes import Change, Create, Delete, Update
 from iamstate.model.entities import PasswordPolicy
 from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext, register
-
-# 0 means "off" for these two, but the API only accepts 1 and up: leave them out.
-OFF_WHEN_ZERO = ("MaxPasswordAge", "PasswordReusePrevention")
 
 
 @register
@@ -48,8 +44,4 @@ class PasswordPolicyKind(Kind[PasswordPolicy]):
     def apply(self, change: Change, ctx: ApplyContext) -> None:
         if isinstance(change, Delete):
             raise NotImplementedError("iamstate never deletes the password policy")
-        ctx.iam.call("update_account_password_policy", **api_settings(change.after))
-
-
-def api_settings(policy: PasswordPolicy) -> dict[str, Any]:
-    return {k: v for k, v in policy.as_dict().items() if not (k in OFF_WHEN_ZERO and v == 0)}
+        ctx.iam.call("update_account_password_policy", **change.after.api_settings())
