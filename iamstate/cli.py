@@ -28,8 +28,8 @@ from iamstate.repository.files import write_text_safely
 from iamstate.wording import count
 
 if TYPE_CHECKING:
+    from iamstate.model.account import Account
     from iamstate.model.changes import Change
-    from iamstate.model.entities import Account
     from iamstate.plan.apply import ApplyReport
     from iamstate.workflow import Planned
 

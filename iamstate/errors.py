@@ -37,7 +37,7 @@ class Problem:
         """As the one finding every output reads (SARIF): located at its file and line; its
         subject is the file, relative to the repository `root`."""
         from iamstate.analysis.findings import Finding
-        from iamstate.model.entities import Location
+        from iamstate.model.location import Location
 
         rule = self.rule or (INVALID if self.severity == "error" else NOTICE)
         try:

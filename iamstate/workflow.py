@@ -19,8 +19,9 @@ from iamstate.aws.live import (
 )
 from iamstate.aws.session import CallCounter, Connection, connect
 from iamstate.errors import RepoError, StalePlan
+from iamstate.model.account import Account
 from iamstate.model.changes import Change
-from iamstate.model.entities import Account, State
+from iamstate.model.state import State
 from iamstate.plan import planfile
 from iamstate.plan.apply import ApplyReport, Runner
 from iamstate.plan.checks import Overrides, run_checks

@@ -21,7 +21,10 @@ from iamstate.analysis.findings import (
     Finding,
     cis,
 )
-from iamstate.model.entities import AccountConfig, PasswordPolicy, State, User
+from iamstate.entities.password_policy.model import PasswordPolicy
+from iamstate.entities.user.model import User
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from iamstate.repository.strategy import Standing
 from iamstate.wording import count, listed
 

@@ -34,7 +34,7 @@ from iamstate.analysis.findings import (
 )
 from iamstate.aws.client import policy_entities
 from iamstate.aws.session import Connection
-from iamstate.model.entities import State
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 
 UNUSED_DAYS = 45  # CIS 1.12 / 2.11

@@ -44,7 +44,9 @@ from iamstate.analysis.permissions import (
     UserChange,
     permission_diff,
 )
-from iamstate.model.entities import AcceptedRisk, AccountConfig, State, User
+from iamstate.entities.user.model import User
+from iamstate.model.account import AcceptedRisk, AccountConfig
+from iamstate.model.state import State
 
 
 def analysis_context(config: AccountConfig, live: State,

@@ -47,7 +47,9 @@ from iamstate.analysis.permissions import (
     glob_intersection,
     glob_match,
 )
-from iamstate.model.entities import Role, State, User
+from iamstate.entities.role import Role
+from iamstate.entities.user.model import User
+from iamstate.model.state import State
 
 ADMIN_EQUIVALENT = "ADMIN-EQUIVALENT"
 SEVERITY_ORDER = (CRITICAL, HIGH, MEDIUM)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
 if TYPE_CHECKING:
-    from iamstate.model.entities import Account, Location
+    from iamstate.model.account import Account
+    from iamstate.model.location import Location
 
 # Lint speaks of errors, warnings and suggestions (what stops validate), the live rules of
 # critical, high, medium and low (how much power is at stake): both scales are findings'.
@@ -153,7 +154,7 @@ def declared_at(subject: str, account: Account) -> Location:
     """Where the repository declares a live finding's subject (`user/NAME`, `group/NAME`,
     `policy/NAME`): its entry, or the account's account.yaml for anything it does not
     declare (the root user, the password policy, a user made by hand)."""
-    from iamstate.model.entities import Location
+    from iamstate.model.location import Location
 
     kind, _, name = subject.partition("/")
     declared: Mapping[str, Any] = {"user": account.desired.users,

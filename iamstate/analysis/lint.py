@@ -42,7 +42,7 @@ from iamstate.analysis.lint_catalogue import (
 from iamstate.repository.policy import Path
 
 if TYPE_CHECKING:
-    from iamstate.model.entities import Location
+    from iamstate.model.location import Location
 
 __all__ = [
     "ERROR",

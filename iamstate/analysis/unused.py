@@ -30,8 +30,8 @@ from iamstate.aws.lastaccess import GroupAccess, Reader, Use
 from iamstate.aws.live import policy_entities
 from iamstate.aws.session import CallCounter, connect, error_code
 from iamstate.errors import AwsError, EditError, RepoError
+from iamstate.model.account import Account
 from iamstate.model.arn import AWS_MANAGED
-from iamstate.model.entities import Account
 from iamstate.repository.edit import _load, _resource_files, _write, dump
 from iamstate.repository.expiry import in_force
 from iamstate.repository.loader import ACCOUNT_FILE, POLICY_SUFFIXES, load_repository

@@ -11,35 +11,27 @@ removes. Everything per-resource is therefore bounded by the size of the change.
 from __future__ import annotations
 
 import csv
-import dataclasses
 import difflib
 import io
-import json
 import time
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iamstate.aws import client
 from iamstate.aws.session import Connection, error_code
+from iamstate.entities.base import Reading
+from iamstate.entities.group.model import Group
+from iamstate.entities.io import document_from_aws
+from iamstate.entities.managed_policy.live import listed_entities, with_usage
+from iamstate.entities.password_policy.live import password_policy
+from iamstate.entities.registry import ENTITIES, Entity, entity_of, in_order, planned
+from iamstate.entities.user.live import has_login_profile, read_credentials, service_credentials
 from iamstate.errors import AwsError, Problem
+from iamstate.model.account import AccountConfig
 from iamstate.model.arn import is_aws_managed
-from iamstate.model.arn import parse as parse_arn
-from iamstate.model.entities import (
-    AccountConfig,
-    Credentials,
-    Group,
-    Ignore,
-    ManagedPolicy,
-    Outside,
-    PasswordPolicy,
-    Role,
-    State,
-    User,
-    ignored,
-)
+from iamstate.model.state import Outside, State
 from iamstate.repository.policy import PolicyDocument
 
 # Every IAM action reading an account calls: the read-only plan role grants exactly these
@@ -57,8 +49,10 @@ READ_ACTIONS = frozenset({
     "iam:GetAccountSummary", "iam:ListVirtualMFADevices", "iam:ListServerCertificates",
     "iam:ListOrganizationsFeatures",
 })
+__all__ = ["READ_ACTIONS", "credential_report", "has_login_profile", "missing_managed_policies",
+           "outside_documents", "password_policy", "policy_entities", "read_credentials",
+           "read_live", "service_credentials"]
 PAGE_SIZE = 1000
-PROTECTED_PATHS = ("/aws-service-role/", "/service-role/")
 REPORT_WAIT_SECONDS = 60.0
 
 
@@ -81,205 +75,80 @@ def _read(
     conn: Connection, config: AccountConfig, desired: State, teardowns: bool,
     report_rows: list[dict[str, str]] | None,
 ) -> State:
-    users_raw, groups_raw, policies_raw, roles_raw = _authorization_details(conn.iam)
-    ignore = config.ignore
-    _refuse_hidden_declarations(config, desired, users_raw, groups_raw)
-    members: dict[str, list[str]] = {}
-    for raw in users_raw:  # ignored users included: a group's deletion would remove them
-        for group in raw.get("GroupList", []):
-            members.setdefault(group, []).append(raw["UserName"])
-    groups = {
-        g["GroupName"]: _group(g, members.get(g["GroupName"], []))
-        for g in groups_raw if not _ignored_group(g, ignore)
-    }
-    ignored_groups = {  # never planned, but what they grant is their members' (analysis)
-        g["GroupName"]: _group(g, members.get(g["GroupName"], []))
-        for g in groups_raw if _ignored_group(g, ignore)
-    }
-    policies = {}
-    for raw in policies_raw:
-        policy = _policy(raw)
-        if policy is not None and not ignored(policy.name, ignore.policies):
-            policies[policy.name] = policy
-    report = _password_enabled(
-        credential_report(conn.iam) if report_rows is None else report_rows)
-    wanted_by_name = {name.lower(): user for name, user in desired.users.items()}
-    users = {}
-    outside_users: dict[str, User] = {}
-    memberships: dict[str, frozenset[str]] = {}
-    for raw in users_raw:
-        name = raw["UserName"]
-        if ignored(name, ignore.users) or ignore.under_path(raw.get("Path", "/")):
-            # Never planned, but a target all the same (an ignored administrator can be
-            # taken over): read for the analysis from what GAAD and the report say.
-            outside_users[name] = _user(raw, {*groups, *ignored_groups},
-                                        bool(report.get(name)), Credentials(), ignore)
-            continue
-        if held := frozenset(g for g in raw.get("GroupList", []) if g in ignored_groups):
-            memberships[name] = held
-        wanted = wanted_by_name.get(name.lower())
-        hint = report.get(name)
-        if wanted is None and teardowns:
-            credentials = read_credentials(conn, name, raw)
-            has_password = credentials.login_profile
-        else:
-            credentials = Credentials()
-            if hint is not None and (wanted is None or hint == wanted.console_access):
-                has_password = hint
-            else:  # a change would follow from the hint, or there is none: ask exactly
-                has_password = has_login_profile(conn.iam, name)
-        users[name] = _user(raw, set(groups), has_password, credentials, ignore)
-    for name, policy in policies.items():
-        want = desired.policies.get(name)
-        if want is None or (want.path, want.description) != (policy.path, policy.description):
-            # To be deleted or replaced: what uses it decides whether that may happen.
-            policies[name] = _with_usage(conn, config, policy)
-    roles = {r.name: r for r in map(_role, roles_raw) if r is not None}
-    return State(users, groups, policies, password_policy(conn.iam),
-                 Outside(roles, outside_users, ignored_groups, memberships))
+    entries = dict(zip((e.gaad.list for e in _gaad_entities() if e.gaad),
+                       _authorization_details(conn.iam), strict=True))
+    _refuse_hidden_declarations(config, desired, entries)
+    hint: list[Mapping[str, bool]] = []
+
+    def report() -> Mapping[str, bool]:
+        if not hint:
+            hint.append(_password_enabled(
+                credential_report(conn.iam) if report_rows is None else report_rows))
+        return hint[0]
+
+    items: dict[str, Mapping[str, Any]] = {}
+
+    def read(model: type[Any]) -> Mapping[str, Any]:
+        return items[entity_of(model).key]
+
+    ctx = Reading(conn, config, desired, teardowns, entries, report, read)
+    for entity in in_order():
+        if entity.read is not None:
+            items[entity.key] = entity.read(ctx)
+    return State.of({e.key: items[e.key] for e in planned() if e.key in items},
+                    Outside(**ctx.outside))
 
 
-def _authorization_details(iam: Any) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
-    users: list[Any] = []
-    groups: list[Any] = []
-    policies: list[Any] = []
-    roles: list[Any] = []
+def _gaad_entities() -> list[Entity[Any]]:
+    return [e for e in ENTITIES.values() if e.gaad is not None]
+
+
+def _authorization_details(iam: Any) -> tuple[list[Any], ...]:
+    """GAAD's lists of every entity that has one (users, groups, policies, roles), in the
+    order of the registry."""
+    wanted = _gaad_entities()
+    found: tuple[list[Any], ...] = tuple([] for _ in wanted)
     # Always follow IsTruncated/Marker: GAAD may return fewer than MaxItems in a page.
     # Roles are read for the analysis only (assuming or passing one carries its power).
     pages = iam.get_paginator("get_account_authorization_details").paginate(
-        Filter=["User", "Group", "LocalManagedPolicy", "Role"],
+        Filter=[e.gaad.filter for e in wanted if e.gaad],
         PaginationConfig={"PageSize": PAGE_SIZE})
     for page in pages:
-        users.extend(page.get("UserDetailList", []))
-        groups.extend(page.get("GroupDetailList", []))
-        policies.extend(page.get("Policies", []))
-        roles.extend(page.get("RoleDetailList", []))
-    return users, groups, policies, roles
-
-
-def _role(raw: Any) -> Role | None:
-    """A role as the analysis reads it; service-linked roles are left out (only their
-    service can use them: nobody assumes or passes one)."""
-    path = raw.get("Path", "/")
-    if path.startswith(PROTECTED_PATHS[0]):
-        return None
-    trust = raw.get("AssumeRolePolicyDocument")
-    return Role(
-        name=raw["RoleName"], path=path,
-        trust=_document(trust) if trust else None,
-        inline_policies=tuple(sorted(
-            (p["PolicyName"], _document(p["PolicyDocument"]))
-            for p in raw.get("RolePolicyList", []))),
-        attached_policies=frozenset(
-            p["PolicyArn"] for p in raw.get("AttachedManagedPolicies", [])))
+        for entity, into in zip(wanted, found, strict=True):
+            into.extend(page.get(entity.gaad.list, []) if entity.gaad else [])
+    return found
 
 
 def _document(raw: Any) -> PolicyDocument:
-    if isinstance(raw, str):  # boto3 decodes these; be safe with a raw URL-encoded string
-        raw = json.loads(unquote(raw))
-    return PolicyDocument(raw)
+    return document_from_aws(raw)
 
 
-def _user(raw: Any, known_groups: set[str], has_password: bool, creds: Credentials,
-          ignore: Ignore) -> User:
-    return User(
-        name=raw["UserName"],
-        path=raw.get("Path", "/"),
-        # Memberships in ignored groups are not ours to manage.
-        groups=frozenset(g for g in raw.get("GroupList", []) if g in known_groups),
-        tags=tuple(sorted((t["Key"], t["Value"]) for t in raw.get("Tags", []))),
-        console_access=has_password,
-        inline_policies=tuple(sorted(
-            (p["PolicyName"], _document(p["PolicyDocument"]))
-            for p in raw.get("UserPolicyList", []))),
-        attached_policies=frozenset(
-            p["PolicyArn"] for p in raw.get("AttachedManagedPolicies", [])),
-        credentials=creds,
-        # Memberships of ignored groups are not in `groups`, but a teardown would end them.
-        protected=tuple(sorted(f"ignored group {g}" for g in raw.get("GroupList", [])
-                               if g not in known_groups)),
-    )
-
-
-def _refuse_hidden_declarations(config: AccountConfig, desired: State, users_raw: list[Any],
-                                groups_raw: list[Any]) -> None:
+def _refuse_hidden_declarations(config: AccountConfig, desired: State,
+                                entries: Mapping[str, Sequence[Any]]) -> None:
     """A declared user or group that IAM keeps under an ignored path: the plan would not see
     it and would create it again (refused by AWS halfway through an apply). Say so first."""
     found = []
-    for kind, raws, declared, key in (("user", users_raw, desired.users, "UserName"),
-                                      ("group", groups_raw, desired.groups, "GroupName")):
-        names = {name.lower(): name for name in declared}
-        for raw in raws:
+    for entity in ENTITIES.values():
+        if not entity.under_paths or entity.gaad is None:
+            continue
+        names = {name.lower(): name for name in desired.items(entity.key)}
+        key = f"{entity.gaad.filter}Name"  # GAAD's UserName, GroupName
+        for raw in entries.get(entity.gaad.list, ()):
             name = names.get(raw[key].lower())
             under = config.ignore.under_path(raw.get("Path", "/"))
             if name is not None and under is not None:
-                found.append(f"{kind} {name} is declared, but IAM keeps {raw[key]} under "
-                             f"{raw.get('Path')}, which ignore.paths hides ({under}): move "
-                             "it in IAM, or remove the declaration")
+                found.append(f"{entity.name} {name} is declared, but IAM keeps {raw[key]} "
+                             f"under {raw.get('Path')}, which ignore.paths hides ({under}): "
+                             "move it in IAM, or remove the declaration")
     if found:
         raise AwsError(f"account {config.name}: " + "; ".join(found))
 
 
-def _ignored_group(raw: Any, ignore: Ignore) -> bool:
-    """By name, or by the IAM path it lives under (`ignore.paths`)."""
-    return ignored(raw["GroupName"], ignore.groups) or ignore.under_path(
-        raw.get("Path", "/")) is not None
-
-
-def _group(raw: Any, members: list[str]) -> Group:
-    return Group(
-        name=raw["GroupName"],
-        path=raw.get("Path", "/"),
-        inline_policies=tuple(sorted(
-            (p["PolicyName"], _document(p["PolicyDocument"]))
-            for p in raw.get("GroupPolicyList", []))),
-        managed_policies=frozenset(
-            p["PolicyArn"] for p in raw.get("AttachedManagedPolicies", [])),
-        members=tuple(sorted(members)),
-    )
-
-
-def _policy(raw: Any) -> ManagedPolicy | None:
-    # moto leaves PolicyName out of GAAD: derive name and path from the ARN.
-    parts = parse_arn(raw["Arn"])
-    if parts is None:
-        return None
-    path, name = parts.path, parts.name
-    if path.startswith(PROTECTED_PATHS):
-        return None
-    versions = raw.get("PolicyVersionList", [])
-    default = next((v for v in versions if v.get("IsDefaultVersion")), None)
-    if default is None:
-        return None
-    old = [v for v in versions if not v.get("IsDefaultVersion")]
-    old.sort(key=lambda v: (v.get("CreateDate") or 0, _version_number(v["VersionId"])))
-    return ManagedPolicy(
-        name=name, path=path, description=raw.get("Description", "") or "",
-        document=_document(default["Document"]),
-        old_versions=tuple(v["VersionId"] for v in old),
-    )
-
-
-def _version_number(version_id: str) -> int:
-    return int(version_id.lstrip("v") or 0)
-
-
-def _with_usage(conn: Connection, config: AccountConfig, policy: ManagedPolicy) -> ManagedPolicy:
-    """What uses a policy about to be deleted or replaced: every entity that has it as a
-    permissions policy (roles included: not iamstate's, so never left without it) and, apart,
-    what uses it as a permissions boundary (that must never be removed). Without
-    PolicyUsageFilter, ListEntitiesForPolicy mixes the two."""
-    arn = config.policy_arn(policy.path, policy.name)
-    attached = policy_entities(conn.iam, arn, "PermissionsPolicy")
-    # moto ignores PolicyUsageFilter (it answers the attachments) and knows no boundaries:
-    # against the sandbox, none exist; on AWS the call is made and answered exactly.
-    boundary_of = () if conn.emulated else policy_entities(conn.iam, arn, "PermissionsBoundary")
-    return dataclasses.replace(policy, attached=attached, boundary_of=boundary_of)
-
-
 def policy_entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
-    return client.policy_entities(iam.get_paginator("list_entities_for_policy").paginate(
-        PolicyArn=arn, PolicyUsageFilter=usage))
+    return listed_entities(iam, arn, usage)
+
+
+_with_usage = with_usage  # the name tests know
 
 
 def _outside_arns(config: AccountConfig, desired: State, live: State
@@ -356,16 +225,6 @@ def _did_you_mean(conn: Connection, arn: str) -> str:
     return f" (did you mean {close[0]}?)" if close else ""
 
 
-def password_policy(iam: Any) -> PasswordPolicy | None:
-    try:
-        raw = iam.get_account_password_policy()["PasswordPolicy"]
-    except ClientError as error:
-        if error_code(error) == "NoSuchEntity":
-            return None
-        raise
-    return PasswordPolicy.from_fields(raw, complete=True)
-
-
 def credential_report(iam: Any, with_root: bool = False) -> list[dict[str, str]]:
     """The credential report's rows (root's `<root_account>` row only `with_root`: the CIS
     audit's). AWS regenerates it at most every 4 hours, so it may be stale: a hint for
@@ -395,44 +254,3 @@ def _password_enabled(rows: list[dict[str, str]]) -> dict[str, bool]:
     return {row["user"]: row.get("password_enabled") == "true" for row in rows}
 
 
-def has_login_profile(iam: Any, user: str) -> bool:
-    try:
-        iam.get_login_profile(UserName=user)
-        return True
-    except ClientError as error:
-        if error_code(error) == "NoSuchEntity":
-            return False
-        raise
-
-
-def read_credentials(conn: Connection, user: str, raw: Any = None) -> Credentials:
-    """Exactly what a user holds, for a teardown (one call per credential type); `raw` is
-    the user's GAAD entry (its permissions boundary)."""
-    iam = conn.iam
-
-    def listed(operation: str, result_key: str, id_key: str) -> tuple[str, ...]:
-        pages = iam.get_paginator(operation).paginate(UserName=user)
-        return tuple(item[id_key] for page in pages for item in page.get(result_key, []))
-
-    return Credentials(
-        login_profile=has_login_profile(iam, user),
-        access_keys=listed("list_access_keys", "AccessKeyMetadata", "AccessKeyId"),
-        signing_certificates=listed("list_signing_certificates", "Certificates",
-                                    "CertificateId"),
-        ssh_public_keys=listed("list_ssh_public_keys", "SSHPublicKeys", "SSHPublicKeyId"),
-        service_credentials=service_credentials(conn, user),
-        mfa_devices=listed("list_mfa_devices", "MFADevices", "SerialNumber"),
-        permissions_boundary=((raw or {}).get("PermissionsBoundary") or {}).get(
-            "PermissionsBoundaryArn"),
-    )
-
-
-def service_credentials(conn: Connection, user: str) -> tuple[str, ...]:
-    if conn.emulated:
-        # moto does not implement service-specific credentials (it answers with an HTML
-        # error page), so none can exist there. Only against a local endpoint is that safe
-        # to assume; on AWS the call is made and its errors are real.
-        return ()
-    items = conn.iam.list_service_specific_credentials(UserName=user)
-    return tuple(c["ServiceSpecificCredentialId"]
-                 for c in items.get("ServiceSpecificCredentials", []))

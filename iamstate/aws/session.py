@@ -17,8 +17,8 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from iamstate.errors import AccountMismatch, AwsError, RoleRefused
+from iamstate.model.account import AccountConfig
 from iamstate.model.arn import account_of, name_of
-from iamstate.model.entities import AccountConfig
 
 IAM_REGION = "us-east-1"  # IAM's control plane is global and lives here
 # Adaptive mode retries Throttling with backoff and rate-limits the client when AWS pushes

@@ -11,6 +11,8 @@ import re
 from dataclasses import dataclass
 
 AWS_MANAGED = ":iam::aws:policy/"  # in every AWS managed policy's ARN, any partition
+# Paths AWS keeps for itself: service-linked roles and service roles (and their policies).
+PROTECTED_PATHS = ("/aws-service-role/", "/service-role/")
 # A managed policy ARN as AWS accepts it on AttachGroupPolicy: AWS managed (account "aws")
 # or customer managed in an account, with an optional path.
 POLICY_ARN = re.compile(

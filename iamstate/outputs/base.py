@@ -17,7 +17,7 @@ from rich.console import Console
 if TYPE_CHECKING:
     from iamstate.analysis.findings import Finding
     from iamstate.errors import Problem
-    from iamstate.model.entities import Account
+    from iamstate.model.account import Account
     from iamstate.plan.planner import AccountPlan
 
 

@@ -189,7 +189,7 @@ def people(plan: AccountPlan) -> list[tuple[list[str], UserConsequence]]:
 
 
 def kept_lines(plan: AccountPlan) -> list[Line]:
-    return [Line(Role.KEPT, one_line(f"= keep {k.kind} {k.name}: {k.reason}"))
+    return [Line(Role.KEPT, one_line(f"= keep {k.label} {k.name}: {k.reason}"))
             for k in plan.kept]
 
 

@@ -34,12 +34,12 @@ from iamstate.analysis.findings import (
     Finding,
     RuleInfo,
 )
-from iamstate.model.entities import Location
+from iamstate.model.location import Location
 from iamstate.outputs.base import Output, Validation
 
 if TYPE_CHECKING:
     from iamstate.errors import Problem
-    from iamstate.model.entities import Account
+    from iamstate.model.account import Account
     from iamstate.plan.planner import AccountPlan
 
 VERSION = "2.1.0"

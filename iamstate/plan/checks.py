@@ -8,9 +8,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from iamstate.entities.user.model import LoginProfile
 from iamstate.errors import RiskyPlan, SecretUndeliverable, TooManyDeletions, UnsafePlan
 from iamstate.model.changes import Create
-from iamstate.model.entities import LoginProfile
 from iamstate.plan.planner import AccountPlan
 from iamstate.plan.secrets import fingerprint
 from iamstate.wording import count

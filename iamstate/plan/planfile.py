@@ -14,11 +14,13 @@ from pathlib import Path
 from typing import Any
 
 from iamstate.analysis.meaning import Consequences
+from iamstate.entities.io import from_data, to_data
 from iamstate.errors import PlanFileError
+from iamstate.model.account import AccountConfig
 from iamstate.model.changes import CHANGE_TYPES, Change, after_of, before_of, change_type_name
-from iamstate.model.entities import AccountConfig, digest_of, from_data, to_data
+from iamstate.model.state import digest_of
 from iamstate.plan.kinds import KINDS, kind_of
-from iamstate.plan.kinds.base import Kept
+from iamstate.plan.kinds.base import Kept, labelled
 from iamstate.plan.planner import AccountPlan
 from iamstate.repository.files import write_text_safely
 
@@ -49,7 +51,8 @@ def account_to_json(plan: AccountPlan, extra: Mapping[str, Any] | None = None) -
         "account": plan.config.name, "account_id": plan.config.account_id,
         "live_digest": plan.live_digest, "desired_digest": plan.desired_digest,
         "changes": [change_to_json(c) for c in plan.changes],
-        "kept": [{"kind": k.kind, "name": k.name, "reason": k.reason} for k in plan.kept],
+        # a kept item's kind as plans say it (its label), as plan files always have
+        "kept": [{"kind": k.label, "name": k.name, "reason": k.reason} for k in plan.kept],
         "consequences": plan.consequences.to_json() if plan.consequences else None,
         "summary": plan.summary(),
         **(extra or {}),
@@ -69,7 +72,8 @@ def account_from_json(data: Mapping[str, Any]) -> AccountPlan:
     try:
         config = AccountConfig(data["account"], data["account_id"], Path("."))
         changes = tuple(change_from_json(c) for c in data["changes"])
-        kept = tuple(Kept(k["kind"], k["name"], k["reason"]) for k in data.get("kept", ()))
+        kept = tuple(Kept(labelled(k["kind"]), k["name"], k["reason"])
+                     for k in data.get("kept", ()))
         meaning = data.get("consequences")
         return AccountPlan(config, changes, data["live_digest"], data["desired_digest"], kept,
                            Consequences.from_json(meaning) if meaning else None)

@@ -15,9 +15,13 @@ from dataclasses import dataclass
 from typing import Any
 
 from iamstate.analysis.meaning import Consequences
-from iamstate.errors import RepoError, shown
+from iamstate.entities.base import Alignment
+from iamstate.entities.password_policy.model import PasswordPolicy
+from iamstate.entities.registry import planned
+from iamstate.errors import RepoError
+from iamstate.model.account import AccountConfig
 from iamstate.model.changes import CREATE, DELETE, UPDATE, Change, Replace
-from iamstate.model.entities import AccountConfig, Group, PasswordPolicy, State, User
+from iamstate.model.state import State
 from iamstate.plan.kinds import KINDS, kind_of, order_key
 from iamstate.plan.kinds.base import Kept, PlanContext
 from iamstate.repository.expiry import Expiry, mark_reasons
@@ -92,34 +96,23 @@ def _before(desired: State, ctx: PlanContext) -> State:
     moved = {name: dataclasses.replace(have, path=desired.policies[name].path)
              for name, have in ctx.live.policies.items()
              if name in desired.policies and desired.policies[name].path != have.path}
-    return dataclasses.replace(ctx.live, policies={**ctx.live.policies, **moved})
+    return ctx.live.replace(policies={**ctx.live.policies, **moved})
 
 
 def _after(desired: State, ctx: PlanContext) -> State:
-    """The state once the plan is applied: the repository's, plus what the plan keeps."""
-    kept = {(k.kind, k.name) for k in ctx.kept}
-    live = ctx.live
-
-    def keeping(label: str, declared: Mapping[str, Any], current: Mapping[str, Any]
-                ) -> dict[str, Any]:
-        return {**declared, **{n: v for n, v in current.items() if (label, n) in kept}}
-
-    def holding_ignored(declared: Any, current: Any, field: str) -> Any:
-        """A declared group or user with the ignored policies it keeps attached."""
-        if current is None:
-            return declared
-        extra = {arn for arn in getattr(current, field) if ctx.ignored_policy(arn)}
-        return dataclasses.replace(declared, **{field: getattr(declared, field) | extra}) \
-            if extra else declared
-
-    users = {name: holding_ignored(user, live.users.get(name), "attached_policies")
-             for name, user in desired.users.items()}
-    groups = {name: holding_ignored(group, live.groups.get(name), "managed_policies")
-              for name, group in desired.groups.items()}
-    return State(keeping("user", users, live.users),
-                 keeping("group", groups, live.groups),
-                 keeping("managed policy", desired.policies, live.policies),
-                 desired.password_policy)
+    """The state once the plan is applied: the repository's, each declared item as the plan
+    leaves it (what it keeps on it), plus the undeclared items the plan keeps."""
+    kept = {(KINDS[k.kind].model, k.name) for k in ctx.kept if k.kind in KINDS}
+    items: dict[str, Mapping[str, Any]] = {}
+    for entity in planned():
+        declared, current = desired.items(entity.key), ctx.live.items(entity.key)
+        if entity.settle is not None:
+            settle = entity.settle
+            declared = {name: settle(item, current.get(name), ctx)
+                        for name, item in declared.items()}
+        items[entity.key] = {**declared, **{name: item for name, item in current.items()
+                                            if (entity.model, name) in kept}}
+    return State.of(items)
 
 
 def plan_changes(config: AccountConfig, desired: State, live: State) -> list[Change]:
@@ -134,43 +127,27 @@ def effective_password_policy(desired: State, live: State) -> PasswordPolicy | N
 
 
 def align(config: AccountConfig, desired: State, live: State) -> PlanContext:
-    ctx = PlanContext(config, desired, live)
-    users = _case_renames(desired.users, live.users)
-    groups = _case_renames(desired.groups, live.groups)
-    arns = _replaced_arns(config, desired, live)
-    for want in desired.policies.values():
-        have = next((p for p in live.policies.values() if p.name.lower() == want.name.lower()
-                     and p.name != want.name), None)
-        if have is not None:
-            ctx.problem(want.source, (
-                f"policy {want.name}: exists in AWS as {shown(have.name)}; IAM names are "
-                "case-insensitive and a managed policy cannot be renamed: write "
-                f"{shown(have.name)}"))
-
-    def group_name(name: str) -> str:
-        return next((d for d, old in groups.items() if old == name), name)
-
-    def arn(value: str) -> str:
-        return arns.get(value, value)
-
-    view_groups = {group_name(g.name): dataclasses.replace(
-        g, name=group_name(g.name), managed_policies=frozenset(map(arn, g.managed_policies)))
-        for g in live.groups.values()}
-    view_users = {}
-    for user in live.users.values():
-        name = next((d for d, old in users.items() if old == user.name), user.name)
-        view_users[name] = dataclasses.replace(
-            user, name=name, groups=frozenset(map(group_name, user.groups)),
-            attached_policies=frozenset(map(arn, user.attached_policies)))
-    ctx.live = State(view_users, view_groups, live.policies, live.password_policy,
-                     live.outside)
-    ctx.renamed_users = users
-    ctx.renamed_groups = groups
-    return ctx
+    """The context every kind diffs in: live items named as the repository names them
+    (IAM names are case-insensitive: a live `asmith` declared as `ASmith` is that user,
+    renamed in place), and what refers to a policy moving to a new path found under its
+    new ARN."""
+    renamed = {entity.name: _case_renames(desired.items(entity.key), live.items(entity.key))
+               for entity in planned() if entity.align is not None}
+    names = Alignment({entity: {old: new for new, old in renames.items()}
+                       for entity, renames in renamed.items()},
+                      _replaced_arns(config, desired, live))
+    items: dict[str, Mapping[str, Any]] = {}
+    for entity in planned():
+        aligned = entity.align
+        if aligned is not None:
+            view = (aligned(item, names) for item in live.items(entity.key).values())
+            items[entity.key] = {item.name: item for item in view}
+        else:
+            items[entity.key] = live.items(entity.key)
+    return PlanContext(config, desired, State.of(items, live.outside), renamed)
 
 
-def _case_renames(desired: Mapping[str, User | Group],
-                  live: Mapping[str, User | Group]) -> dict[str, str]:
+def _case_renames(desired: Mapping[str, Any], live: Mapping[str, Any]) -> dict[str, str]:
     """Declared name -> live name, where the two differ only by case."""
     folded = {name.lower(): name for name in live}
     return {name: folded[name.lower()] for name in desired

@@ -12,11 +12,14 @@ import hashlib
 import secrets
 import string
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pyrage
 
-from iamstate.model.entities import PasswordPolicy
 from iamstate.repository.files import write_safely
+
+if TYPE_CHECKING:
+    from iamstate.entities.password_policy.model import PasswordPolicy
 
 SYMBOLS = "!@#$%^&*()_+-=[]{}|'"  # the symbols IAM password policies count
 MIN_LENGTH = 24

@@ -15,9 +15,11 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from iamstate.entities.user.model import Membership, User
 from iamstate.errors import IamStateError, shown
 from iamstate.model.changes import Change, Delete
-from iamstate.model.entities import Location, Membership, State, User
+from iamstate.model.location import Location
+from iamstate.model.state import State
 from iamstate.plan.kinds import kind_of
 
 TODAY_VARIABLE = "IAMSTATE_TODAY"

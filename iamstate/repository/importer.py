@@ -12,8 +12,12 @@ from ruamel.yaml.comments import CommentedMap, CommentedSeq
 
 from iamstate.aws.live import read_live
 from iamstate.aws.session import CallCounter, connect
+from iamstate.entities.base import Exporting
+from iamstate.entities.io import Flow
+from iamstate.entities.registry import ENTITIES, in_order
 from iamstate.errors import ImportRefused
-from iamstate.model.entities import AccountConfig, State
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import ONE, State
 from iamstate.repository.edit import dump, flow_list
 from iamstate.repository.files import ignore_state_folder, write_text_safely
 from iamstate.repository.loader import ACCOUNT_FILE, load_repository
@@ -33,11 +37,21 @@ RESOURCE_FILE = "imported.yaml"
 @dataclass
 class ImportReport:
     files: list[Path] = field(default_factory=list)
-    users: int = 0
-    groups: int = 0
-    policies: int = 0
+    counts: dict[str, int] = field(default_factory=dict)  # items written, by entity key
     breaches: list[str] = field(default_factory=list)
     proposals: list[str] = field(default_factory=list)
+
+    @property
+    def users(self) -> int:
+        return self.counts.get("users", 0)
+
+    @property
+    def groups(self) -> int:
+        return self.counts.get("groups", 0)
+
+    @property
+    def policies(self) -> int:
+        return self.counts.get("policies", 0)
 
 
 def import_account(repo: Path, account: str, account_id: str | None) -> ImportReport:
@@ -77,8 +91,11 @@ def _config(repo: Path, folder: Path, account: str, account_id: str | None) -> A
 def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> str:
     data = CommentedMap()
     data["account_id"] = config.account_id
-    if live.password_policy is not None:
-        data["password_policy"] = CommentedMap(live.password_policy.yaml_fields())
+    exporting = Exporting(config, live, report.breaches)
+    for entity in ENTITIES.values():  # what account.yaml declares (the password policy)
+        one = live.items(entity.key).get(ONE)
+        if entity.to_yaml and entity.schema and entity.schema.file == ACCOUNT and one:
+            data[entity.key] = _to_commented(entity.to_yaml(one, exporting))
     data["safety"] = CommentedMap(max_deletions=5)
     proposals = []
     for (pattern, group), matching in zip(KNOWN_PATTERNS.items(),
@@ -96,66 +113,31 @@ def _account_yaml(config: AccountConfig, live: State, report: ImportReport) -> s
     return header + "\n".join(proposals) + ("\n" if proposals else "") + dump(data)
 
 
-def _document(document: Any) -> Any:
-    return _to_commented(dict(document))
-
-
 def _to_commented(value: Any) -> Any:
     if isinstance(value, dict):
         out = CommentedMap()
         for key, item in value.items():
             out[key] = _to_commented(item)
         return out
+    if isinstance(value, Flow):
+        return flow_list(list(value))
     if isinstance(value, list):
         return CommentedSeq([_to_commented(v) for v in value])
     return value
 
 
 def _resources_yaml(config: AccountConfig, live: State, report: ImportReport) -> str:
+    """Every entity a resource file declares, the ones others refer to first (policies,
+    groups, users), each item by name."""
     data = CommentedMap()
-    arn_to_name = {config.policy_arn(p.path, p.name): p.name for p in live.policies.values()}
-    if live.policies:
-        policies = data["policies"] = CommentedMap()
-        for policy in sorted(live.policies.values(), key=lambda p: p.name):
-            spec = policies[policy.name] = CommentedMap()
-            if policy.path != "/":
-                spec["path"] = policy.path
-            if policy.description:
-                spec["description"] = policy.description
-            spec["document"] = _document(policy.document.document)
-            report.policies += 1
-    if live.groups:
-        groups = data["groups"] = CommentedMap()
-        for group in sorted(live.groups.values(), key=lambda g: g.name):
-            spec = groups[group.name] = CommentedMap()
-            if group.path != "/":
-                spec["path"] = group.path
-            if group.inline_policies:
-                spec["inline_policies"] = CommentedMap(
-                    (name, _document(doc.document)) for name, doc in group.inline_policies)
-            if group.managed_policies:
-                spec["managed_policies"] = CommentedSeq(sorted(
-                    arn_to_name.get(arn, arn) for arn in group.managed_policies))
-            report.groups += 1
-    if live.users:
-        users = data["users"] = CommentedMap()
-        for user in sorted(live.users.values(), key=lambda u: u.name):
-            spec = users[user.name] = CommentedMap()
-            if user.path != "/":
-                spec["path"] = user.path
-            if user.groups:
-                spec["groups"] = flow_list(sorted(user.groups))
-            if user.tags:
-                spec["tags"] = CommentedMap(user.tags)
-            if user.console_access:
-                spec["console_access"] = True  # kept as is; add public_key to reset it
-            own = [n for n, _ in user.inline_policies] + sorted(user.attached_policies)
-            if own:
-                report.breaches.append(f"user {user.name} has user policies {own}: the "
-                                       "strategy bans them, so the next plan removes them; "
-                                       "grant them through a group first")
-            if not user.groups:
-                report.breaches.append(f"user {user.name} is in no group")
-            report.users += 1
+    exporting = Exporting(config, live, report.breaches)
+    for entity in in_order():
+        to_yaml, items = entity.to_yaml, live.items(entity.key)
+        if entity.section is None or to_yaml is None or not items:
+            continue
+        section = data[entity.section] = CommentedMap()
+        for name in sorted(items):
+            section[name] = _to_commented(to_yaml(items[name], exporting))
+        report.counts[entity.key] = len(items)
     return ("# Written by `iamstate import` from live state. Edit freely: comments and\n"
             "# order are kept by `iamstate user add` and `iamstate fmt`.\n" + dump(data))

@@ -9,45 +9,33 @@ from __future__ import annotations
 import difflib
 import os
 import re
-import unicodedata
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from iamstate.analysis.lint import ERROR, OFF, WARNING, severity
 from iamstate.analysis.lint import check as check_lint
 from iamstate.analysis.meaning import UNREADABLE, Reach
+from iamstate.entities.registry import ENTITIES, entity_of, in_order
 from iamstate.errors import Problem, RepoError, shown
-from iamstate.model.arn import POLICY_ARN, account_of
-from iamstate.model.entities import (
+from iamstate.model.account import (
     AcceptedRisk,
     Account,
     AccountConfig,
-    Group,
     Ignore,
-    Location,
-    ManagedPolicy,
-    PasswordPolicy,
-    State,
-    User,
     ignored,
     matching_glob,
 )
+from iamstate.model.arn import account_of
 from iamstate.model.frozen import FrozenDict
-from iamstate.model.quotas import (
-    GROUP_INLINE_TOTAL_MAX,
-    MANAGED_POLICY_MAX,
-    MAX_GROUPS_PER_USER,
-    MAX_MANAGED_POLICIES_PER_GROUP,
-)
-from iamstate.plan.secrets import check_public_key
+from iamstate.model.location import Location
+from iamstate.model.state import ONE, State
 from iamstate.repository import schema
-from iamstate.repository.expiry import parse_date
+from iamstate.repository.declared import Declared, Problems, tag_character_problem
 from iamstate.repository.policy import (
     PolicyDocument,
     lint,
-    quota_length,
     substitute,
 )
 from iamstate.repository.strategy import Category, Strategy
@@ -60,41 +48,12 @@ from iamstate.repository.yamlio import (
     to_plain,
 )
 
+__all__ = ["Declared", "Problems", "load_repository", "tag_character_problem"]
+T = TypeVar("T")
 ACCOUNT_FILE = "account.yaml"
 YAML_SUFFIXES = (".yaml", ".yml")
 POLICY_SUFFIXES = (".json", *YAML_SUFFIXES)
-TAG_PUNCTUATION = frozenset("_.:/=+-@")
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
-
-
-@dataclass
-class Problems:
-    items: list[Problem] = field(default_factory=list)
-    severity: str = ERROR  # of what is added (warnings: a warning, or their rule's kind)
-
-    def add(self, file: Path, line: int, message: str, rule: str = "",
-            severity: str | None = None) -> None:
-        problem = Problem(file, line, message, rule, severity or self.severity)
-        if problem not in self.items:
-            self.items.append(problem)
-
-
-@dataclass(frozen=True)
-class Declared:
-    """One declaration in a resource file: its data, where it is, and its tree for lines."""
-
-    name: str
-    data: Mapping[str, Any]
-    location: Location
-    tree: Any
-    path: tuple[str, str]
-
-    def line(self, *steps: Any) -> int:
-        return line_of(self.tree, [*self.path, *steps])
-
-    def lines_under(self, *prefix: Any) -> Callable[[tuple[Any, ...]], int]:
-        """Line numbers of paths inside the value at `prefix` (e.g. a document in place)."""
-        return lambda path: self.line(*prefix, *path)
 
 
 @dataclass(frozen=True)
@@ -262,10 +221,10 @@ def _load_account(
     loaded = _load_config(tree, folder)
     if loaded is None:
         return None
-    config, password_policy = loaded
-    declared = _load_declarations(tree, folder)
-    builder = _StateBuilder(config, documents, problems)
-    desired = builder.build(declared, password_policy)
+    config, in_config = loaded
+    declared = {**_load_declarations(tree, folder), **in_config}
+    builder = _StateBuilder(config, documents, problems, declared)
+    desired = builder.build()
     _check_accepted_risks(config, desired, problems, builder.warnings)
     if config.role_arn and not (config.plan_role_arn and config.apply_role_arn):
         builder.warnings.add(folder / ACCOUNT_FILE, 1, (
@@ -319,7 +278,7 @@ def _did_you_mean(value: str, known: Sequence[str]) -> str:
 
 def _load_config(
     files: Tree, folder: Path
-) -> tuple[AccountConfig, PasswordPolicy | None] | None:
+) -> tuple[AccountConfig, dict[str, dict[str, Declared | None]]] | None:
     problems = files.problems
     path = folder / ACCOUNT_FILE
     if not path.is_file():
@@ -351,7 +310,6 @@ def _load_config(
                 continue
         categories.append(Category(name, pattern, (spec or {}).get("kind", "")))
     ignore = data.get("ignore") or {}
-    password = data.get("password_policy")
     _check_group_roles(problems, path, tree, data)
     _check_role_accounts(problems, path, tree, data)
     config = AccountConfig(
@@ -375,7 +333,13 @@ def _load_config(
                          if "reach" in r else None)
             for i, r in enumerate(data.get("accepted_risks") or ())),
     )
-    return config, _password_policy(password)
+    # Entities account.yaml declares (the password policy), one each: `ONE`.
+    declared: dict[str, dict[str, Declared | None]] = {
+        entity.key: {ONE: Declared(ONE, data[entity.key], Location(
+            path, line_of(tree, [entity.key])), tree, (entity.key,))}
+        for entity in ENTITIES.values() if entity.schema and entity.schema.file == schema.ACCOUNT
+        and data.get(entity.key) is not None}
+    return config, declared
 
 
 def _check_role_accounts(problems: Problems, path: Path, tree: Any,
@@ -414,20 +378,18 @@ def _check_group_roles(
                 f"{shown(glob)}: iamstate must manage it; narrow the glob"))
 
 
-def _password_policy(fields: dict[str, Any] | None) -> PasswordPolicy | None:
-    return None if fields is None else PasswordPolicy.from_yaml(fields)
-
-
 BROKEN = None  # a declaration whose errors are already reported: known, but not built
 
 
 def _load_declarations(
     files: Tree, folder: Path
 ) -> dict[str, dict[str, Declared | None]]:
-    """users/groups/policies by name, across every resource file; duplicates name both places."""
-    declared: dict[str, dict[str, Declared | None]] = {"users": {}, "groups": {},
-                                                         "policies": {}}
-    folded: dict[str, dict[str, Declared]] = {"users": {}, "groups": {}, "policies": {}}
+    """Each entity's declarations by name (by its key: "users", "groups", "policies"),
+    across every resource file; duplicates name both places."""
+    sections = [e.section for e in ENTITIES.values() if e.section is not None]
+    declared: dict[str, dict[str, Declared | None]] = {key: {} for key in sections}
+    folded: dict[str, dict[str, Declared]] = {key: {} for key in sections}
+    names = {e.key: e.name for e in ENTITIES.values()}
     problems = files.problems
     for path in files.files(folder, YAML_SUFFIXES, deep=True):
         if path == folder / ACCOUNT_FILE:
@@ -444,86 +406,77 @@ def _load_declarations(
         broken = {where[:2] for where, _ in found}
         if tree is None or any(len(where) < 2 for where in broken):
             continue
-        for kind in ("users", "groups", "policies"):
-            for name, data in (tree.get(kind) or {}).items():
-                if (kind, name) in broken:
-                    declared[kind].setdefault(str(name), BROKEN)
+        for key in sections:
+            for name, data in (tree.get(key) or {}).items():
+                if (key, name) in broken:
+                    declared[key].setdefault(str(name), BROKEN)
                     continue
-                location = Location(path, line_of(tree, [kind, name]))
-                entry = Declared(str(name), to_plain(data) or {}, location, tree, (kind, name))
+                location = Location(path, line_of(tree, [key, name]))
+                entry = Declared(str(name), to_plain(data) or {}, location, tree, (key, name))
                 # IAM names are unique case-insensitively: Alice and alice cannot coexist.
-                previous = folded[kind].get(str(name).lower())
+                previous = folded[key].get(str(name).lower())
                 if previous is not None:
                     problems.add(path, location.line, (
-                        f"{kind[:-1]} {shown(name)} is declared twice: here and at "
+                        f"{names[key]} {shown(name)} is declared twice: here and at "
                         f"{previous.location} (names are unique ignoring case): keep one"))
                     continue
-                folded[kind][str(name).lower()] = entry
-                declared[kind][str(name)] = entry
+                folded[key][str(name).lower()] = entry
+                declared[key][str(name)] = entry
     return declared
 
 
 class _StateBuilder:
-    """Turns declarations into the desired State, checking every cross-reference."""
+    """Turns declarations into the desired State, entity by entity (each after the ones it
+    refers to), checking every cross-reference: the `Loading` each entity's `load` sees."""
 
     def __init__(
-        self, config: AccountConfig, documents: dict[str, RawDocument], problems: Problems
+        self, config: AccountConfig, documents: dict[str, RawDocument], problems: Problems,
+        declarations: Mapping[str, Mapping[str, Declared | None]],
     ) -> None:
         self.config = config
         self.documents = documents
         self.problems = problems
-        self.variables = {"account_id": config.account_id, "partition": config.partition}
-        self.declared_policies: set[str] = set()
+        self.variables: Mapping[str, str] = {"account_id": config.account_id,
+                                             "partition": config.partition}
         self.warnings = Problems(severity=WARNING)
+        self.declarations = declarations
+        self.items: dict[str, Mapping[str, Any]] = {}
 
-    def build(
-        self, declared: dict[str, dict[str, Declared | None]],
-        password_policy: PasswordPolicy | None,
-    ) -> State:
-        self._check_not_ignored(declared)
-        # Names declared but broken still count as declared, so references to them do not
-        # raise a second, misleading "not declared" error.
-        self.declared_policies = set(declared["policies"])
-        policies = {
-            name: policy for name, entry in declared["policies"].items()
-            if entry is not None and (policy := self._policy(entry)) is not None
-        }
-        groups = {
-            name: group for name, entry in declared["groups"].items()
-            if entry is not None and (group := self._group(entry, policies)) is not None
-        }
-        for implicit in self.config.strategy.implicit_groups():
-            groups.setdefault(implicit, Group(implicit))
-        known_groups = set(groups) | set(declared["groups"])
-        users = {
-            name: user for name, entry in declared["users"].items()
-            if entry is not None and (user := self._user(entry, known_groups)) is not None
-        }
-        return State(users, groups, policies, password_policy)
+    def declared(self, model: type[Any]) -> Mapping[str, Declared | None]:
+        return self.declarations.get(entity_of(model).key, {})
 
-    def _check_not_ignored(self, declared: dict[str, dict[str, Declared | None]]) -> None:
-        globs = {"users": self.config.ignore.users, "groups": self.config.ignore.groups,
-                 "policies": self.config.ignore.policies}
-        for kind, entries in declared.items():
-            for name, entry in entries.items():
+    def loaded(self, model: type[T]) -> Mapping[str, T]:
+        return self.items.get(entity_of(model).key, {})
+
+    def build(self) -> State:
+        self._check_not_ignored()
+        for entity in in_order():
+            if entity.load is not None:
+                self.items[entity.key] = entity.load(self)
+        return State.of(self.items)
+
+    def _check_not_ignored(self) -> None:
+        for entity in ENTITIES.values():
+            globs = self.config.ignore.globs(entity.ignore) if entity.ignore else ()
+            for name, entry in self.declarations.get(entity.key, {}).items():
                 if entry is None:
                     continue
-                hit = matching_glob(name, globs[kind])
+                hit = matching_glob(name, globs)
                 if hit is not None:
                     self.problems.add(entry.location.file, entry.location.line, (
-                        f"{kind[:-1]} {shown(name)} is declared but matches ignore glob "
+                        f"{entity.name} {shown(name)} is declared but matches ignore glob "
                         f"{shown(hit)} in account.yaml: remove the declaration or narrow the glob"))
                 # no `path:` is IAM's default `/`: `paths: ["/"]` hides that entry too
-                path = entry.data.get("path", "/") if kind != "policies" and isinstance(
+                path = entry.data.get("path", "/") if entity.under_paths and isinstance(
                     entry.data, Mapping) else None
                 under = self.config.ignore.under_path(path) if isinstance(path, str) else None
                 if under is not None:
                     self.problems.add(entry.location.file, entry.location.line, (
-                        f"{kind[:-1]} {shown(name)} is declared under path {shown(path)}, which "
-                        f"account.yaml ignores ({shown(under)}): remove the declaration or the "
-                        "ignored path"))
+                        f"{entity.name} {shown(name)} is declared under path {shown(path)}, "
+                        f"which account.yaml ignores ({shown(under)}): remove the declaration "
+                        "or the ignored path"))
 
-    def _document(
+    def document(
         self, ref: Any, where: Path, line_in: Callable[[tuple[Any, ...]], int], label: str
     ) -> PolicyDocument | None:
         """Resolve a document reference (a policies/ name or a document in place)."""
@@ -564,234 +517,3 @@ class _StateBuilder:
                 self.warnings.add(file, line_in(found.path), (
                     f"{label}: {level} {found.rule.id}: {found.message}"), found.rule.id, level)
         return None if unknown else PolicyDocument(substituted)
-
-    def _policy(self, entry: Declared) -> ManagedPolicy | None:
-        data = entry.data
-        document = self._document(data["document"], entry.location.file,
-                                  entry.lines_under("document"),
-                                  f"policy {entry.name}")
-        if document is None:
-            return None
-        size = quota_length(document.document)
-        if size > MANAGED_POLICY_MAX:
-            self.problems.add(entry.location.file, entry.line("document"), (
-                f"policy {entry.name}: document is {size:,} characters without whitespace, "
-                f"over IAM's {MANAGED_POLICY_MAX:,}: split it into several policies"))
-        description = data.get("description", "")
-        if any(not (c in "\t\n\r" or " " <= c <= "\xff") for c in description):
-            self.problems.add(entry.location.file, entry.line("description"), (
-                f"policy {entry.name}: description has characters AWS refuses: use printable "
-                "Latin-1 text"))
-        return ManagedPolicy(entry.name, document, data.get("path", "/"), description,
-                             source=entry.location)
-
-    def _group(self, entry: Declared, policies: dict[str, ManagedPolicy]) -> Group | None:
-        data = entry.data
-        file = entry.location.file
-        inline: list[tuple[str, PolicyDocument]] = []
-        for name, ref in (data.get("inline_policies") or {}).items():
-            document = self._document(
-                ref, file, entry.lines_under("inline_policies", name),
-                f"group {entry.name} > inline policy {name}")
-            if document is not None:
-                inline.append((name, document))
-        total = sum(quota_length(d.document) for _, d in inline)
-        if total > GROUP_INLINE_TOTAL_MAX:
-            self.problems.add(file, entry.line("inline_policies"), (
-                f"group {entry.name}: inline policies total {total:,} characters without "
-                f"whitespace, over IAM's {GROUP_INLINE_TOTAL_MAX:,} per group: move some into "
-                "customer managed policies"))
-        arns = set()
-        refs = data.get("managed_policies") or []
-        for index, ref in enumerate(refs):
-            arn = self._managed_arn(ref, policies, file, entry.line("managed_policies", index),
-                                    entry.name)
-            if arn is not None:
-                arns.add(arn)
-        if len(refs) > MAX_MANAGED_POLICIES_PER_GROUP:
-            self.problems.add(file, entry.line("managed_policies"), (
-                f"group {entry.name}: {len(refs)} managed policies, over IAM's limit of "
-                f"{MAX_MANAGED_POLICIES_PER_GROUP} per group: merge some or split the group"))
-        return Group(entry.name, data.get("path", "/"), tuple(sorted(inline)),
-                     frozenset(arns), source=entry.location)
-
-    def _managed_arn(
-        self, ref: str, policies: dict[str, ManagedPolicy], file: Path, line: int, group: str
-    ) -> str | None:
-        """The ARN a group's `managed_policies` entry names, or None with the error said:
-        a declared policy by name, an AWS managed ARN, or an own-account ARN of a declared
-        or ignored policy (anything else AWS refuses, or iamstate would delete it)."""
-        if ref.startswith("arn:"):
-            return self._policy_arn(ref, policies, file, line, group)
-        policy = policies.get(ref)
-        if policy is None and ref in self.declared_policies:
-            return None  # declared but invalid: its own error is already reported
-        if policy is None:
-            close = difflib.get_close_matches(ref, list(policies), n=1)
-            hint = f"did you mean {shown(close[0])}? " if close else ""
-            self.problems.add(file, line, (
-                f"group {group}: managed policy {shown(ref)} is not declared under policies: "
-                f"{hint}declare it, or write an AWS managed policy as its full ARN"))
-            return None
-        return self.config.policy_arn(policy.path, policy.name)
-
-    def _policy_arn(
-        self, ref: str, policies: dict[str, ManagedPolicy], file: Path, line: int, group: str
-    ) -> str | None:
-        def fail(message: str) -> None:
-            self.problems.add(file, line, f"group {group}: managed policy {shown(ref)}: {message}")
-
-        unknown: list[str] = []
-        arn = str(substitute(ref, self.variables, lambda _path, name: unknown.append(name)))
-        if unknown:
-            fail(f"unknown variable ${{{unknown[0]}}}: only ${{account_id}} and ${{partition}} "
-                 "are substituted here")
-            return None
-        found = POLICY_ARN.fullmatch(arn)
-        if found is None:
-            fail("not a managed policy ARN: write arn:aws:iam::aws:policy/NAME for an AWS "
-                 "managed policy, or the name of a policy declared under policies:")
-            return None
-        if found["partition"] != self.config.partition:
-            fail(f"partition {shown(found['partition'])} is not this account's "
-                 f"{shown(self.config.partition)}: write arn:${{partition}}:...")
-            return None
-        owner, name = found["account"], found["name"]
-        if owner == "aws":
-            return arn  # AWS managed: that it exists is checked by plan, which reads AWS
-        if owner != self.config.account_id:
-            fail(f"it belongs to account {owner}: a group can use AWS managed policies and "
-                 f"customer managed policies of its own account ({self.config.account_id})")
-            return None
-        declared = next((p for p in policies.values() if p.name.lower() == name.lower()), None)
-        if declared is not None:
-            own = self.config.policy_arn(declared.path, declared.name)
-            if own != arn:
-                fail(f"policy {shown(declared.name)} is declared with path "
-                     f"{shown(declared.path)}, so its ARN is {own}: write its name, "
-                     f"{declared.name}, instead")
-                return None
-            return arn
-        if name in self.declared_policies:
-            return None  # declared but invalid: its own error is already reported
-        if ignored(name, self.config.ignore.policies):
-            return arn  # not iamstate's to manage, but a group may use it
-        fail(f"no policy {shown(name)} is declared under policies: (and it is not ignored), so "
-             "iamstate would attach it and delete it in the same apply: declare it, or write "
-             "its name under ignore: policies: in account.yaml")
-        return None
-
-    def _user(self, entry: Declared, known_groups: set[str]) -> User | None:
-        data = entry.data
-        file = entry.location.file
-        ok = True
-
-        def fail(line: int, message: str) -> None:
-            nonlocal ok
-            ok = False
-            self.problems.add(file, line, f"user {entry.name}: {message}")
-
-        strategy = self.config.strategy
-        category, error = strategy.infer_category(entry.name, data.get("category"))
-        if error:
-            fail(entry.line("category") if "category" in data else entry.location.line, error)
-        names, expiring = self._memberships(entry, fail)
-        expires = self._expires(entry, fail)
-        for index, group in enumerate(names):
-            if group in {e[0] for e in expiring} and group in strategy.implicit_groups():
-                fail(entry.line("groups", index), (
-                    f"group {shown(group)} is a common or category group, part of every such user: "
-                    "its membership cannot expire; put expires: on the user instead"))
-            if group not in known_groups:
-                close = difflib.get_close_matches(group, sorted(known_groups), n=1)
-                hint = f"did you mean {shown(close[0])}? " if close else ""
-                fail(entry.line("groups", index), (
-                    f"group {shown(group)} is not declared: {hint}declare it under groups:"))
-            elif strategy.misplaced_category(group, category):
-                fail(entry.line("groups", index), (
-                    f"group {shown(group)} is a category group; a user is in exactly one category: "
-                    "use category: instead"))
-        groups = strategy.groups_of(category, names)
-        if len(groups) > MAX_GROUPS_PER_USER:
-            fail(entry.line("groups") if "groups" in data else entry.location.line, (
-                f"would be in {len(groups)} groups (common and category groups included), "
-                f"over IAM's limit of {MAX_GROUPS_PER_USER}: merge groups"))
-        public_key = data.get("public_key")
-        console = bool(data.get("console_access", False))
-        key_problem = check_public_key(public_key) if public_key is not None else None
-        if key_problem is not None:
-            fail(entry.line("public_key"), (
-                "public_key is not an age (age1...), ssh-ed25519 or ssh-rsa public key "
-                f"({key_problem})"))
-        if console and public_key is None:
-            # Fine while the login profile exists (e.g. after `iamstate import`); planning a
-            # new one without a key is an error (plan.py), before anything changes.
-            self.warnings.add(file, entry.line("console_access"), (
-                f"user {entry.name}: console_access without public_key: iamstate keeps an "
-                "existing login profile but cannot create one"))
-        tags = data.get("tags") or {}
-        folded = [k.lower() for k in tags]
-        if len(set(folded)) != len(folded):
-            fail(entry.line("tags"), "tag keys differ only by case; IAM treats them as one")
-        for key, value in tags.items():
-            for what, text in (("key", str(key)), ("value", str(value))):
-                bad = tag_character_problem(text)
-                if bad:
-                    fail(entry.line("tags", key), f"tag {what} {shown(text)}: {bad}")
-        if not ok:
-            return None
-        return User(entry.name, data.get("path", "/"), groups,
-                    tuple(sorted((str(k), str(v)) for k, v in tags.items())),
-                    console_access=console, public_key=public_key, source=entry.location,
-                    expires=expires, expiring=expiring)
-
-    @staticmethod
-    def _expires(entry: Declared, fail: Callable[[int, str], None]) -> str | None:
-        """The user's `expires:` as YYYY-MM-DD, or None (a bad value is an error)."""
-        if "expires" not in entry.data:
-            return None
-        day = parse_date(entry.data["expires"])
-        if day is None:
-            fail(entry.line("expires"), f"expires: {shown(str(entry.data['expires']))} is "
-                 "not a date: write YYYY-MM-DD (e.g. expires: 2027-01-31)")
-            return None
-        return day.isoformat()
-
-    @staticmethod
-    def _memberships(entry: Declared, fail: Callable[[int, str], None]
-                     ) -> tuple[list[str], tuple[tuple[str, str, int], ...]]:
-        """Group names in `groups:` (plain, or {group, expires}), and the ones that end."""
-        names: list[str] = []
-        expiring: list[tuple[str, str, int]] = []
-        for index, item in enumerate(entry.data.get("groups") or ()):
-            name = item.get("group") if isinstance(item, dict) else item
-            if not isinstance(name, str):
-                continue  # the schema has said what is wrong
-            if name in names:  # twice as plain names: the schema says so already
-                if isinstance(item, dict) or name in {e[0] for e in expiring}:
-                    fail(entry.line("groups", index), f"group {shown(name)} is listed twice: "
-                         "keep one (with expires: if the membership ends)")
-                continue
-            names.append(name)
-            if isinstance(item, dict):
-                day = parse_date(item.get("expires"))
-                if day is None:
-                    fail(entry.line("groups", index, "expires"), (
-                        f"expires: {shown(str(item.get('expires')))} is not a date: write "
-                        f"YYYY-MM-DD (e.g. {{group: {name}, expires: 2026-12-20}})"))
-                else:
-                    expiring.append((name, day.isoformat(), entry.line("groups", index)))
-        return names, tuple(expiring)
-
-
-def tag_character_problem(text: str) -> str | None:
-    """AWS allows letters, digits, spaces and _ . : / = + - @ in tag keys and values
-    (`[\\p{L}\\p{Z}\\p{N}_.:/=+\\-@]*`) and refuses the call otherwise, halfway through an
-    apply; moto accepts anything."""
-    for char in text:
-        if char in TAG_PUNCTUATION or unicodedata.category(char)[0] in "LZN":
-            continue
-        return (f"AWS refuses the character {shown(char)} in tags: use letters, digits, spaces and "
-                "_ . : / = + - @ (e.g. R-and-D for R&D)")
-    return None
-

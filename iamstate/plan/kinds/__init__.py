@@ -1,16 +1,8 @@
-"""Every kind of change, registered on import: plan, render and apply loop over `KINDS`."""
+"""The kinds of change: each entity (iamstate/entities/) registers the kinds that plan it,
+and plan, render and apply loop over `KINDS`."""
 
-from iamstate.plan.kinds import (  # noqa: F401 (each module registers its kind)
-    group,
-    group_attachment,
-    group_policy,
-    login_profile,
-    managed_policy,
-    membership,
-    password_policy,
-    user,
-    user_policy,
-)
 from iamstate.plan.kinds.base import KINDS, Kind, all_actions, kind_of, order_key, stage
 
 __all__ = ["KINDS", "Kind", "all_actions", "kind_of", "order_key", "stage"]
+
+import iamstate.entities  # noqa: F401 (registers every entity, and so their kinds)

@@ -14,14 +14,19 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
-from typing import Any, ClassVar, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
 from iamstate.aws.client import Iam
 from iamstate.errors import Problem
+from iamstate.model.account import AccountConfig, ignored
 from iamstate.model.arn import name_of, own_policy_prefix
 from iamstate.model.changes import Change, Delete
-from iamstate.model.entities import AccountConfig, Location, PasswordPolicy, State, ignored
+from iamstate.model.location import Location
 from iamstate.repository.policy import PolicyDocument
+
+if TYPE_CHECKING:
+    from iamstate.entities.password_policy.model import PasswordPolicy
+    from iamstate.model.state import State
 
 T = TypeVar("T")
 NOWHERE = Location(Path("."), 0)
@@ -32,37 +37,55 @@ class Kept:
     """Something the repository says should go, kept because removing it would touch what
     iamstate must not (an ignored resource, a role, a permissions boundary)."""
 
-    kind: str
+    kind: str  # the kind's name ("user", "policy"), whose entity the planner keeps it in
     name: str
     reason: str
+
+    @property
+    def label(self) -> str:
+        """As plans say it: "managed policy"."""
+        kind = KINDS.get(self.kind)
+        return kind.label if kind is not None else self.kind
 
 
 @dataclass
 class PlanContext:
     """What a kind's diff sees. `live` is aligned to the repository: a live name that
     differs from a declared one only by case carries the declared name (IAM names are
-    case-insensitive), and `renamed_*` map each declared name back to the live one."""
+    case-insensitive), and `renamed` maps each declared name back to the live one, per
+    entity ("user": {declared: live})."""
 
     config: AccountConfig
     desired: State
     live: State
-    renamed_users: Mapping[str, str] = field(default_factory=dict)
-    renamed_groups: Mapping[str, str] = field(default_factory=dict)
+    renamed: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     kept: list[Kept] = field(default_factory=list)
+
+    def live_name(self, entity: str, declared: str) -> str:
+        """The live name of a declared `entity` ("user") item, which may differ by case."""
+        return self.renamed.get(entity, {}).get(declared, declared)
 
     def problem(self, where: Location | None, message: str) -> None:
         where = where or NOWHERE
         self.problems.append(Problem(where.file, where.line, message))
 
-    def keep(self, kind: str, name: str, reason: str) -> None:
-        self.kept.append(Kept(kind, name, reason))
+    def keep(self, kind: Kind[Any], name: str, reason: str) -> None:
+        self.kept.append(Kept(kind.name, name, reason))
+
+    def ignored(self, entity: str, name: str) -> bool:
+        """`ignore:` in account.yaml protects this `entity` ("user", "group") name."""
+        from iamstate.entities.registry import named  # the entities' kinds import this one
+
+        found = named(entity)
+        return found is not None and found.ignore is not None and ignored(
+            name, self.config.ignore.globs(found.ignore))
 
     def ignored_user(self, name: str) -> bool:
-        return ignored(name, self.config.ignore.users)
+        return self.ignored("user", name)
 
     def ignored_group(self, name: str) -> bool:
-        return ignored(name, self.config.ignore.groups)
+        return self.ignored("group", name)
 
     def ignored_policy(self, arn: str) -> bool:
         """A customer managed policy of this account that `ignore.policies` protects."""
@@ -71,12 +94,14 @@ class PlanContext:
 
     def untouchable(self, holders: Iterable[str]) -> list[str]:
         """Of entity references ("user/U", "group/G", "role/R"), those iamstate must never
-        change: roles (not iamstate's) and ignored users and groups."""
+        change: entities it only reads (roles) and ignored ones (users and groups)."""
+        from iamstate.entities.registry import named
+
         out = []
         for ref in holders:
-            kind, _, name = ref.partition("/")
-            if kind == "role" or (kind == "user" and self.ignored_user(name)) or (
-                    kind == "group" and self.ignored_group(name)):
+            entity, _, name = ref.partition("/")
+            found = named(entity)
+            if found is not None and (not found.planned or self.ignored(entity, name)):
                 out.append(ref)
         return out
 
@@ -145,7 +170,7 @@ class Kind(Generic[T]):
                 continue
             reason = held(live[name])
             if reason:
-                ctx.keep(self.label, name, f"not declared, but {reason}")
+                ctx.keep(self, name, f"not declared, but {reason}")
             else:
                 changes.append(Delete(live[name]))
         return changes
@@ -160,11 +185,23 @@ _BY_MODEL: dict[type[Any], Kind[Any]] = {}
 
 
 def register(kind: type[Kind[Any]]) -> type[Kind[Any]]:
+    """Put a kind in the registry (an entity's registration does, for its kinds)."""
     instance = kind()
     KINDS[kind.name] = instance
     _BY_MODEL[kind.model] = instance
     levels.cache_clear()
     return kind
+
+
+def unregister(kind: type[Kind[Any]]) -> None:
+    del KINDS[kind.name]
+    del _BY_MODEL[kind.model]
+    levels.cache_clear()
+
+
+def labelled(label: str) -> str:
+    """The name of the kind a plan calls `label` (a plan file's kept items say labels)."""
+    return next((k.name for k in KINDS.values() if k.label == label), label)
 
 
 def kind_of(change: Change) -> Kind[Any]:

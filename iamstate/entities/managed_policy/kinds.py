@@ -19,11 +19,12 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from iamstate.aws.client import Iam, policy_entities
 from iamstate.aws.session import error_code
-from iamstate.errors import ApplyFailed
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.errors import ApplyFailed, shown
 from iamstate.model.changes import Change, Create, Delete, Replace, Update
-from iamstate.model.entities import ManagedPolicy, iter_sorted
 from iamstate.model.quotas import MAX_POLICY_VERSIONS
-from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext, register
+from iamstate.model.state import iter_sorted
+from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext
 from iamstate.repository.policy import PolicyDocument
 from iamstate.wording import count
 
@@ -35,7 +36,6 @@ DETACH = {"group": ("detach_group_policy", "GroupName"),
           "role": ("detach_role_policy", "RoleName")}
 
 
-@register
 class ManagedPolicyKind(Kind[ManagedPolicy]):
     name = "policy"
     label = "managed policy"
@@ -50,6 +50,7 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
         "iam:DetachUserPolicy", "iam:AttachRolePolicy", "iam:DetachRolePolicy"})
 
     def diff(self, ctx: PlanContext) -> Iterable[Change]:
+        _refuse_case_renames(ctx)
         changes: list[Change] = []
         for want in iter_sorted(ctx.desired.policies):
             have = ctx.live.policies.get(want.name)
@@ -134,6 +135,17 @@ class ManagedPolicyKind(Kind[ManagedPolicy]):
             for ref in before.attached:
                 _link(ctx.iam, DETACH, ref, arn, gone=True)
             _delete(ctx.iam, arn, before.old_versions)
+
+
+def _refuse_case_renames(ctx: PlanContext) -> None:
+    for want in ctx.desired.policies.values():
+        have = next((p for p in ctx.live.policies.values()
+                     if p.name.lower() == want.name.lower() and p.name != want.name), None)
+        if have is not None:
+            ctx.problem(want.source, (
+                f"policy {want.name}: exists in AWS as {shown(have.name)}; IAM names are "
+                "case-insensitive and a managed policy cannot be renamed: write "
+                f"{shown(have.name)}"))
 
 
 def _held(ctx: PlanContext, policy: ManagedPolicy) -> str | None:

@@ -6,12 +6,11 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from iamstate.entities.password_policy.model import PasswordPolicy
 from iamstate.model.changes import Change, Create, Delete, Update
-from iamstate.model.entities import PasswordPolicy
-from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext, register
+from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext
 
 
-@register
 class PasswordPolicyKind(Kind[PasswordPolicy]):
     name = "password_policy"
     label = "account password policy"

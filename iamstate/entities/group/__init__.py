@@ -1,0 +1,1 @@
+"""IAM groups (see entity.py): model, YAML, GAAD, kinds."""

@@ -1,0 +1,1 @@
+"""Customer managed policies (see entity.py): model, YAML, GAAD, kinds."""

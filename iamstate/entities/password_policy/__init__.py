@@ -1,0 +1,1 @@
+"""The account password policy (see entity.py): model, account.yaml, API, kind."""

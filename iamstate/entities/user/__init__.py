@@ -1,0 +1,1 @@
+"""IAM users (see entity.py): model, YAML, GAAD, kinds."""
