@@ -460,7 +460,7 @@ def bootstrap(
     """Write a CloudFormation template for an account (or a StackSet): the CI host's OIDC
     provider, the read-only plan role and the apply role, with least privilege."""
     from iamstate.aws.bootstrap import gitlab_template, render, template
-    from iamstate.aws.live import READ_ACTIONS
+    from iamstate.aws.live import read_actions
     from iamstate.errors import BootstrapError, shown
     from iamstate.plan.kinds import all_actions
 
@@ -469,7 +469,7 @@ def bootstrap(
     if (github_repo is None) == (gitlab_project is None):
         raise BootstrapError("give --github-repo ORG/REPO or --gitlab-project GROUP/PROJECT "
                              "(one of them)")
-    reads, writes = sorted(READ_ACTIONS), sorted(all_actions())
+    reads, writes = sorted(read_actions()), sorted(all_actions())
     if gitlab_project is not None:
         if environment != "iam-production":
             raise BootstrapError("--environment is GitHub's: GitLab's ID token does not say "

@@ -49,9 +49,26 @@ READ_ACTIONS = frozenset({
     "iam:GetAccountSummary", "iam:ListVirtualMFADevices", "iam:ListServerCertificates",
     "iam:ListOrganizationsFeatures",
 })
-__all__ = ["READ_ACTIONS", "credential_report", "has_login_profile", "missing_managed_policies",
-           "outside_documents", "password_policy", "policy_entities", "read_credentials",
-           "read_live", "service_credentials"]
+__all__ = [
+    "READ_ACTIONS",
+    "credential_report",
+    "has_login_profile",
+    "missing_managed_policies",
+    "outside_documents",
+    "password_policy",
+    "policy_entities",
+    "read_actions",
+    "read_credentials",
+    "read_live",
+    "service_credentials",
+]
+
+
+def read_actions() -> frozenset[str]:
+    """What the plan role is granted: READ_ACTIONS and what each entity's read calls."""
+    return READ_ACTIONS | frozenset(a for e in ENTITIES.values() for a in e.reads)
+
+
 PAGE_SIZE = 1000
 REPORT_WAIT_SECONDS = 60.0
 

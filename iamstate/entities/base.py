@@ -124,6 +124,7 @@ class Entity(Generic[T]):
     to_yaml: Callable[[T, Exporting], Any] | None = None
     digest: Callable[[T], Any] = field(default=lambda item: None)
     gaad: Gaad | None = None
+    reads: frozenset[str] = frozenset()  # IAM actions `read` calls besides GAAD's (plan role)
     ignore: str | None = None  # account.yaml's `ignore:` key whose globs protect its names
     under_paths: bool = False  # `ignore.paths` hides it too (users and groups)
     single: bool = False  # one per account (the password policy), named state.ONE

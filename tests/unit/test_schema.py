@@ -154,3 +154,17 @@ def test_an_enum_without_a_hint_lists_the_choices(tmp_path: Path) -> None:
     found = problems(tmp_path, f'account_id: "{ACCOUNT_ID}"\npartition: aws-eu\n', {})
     assert any("account.yaml:2: partition: aws-eu is not valid: write one of aws, "
                "aws-cn, aws-us-gov" in p for p in found), found
+
+
+def test_the_published_schemas_are_assembled_from_the_entities() -> None:
+    """Each entity's part of account.schema.json and resources.schema.json is its
+    package's schema.json: a fragment changed (or an entity added) without writing the
+    files again fails here. Regenerate with `python -m iamstate.entities.schema`."""
+    from iamstate.entities.registry import BUILT_IN
+    from iamstate.entities.schema import FILES, assemble, written
+
+    for name in FILES:
+        assert written(name) == assemble(name, written(name), BUILT_IN), name
+    parts = {e.key: e.schema.file for e in BUILT_IN if e.schema is not None}
+    assert parts == {"users": schema.RESOURCES, "groups": schema.RESOURCES,
+                     "policies": schema.RESOURCES, "password_policy": schema.ACCOUNT}

@@ -208,10 +208,17 @@ def kind_of(change: Change) -> Kind[Any]:
     return _BY_MODEL[type(change.subject)]
 
 
+def _registered() -> None:
+    """The entities' registrations, which fill KINDS (imported on first use: the entities'
+    kinds import this module)."""
+    import iamstate.entities.registry  # noqa: F401
+
+
 @cache
 def levels() -> Mapping[str, int]:
     """Each kind's depth in the dependency graph its `after` lists draw: creations run
     from level 0 up, removals from the top down."""
+    _registered()
     depth: dict[str, int] = {}
 
     def visit(name: str, trail: tuple[str, ...]) -> int:
@@ -243,4 +250,5 @@ def order_key(change: Change) -> tuple[int, str, str]:
 
 def all_actions() -> frozenset[str]:
     """Every IAM action some kind's apply may call (the apply role's permissions)."""
+    _registered()
     return frozenset(a for kind in KINDS.values() for a in kind.actions)

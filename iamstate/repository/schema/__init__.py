@@ -22,6 +22,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from iamstate.entities.base import version
 from iamstate.errors import SHOWN_MAX, Problem, shown
 from iamstate.repository.strategy import USER_POLICY_KEYS, USER_POLICY_MESSAGE
 from iamstate.repository.yamlio import line_of
@@ -36,11 +37,18 @@ ANNOTATIONS = frozenset({"$schema", "$id", "$defs", "$comment", "title", "descri
                          "default", "examples", "x-hint"})
 
 
-@cache
 def load_schema(name: str) -> dict[str, Any]:
+    """The schema as the registered entities make it: the file, each entity's fragment in
+    place (the same for the built-in ones; an entity registered since is added)."""
+    return _assembled(name, version())
+
+
+@cache
+def _assembled(name: str, registry: int) -> dict[str, Any]:
+    from iamstate.entities.schema import assemble
+
     text = resources.files("iamstate.repository.schema").joinpath(name).read_text(encoding="utf-8")
-    schema: dict[str, Any] = json.loads(text)
-    return schema
+    return assemble(name, json.loads(text))
 
 
 def editor_comment(repo: Path, file: Path, name: str) -> str:
@@ -85,13 +93,13 @@ def check_paths(name: str, data: Any, file: Path) -> list[tuple[tuple[Any, ...],
 
 def violations(name: str, data: Any) -> list[Violation]:
     found: list[Violation] = []
-    _checker(name)(data, (), found)
+    _checker(name, version())(data, (), found)
     return found
 
 
 @cache
-def _checker(name: str) -> Check:
-    schema = load_schema(name)
+def _checker(name: str, registry: int) -> Check:
+    schema = _assembled(name, registry)
     return _Compiler(schema).compile(schema)
 
 
