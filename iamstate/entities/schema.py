@@ -27,11 +27,15 @@ FOLDER = Path(__file__).parents[1] / "repository" / "schema"
 def assemble(name: str, schema: Mapping[str, Any],
              entities: Iterable[Entity[Any]] | None = None) -> dict[str, Any]:
     """`schema` (the file `name` as written) with every entity's fragment in place: its
-    key under `properties` (where it was, or last), its `$defs` beside the file's."""
+    key under `properties` (where it was, or last), its `$defs` beside the file's; in
+    account.yaml's `ignore:`, the key of each entity that takes globs."""
     out = copy.deepcopy(dict(schema))
     properties = out.setdefault("properties", {})
     defs = out.setdefault("$defs", {})
+    ignore = properties.get("ignore", {}).get("properties")  # account.yaml's `ignore:`
     for entity in ENTITIES.values() if entities is None else entities:
+        if ignore is not None and entity.ignore is not None:
+            ignore.setdefault(entity.ignore, {"$ref": "#/$defs/globs"})
         fragment = entity.schema
         if fragment is None or fragment.file != name:
             continue

@@ -37,14 +37,19 @@ class Ignore:
     groups: tuple[str, ...] = ()
     policies: tuple[str, ...] = ()
     paths: tuple[str, ...] = ()  # IAM paths: users and groups under them, likewise
+    # Globs of any other entity that takes them (its `Entity.ignore` key)
+    more: Mapping[str, tuple[str, ...]] = field(default_factory=FrozenDict)
 
     def under_path(self, path: str) -> str | None:
         """The ignored IAM path `path` is under (`/emergency/` covers `/emergency/a/`)."""
         return next((p for p in self.paths if path.startswith(p)), None)
 
     def globs(self, key: str) -> tuple[str, ...]:
-        """The globs under `ignore.KEY` ("users", "groups", "policies")."""
-        return tuple(getattr(self, key, ()))
+        """The globs under `ignore.KEY` ("users", "groups", "policies", ...)."""
+        if key in ("users", "groups", "policies"):
+            found: tuple[str, ...] = getattr(self, key)
+            return found
+        return self.more.get(key, ())
 
 
 @dataclass(frozen=True)

@@ -51,6 +51,7 @@ from iamstate.repository.yamlio import (
 __all__ = ["Declared", "Problems", "load_repository", "tag_character_problem"]
 T = TypeVar("T")
 ACCOUNT_FILE = "account.yaml"
+IGNORE_KEYS = ("users", "groups", "policies", "paths")  # Ignore's own fields
 YAML_SUFFIXES = (".yaml", ".yml")
 POLICY_SUFFIXES = (".json", *YAML_SUFFIXES)
 ACCOUNT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", re.ASCII)
@@ -323,8 +324,9 @@ def _load_config(
         common_groups=tuple(data.get("common_groups") or ()),
         categories=tuple(categories),
         max_deletions=(data.get("safety") or {}).get("max_deletions", 5),
-        ignore=Ignore(*(tuple(ignore.get(k) or ())
-                        for k in ("users", "groups", "policies", "paths"))),
+        ignore=Ignore(**{k: tuple(ignore.get(k) or ()) for k in IGNORE_KEYS},
+                      more=FrozenDict({k: tuple(v or ()) for k, v in ignore.items()
+                                       if k not in IGNORE_KEYS})),
         lint=FrozenDict(data.get("lint") or {}),
         accepted_risks=tuple(
             AcceptedRisk(r["id"], r["principal"], r["reason"],

@@ -27,6 +27,7 @@ from iamstate.entities.base import (
     unregister,
 )
 from iamstate.errors import RepoError
+from iamstate.model.account import ignored
 from iamstate.model.changes import Change, Create, Delete
 from iamstate.model.fields import NOT_IN_PLAN
 from iamstate.model.location import Location
@@ -38,7 +39,7 @@ from iamstate.plan.planner import plan_account
 from iamstate.repository import schema
 from iamstate.repository.importer import ImportReport, _resources_yaml
 from iamstate.repository.loader import load_repository
-from tests.helpers import apply_changes, minimal_repo, summary_of
+from tests.helpers import ACCOUNT_ID, apply_changes, minimal_repo, summary_of
 
 
 @dataclass(frozen=True)
@@ -85,9 +86,13 @@ def load(ctx: Loading) -> Mapping[str, InstanceProfile]:
 
 
 def read(ctx: Reading) -> Mapping[str, InstanceProfile]:
+    """Every instance profile but the ones account.yaml's `ignore: {instance_profiles:}`
+    protects."""
+    globs = ctx.config.ignore.globs("instance_profiles")
     pages = ctx.conn.iam.get_paginator("list_instance_profiles").paginate()
     return {p["InstanceProfileName"]: InstanceProfile(p["InstanceProfileName"], p["Path"])
-            for page in pages for p in page["InstanceProfiles"]}
+            for page in pages for p in page["InstanceProfiles"]
+            if not ignored(p["InstanceProfileName"], globs)}
 
 
 def to_yaml(profile: InstanceProfile, ctx: Exporting) -> dict[str, Any]:
@@ -105,7 +110,7 @@ TOY = Entity(
                               "properties": {"path": {"$ref": "#/$defs/path"}},
                               "x-hint": "e.g. web: {path: /apps/}"}}),
     load=load, read=read, to_yaml=to_yaml, digest=lambda p: {"path": p.path},
-    reads=frozenset({"iam:ListInstanceProfiles"}))
+    reads=frozenset({"iam:ListInstanceProfiles"}), ignore="instance_profiles")
 
 PROFILES = """
     instance_profiles:
@@ -179,6 +184,28 @@ def test_a_bad_declaration_is_an_error_at_its_line(toy: Entity[InstanceProfile],
     lines = sorted((p.line, p.message) for p in raised.value.problems)
     assert [line for line, _ in lines] == [2, 3, 4], lines
     assert "path" in lines[0][1] and "Legacy ones" in lines[1][1] and "role" in lines[2][1]
+
+
+def test_its_ignore_globs_protect_live_ones_and_refuse_declared_ones(
+        toy: Entity[InstanceProfile], conn: Connection, tmp_path: Path) -> None:
+    account_yaml = f"""
+        account_id: "{ACCOUNT_ID}"
+        ignore: {{instance_profiles: ["keep-*"]}}
+        """
+    [account] = load_repository(minimal_repo(tmp_path, account_yaml, {
+        "accounts/acme/profiles.yaml": PROFILES}))
+    conn.iam.create_instance_profile(InstanceProfileName="Keep-Me")
+    plan = plan_account(account.config, account.desired,
+                        read_live(conn, account.config, account.desired))
+    assert [c for c in summary_of(plan.changes) if c[1] == "instance_profile"] == [
+        ("create", "instance_profile", "batch"), ("create", "instance_profile", "web")]
+    write = minimal_repo(tmp_path / "declared", account_yaml, {
+        "accounts/acme/profiles.yaml": "instance_profiles: {keep-web: }\n"})
+    with pytest.raises(RepoError) as raised:
+        load_repository(write)
+    [problem] = raised.value.problems
+    assert problem.line == 1 and "keep-web is declared but matches ignore glob keep-*" in \
+        problem.message
 
 
 def test_unregistered_the_entity_is_unknown_again(tmp_path: Path) -> None:
