@@ -52,6 +52,7 @@ from ruamel.yaml import YAML
 from iamstate.analysis.actions import action_problem
 from iamstate.analysis.actions import data as iam_data
 from iamstate.errors import BootstrapError, shown
+from iamstate.model.arn import iam_arn, policy_arn
 
 GITHUB_OIDC_HOST = "token.actions.githubusercontent.com"
 GITLAB_URL = "https://gitlab.com"
@@ -379,7 +380,7 @@ def _cloudformation_variable(match: re.Match[str]) -> str:
 def _provider(issuer: Issuer) -> dict[str, Any]:
     """The provider's ARN: the one this stack makes, or the account's existing one (an
     account holds one provider per URL, so its ARN is known without asking)."""
-    arn = f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:oidc-provider/{issuer.key_prefix}"
+    arn = iam_arn(PARTITION, ACCOUNT, "oidc-provider", issuer.key_prefix)
     return {"Fn::If": [CREATE_PROVIDER, {"Ref": issuer.resource}, {"Fn::Sub": arn}]}
 
 
@@ -393,7 +394,9 @@ def _trust(issuer: Issuer, subject_condition: dict[str, Any]) -> dict[str, Any]:
 
 
 AWS_MANAGED_READS = frozenset({"iam:GetPolicy", "iam:GetPolicyVersion"})
-AWS_MANAGED_POLICIES = "arn:${AWS::Partition}:iam::aws:policy/*"
+# The partition and account as CloudFormation substitutes them in the stack's ARNs
+PARTITION, ACCOUNT = "${AWS::Partition}", "${AWS::AccountId}"
+AWS_MANAGED_POLICIES = policy_arn(PARTITION, "aws", "/", "*")
 
 
 def _role(name: str, trust: dict[str, Any], actions: list[str], sid_prefix: str,
@@ -439,12 +442,12 @@ def permissions(actions: Iterable[str], sid_prefix: str) -> dict[str, Any]:
             "Sid": sid_prefix + "AttachOwnPoliciesOnly", "Effect": "Allow", "Action": own_only,
             "Resource": [_sub(r) for action in own_only for r in resources_for(action)],
             "Condition": {"ArnLike": {"iam:PolicyARN": _sub(
-                "arn:${AWS::Partition}:iam::${AWS::AccountId}:policy/*")}}})
+                policy_arn(PARTITION, ACCOUNT, "/", "*"))}}})
     statements.append({
         "Sid": "ProtectIamstateAccess", "Effect": "Deny", "Action": "iam:*",
-        "Resource": [_sub(f"arn:${{AWS::Partition}}:iam::${{AWS::AccountId}}:role/{role}")
+        "Resource": [_sub(iam_arn(PARTITION, ACCOUNT, "role", role))
                      for role in (PLAN_ROLE, APPLY_ROLE)]
-                    + [_sub("arn:${AWS::Partition}:iam::${AWS::AccountId}:oidc-provider/*")]})
+                    + [_sub(iam_arn(PARTITION, ACCOUNT, "oidc-provider", "*"))]})
     return {"Version": "2012-10-17", "Statement": statements}
 
 
