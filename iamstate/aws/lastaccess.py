@@ -19,6 +19,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from iamstate.errors import AwsError
+from iamstate.model.arn import name_of
 
 WORKERS = 8  # jobs in flight at once: IAM's control plane throttles well before that hurts
 FIRST_POLL = 0.1  # seconds; AWS's jobs take a few seconds, the sandbox's none
@@ -52,7 +53,7 @@ class GroupAccess:
 
 
 def _name(arn: str | None) -> str:
-    return (arn or "").rpartition("/")[2]
+    return name_of(arn or "")
 
 
 def _use(when: datetime.datetime | None, arn: str | None) -> Use | None:

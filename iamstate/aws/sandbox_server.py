@@ -43,6 +43,8 @@ from moto.moto_server.werkzeug_app import (
 from werkzeug.serving import run_simple
 
 from iamstate.analysis.permissions import ActionSet
+from iamstate.model.arn import iam_arn
+from iamstate.model.arn import parse as parse_arn
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -301,10 +303,10 @@ class SandboxApp:
 
 def _entity(account_id: str, arn: str) -> tuple[list[str], list[str]]:
     """(user names whose use counts, the identity policy documents) of a group or user."""
-    kind, _, rest = arn.partition(":iam::")[2].partition(":")[2].partition("/")
-    name = rest.rpartition("/")[2]
+    parts = parse_arn(arn)
+    kind, name = (parts.kind, parts.name) if parts else ("", "")
     iam = _iam(account_id)
-    if not arn.startswith("arn:") or kind not in ("group", "user") or not name:
+    if kind not in ("group", "user") or not name:
         raise ApiError("InvalidInput", f"ARN {arn} is not valid.")
     holder = (iam.groups if kind == "group" else iam.users).get(name)
     if holder is None or holder.arn != arn:
@@ -374,7 +376,7 @@ def _tracked(account_id: str, action: str, used: list[Access]) -> dict[str, Any]
 
 def _user_arn(account_id: str, user: str) -> str:
     found = _iam(account_id).users.get(user)
-    return str(found.arn) if found is not None else f"arn:aws:iam::{account_id}:user/{user}"
+    return str(found.arn) if found is not None else iam_arn("aws", account_id, "user", user)
 
 
 def _entity_details(account_id: str, members: list[str], accesses: list[Access],
