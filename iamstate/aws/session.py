@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import os
 import threading
 import urllib.request
@@ -15,6 +16,7 @@ import botocore.session
 from botocore import UNSIGNED
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
+from botocore.utils import parse_timestamp
 
 from iamstate.errors import AccountMismatch, AwsError, RoleRefused
 from iamstate.model.account import AccountConfig
@@ -86,6 +88,21 @@ _SESSIONS: dict[tuple[str | None, ...], Any] = {}
 _SESSION_LOCK = threading.Lock()
 
 
+def timestamp(value: str) -> datetime.datetime:
+    """A response's timestamp, as botocore's own parser reads it: IAM answers ISO 8601 with a
+    zone (`2026-01-01T00:00:00Z`), which the standard library reads several times faster
+    than dateutil (a 5,000-user GAAD has 5,500 of them); any other form (no zone, epoch
+    seconds, RFC 822) goes to botocore's parser."""
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except (TypeError, ValueError):
+        parsed = None
+    if parsed is None or parsed.tzinfo is None:
+        fallback: datetime.datetime = parse_timestamp(value)
+        return fallback
+    return parsed
+
+
 def client(service: str, creds: Creds | None = None, unsigned: bool = False) -> Any:
     """A client from one shared session (its service models are loaded once, not for every
     account of a batch); `creds` an assumed role's, else boto3's usual chain."""
@@ -98,6 +115,8 @@ def client(service: str, creds: Creds | None = None, unsigned: bool = False) -> 
             # botocore's own session: boto3 adds nothing iamstate uses, and costs its
             # import (s3transfer...) on every command
             session = _SESSIONS[key] = botocore.session.get_session()
+            session.get_component("response_parser_factory").set_parser_defaults(
+                timestamp_parser=timestamp)
         config = RETRIES.merge(Config(signature_version=UNSIGNED)) if unsigned else RETRIES
         region = session.get_config_variable("region") or IAM_REGION
         return session.create_client(service, region_name=region, config=config,
