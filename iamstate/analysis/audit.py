@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
 from typing import Any
 
 from iamstate.analysis.consequences import analysis_context, state_findings
@@ -42,9 +43,14 @@ class Audited:
     def users(self) -> Iterator[tuple[str, User, Standing, Mapping[str, str]]]:
         """Every live user: `user/NAME`, the user, their standing in the strategy, their
         credential report row (empty when the report predates them)."""
-        for user in sorted(self.live.users.values(), key=lambda u: u.name):
-            yield (f"user/{user.name}", user, self.config.strategy.standing(user.groups),
-                   self.rows.get(user.name, {}))
+        return iter(self._users)
+
+    @cached_property
+    def _users(self) -> list[tuple[str, User, Standing, Mapping[str, str]]]:
+        # worked out once for all the rules (each looks at every user)
+        return [(f"user/{user.name}", user, self.config.strategy.standing(user.groups),
+                 self.rows.get(user.name, {}))
+                for user in sorted(self.live.users.values(), key=lambda u: u.name)]
 
 
 RULES: Catalogue[Audited] = Catalogue()
