@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime
 import os
+import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -94,27 +95,47 @@ def audit_all(
     unused_days: int = 45,
 ) -> dict[str, list[Finding]]:
     """The strategy's and CIS's findings for every account (or `only` one), read
-    concurrently; credentials unused for `unused_days` are a finding (CIS's 45)."""
+    concurrently; credentials unused for `unused_days` are a finding (CIS's 45).
+
+    The repository is loaded and checked before any call (an invalid one reads nothing).
+    Then, per account, the credential report and CIS's account-wide reads go beside GAAD,
+    the longest answer, while the action catalogue the escalation rules need loads: the
+    same calls as one after the other, each made once."""
     from iamstate.analysis.audit import audit_account, expiring_findings  # its engines: audits only
-    from iamstate.analysis.cis import cis_findings, read_facts
+    from iamstate.analysis.cis import ROOT_ROW, cis_findings, read_facts
     from iamstate.analysis.findings import located
+    from iamstate.analysis.permissions import load_catalogue
 
     accounts = load_repository(repo, only)
     day = expiry.today()
+    catalogue_lock = threading.Lock()
+
+    def catalogue() -> None:  # local files, once per process (accounts wait for the first)
+        with catalogue_lock:
+            load_catalogue()
 
     def one(account: Account) -> list[Finding]:
         conn = connect(account.config, counter)
-        rows = credential_report(conn.iam, with_root=True)  # read once, root row included
-        report = [row for row in rows if row["user"] != "<root_account>"]
-        # no teardown listing: an audit deletes nothing (the report says who holds keys)
-        live = read_live(conn, account.config, account.desired, teardowns=False,
-                         report=report)
-        documents = outside_documents(conn, account.config, State(), live)
-        now = datetime.datetime.now(datetime.UTC)
-        found = audit_account(account.config, live, report, account.desired.password_policy,
-                              now, documents)
-        found += cis_findings(read_facts(conn, rows), live, report, now, documents,
-                              unused_days)
+        with ThreadPoolExecutor(max_workers=3) as pool:
+            # read once, root row included: the live reader's hint and the audit's source
+            rows = pool.submit(credential_report, conn.iam, with_root=True)
+            facts = pool.submit(lambda: read_facts(conn, rows.result()))
+            loaded = pool.submit(catalogue)
+
+            def users_rows() -> list[dict[str, str]]:
+                return [row for row in rows.result() if row["user"] != ROOT_ROW]
+
+            # no teardown listing: an audit deletes nothing (the report says who holds
+            # keys); the report is waited for once GAAD is in
+            live = read_live(conn, account.config, account.desired, teardowns=False,
+                             report=users_rows)
+            report = users_rows()
+            documents = outside_documents(conn, account.config, State(), live)
+            loaded.result()
+            now = datetime.datetime.now(datetime.UTC)
+            found = audit_account(account.config, live, report,
+                                  account.desired.password_policy, now, documents)
+            found += cis_findings(facts.result(), live, report, now, documents, unused_days)
         found += expiring_findings(account.desired, day)
         return sorted(located(found, account), key=lambda f: (f.rule, f.subject))
 

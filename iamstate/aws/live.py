@@ -14,7 +14,7 @@ import csv
 import difflib
 import io
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -75,11 +75,12 @@ REPORT_WAIT_SECONDS = 60.0
 
 def read_live(
     conn: Connection, config: AccountConfig, desired: State, teardowns: bool = True,
-    report: list[dict[str, str]] | None = None,
+    report: list[dict[str, str]] | Callable[[], list[dict[str, str]]] | None = None,
 ) -> State:
     """Live state of the account, restricted to what iamstate manages (ignores applied).
     `teardowns=False` skips the exact credential listing of undeclared users (import);
-    `report` is the credential report when the caller has read it already (audit)."""
+    `report` is the credential report when the caller reads it (audit), or what gives it
+    once GAAD has been read (the caller reads it beside GAAD)."""
     try:
         return _read(conn, config, desired, teardowns, report)
     except ClientError as error:
@@ -90,7 +91,7 @@ def read_live(
 
 def _read(
     conn: Connection, config: AccountConfig, desired: State, teardowns: bool,
-    report_rows: list[dict[str, str]] | None,
+    report_rows: list[dict[str, str]] | Callable[[], list[dict[str, str]]] | None,
 ) -> State:
     entries = dict(zip((e.gaad.list for e in _gaad_entities() if e.gaad),
                        _authorization_details(conn.iam), strict=True))
@@ -99,8 +100,9 @@ def _read(
 
     def report() -> Mapping[str, bool]:
         if not hint:
+            rows = report_rows() if callable(report_rows) else report_rows
             hint.append(_password_enabled(
-                credential_report(conn.iam) if report_rows is None else report_rows))
+                credential_report(conn.iam) if rows is None else rows))
         return hint[0]
 
     items: dict[str, Mapping[str, Any]] = {}
