@@ -20,7 +20,6 @@ from iamstate.errors import IamStateError, shown
 from iamstate.model.changes import Change, Delete
 from iamstate.model.location import Location
 from iamstate.model.state import State
-from iamstate.plan.kinds import kind_of
 
 TODAY_VARIABLE = "IAMSTATE_TODAY"
 SOON_DAYS = 7  # `audit` lists what expires within this many days
@@ -141,6 +140,9 @@ def mark_reasons(changes: Sequence[Change], ended: Sequence[Expiry]) -> list[Cha
 def removals_only(changes: Sequence[Change]) -> list[str]:
     """Why a plan is more than expired removals (empty when it is only those): what the
     scheduled flow may apply without a human."""
+    # here, not at the top: the loader imports this module, and `validate` (a pre-commit
+    # hook) must not pay for botocore, which the change kinds' apply side brings
+    
     reasons = []
     for change in changes:
         subject = change.subject
