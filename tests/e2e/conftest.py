@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import datetime
+import json
 import os
 import shutil
 import subprocess
@@ -129,3 +131,36 @@ def github(cli: Cli) -> Iterator[FakeGitHub]:
                         "GITHUB_REPOSITORY": "acme/iam", "GITHUB_REF_NAME": "main",
                         "GITHUB_REF_TYPE": "branch"})
         yield fake
+
+
+@pytest.fixture(scope="session")
+def sandbox_server() -> Iterator[str]:
+    """`python -m iamstate.aws.sandbox_server`, as `iamstate sandbox start` runs it (one
+    per worker: every test resets it, as `sandbox` does)."""
+    with serving("iamstate.aws.sandbox_server", "the sandbox server") as url:
+        yield url
+
+
+def _post(url: str, data: bytes = b"") -> None:
+    urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST"),
+                           timeout=10).close()
+
+
+def set_clock(server: str, when: datetime.datetime | None) -> None:
+    _post(f"{server}/iamstate-sandbox/clock",
+          json.dumps({"now": when.isoformat() if when else None}).encode())
+
+
+@pytest.fixture
+def sandbox(sandbox_server: str, tmp_path: Path) -> Iterator[Cli]:
+    _post(f"{sandbox_server}/moto-api/reset")
+    set_clock(sandbox_server, None)
+    repo = copy_example(tmp_path / "repo")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": sandbox_server,
+                "NO_COLOR": "1", "COLUMNS": "200"})
+    iam = boto3.client("iam", endpoint_url=sandbox_server, region_name="us-east-1",
+                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    yield Cli(repo, env, iam)
+    set_clock(sandbox_server, None)

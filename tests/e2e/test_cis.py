@@ -6,10 +6,9 @@ from __future__ import annotations
 import json
 
 from tests.e2e.conftest import Cli
-from tests.e2e.test_unused import sandbox, sandbox_server  # noqa: F401 (fixtures)
 
 
-def test_audit_reads_the_root_row_and_shows_cis_ids(sandbox: Cli) -> None:  # noqa: F811
+def test_audit_reads_the_root_row_and_shows_cis_ids(sandbox: Cli) -> None:
     assert sandbox("apply", "--auto-approve").code == 0
     sandbox.iam.create_role(RoleName="support", AssumeRolePolicyDocument=json.dumps({
         "Version": "2012-10-17", "Statement": [{

@@ -9,8 +9,6 @@ import datetime
 import json
 import os
 import subprocess
-import urllib.request
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,8 +16,7 @@ import boto3
 import pytest
 
 from iamstate.aws.live import READ_ACTIONS
-from tests.e2e.conftest import Cli, serving
-from tests.helpers import copy_example
+from tests.e2e.conftest import Cli, set_clock
 
 NOW = datetime.datetime.now(datetime.UTC)
 DEPLOYERS = """
@@ -36,39 +33,6 @@ DEPLOYERS = """
             Resource: "*"
             Condition: {DateGreaterThan: {"aws:CurrentTime": "2099-01-01T00:00:00Z"}}
 """
-
-
-@pytest.fixture(scope="module")
-def sandbox_server() -> Iterator[str]:
-    """`python -m iamstate.aws.sandbox_server`, as `iamstate sandbox start` runs it."""
-    with serving("iamstate.aws.sandbox_server", "the sandbox server") as url:
-        yield url
-
-
-def _post(url: str, data: bytes = b"") -> None:
-    urllib.request.urlopen(urllib.request.Request(url, data=data, method="POST"),
-                           timeout=10).close()
-
-
-def set_clock(server: str, when: datetime.datetime | None) -> None:
-    _post(f"{server}/iamstate-sandbox/clock",
-          json.dumps({"now": when.isoformat() if when else None}).encode())
-
-
-@pytest.fixture
-def sandbox(sandbox_server: str, tmp_path: Path) -> Iterator[Cli]:
-    _post(f"{sandbox_server}/moto-api/reset")
-    set_clock(sandbox_server, None)
-    repo = copy_example(tmp_path / "repo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": sandbox_server,
-                "NO_COLOR": "1", "COLUMNS": "200"})
-    iam = boto3.client("iam", endpoint_url=sandbox_server, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    yield Cli(repo, env, iam)
-    set_clock(sandbox_server, None)
-
 
 def git(repo: Path, *args: str, when: datetime.datetime | None = None) -> str:
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
