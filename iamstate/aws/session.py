@@ -146,9 +146,10 @@ def connect(config: AccountConfig, counter: CallCounter | None = None,
             creds: Creds | None = _creds(client("sts", unsigned=True)
                                          .assume_role_with_web_identity(
                 RoleArn=role, RoleSessionName=f"iamstate-{purpose}", WebIdentityToken=token))
-            identity = None
+            identity = own_sts = None
         else:
-            identity = client("sts").get_caller_identity()
+            own_sts = client("sts")
+            identity = own_sts.get_caller_identity()
             caller = str(identity["Arn"])
             if purpose == "apply" and config.plan_role_arn and config.apply_role_arn and \
                     in_role(caller, config.plan_role_arn):
@@ -159,7 +160,9 @@ def connect(config: AccountConfig, counter: CallCounter | None = None,
             creds = None
             if role and not in_role(caller, role):
                 creds, note = _assume(role, config, str(identity["Account"]))
-        iam, sts = client("iam", creds), client("sts", creds)
+        # in one's own credentials, the client that asked who we are serves on
+        sts = client("sts", creds) if creds or own_sts is None else own_sts
+        iam = client("iam", creds)
         if counter is not None:
             counter.attach(iam)
             counter.attach(sts)
