@@ -1,3 +1,3 @@
-from iamstate.cli import main
+from iamstate.cli import run
 
-main()
+run()

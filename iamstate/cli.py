@@ -11,6 +11,7 @@ import json
 import os
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from enum import StrEnum
@@ -284,8 +285,9 @@ def audit(account: AccountsOption = None, fmt: FormatOption = "text",
     """Report what the strategy forbids on live state: exit 0 clean, 3 findings, 1 error."""
     from iamstate import workflow
 
-    findings = workflow.audit_all(Options.repo, _names(account), unused_days=unused_days)
-    output_class(fmt)(out, Options.repo).audit(findings)
+    with workflow.cycles_uncollected():  # while the findings are shown, too
+        findings = workflow.audit_all(Options.repo, _names(account), unused_days=unused_days)
+        output_class(fmt)(out, Options.repo).audit(findings)
     if any(findings.values()):
         raise typer.Exit(3)
 
@@ -686,6 +688,26 @@ def _terminated(signum: int, frame: object) -> None:
     """A cancelled CI job gets SIGTERM: end the way Ctrl-C does (a change under way is
     finished or put back, nothing more starts, the report says what was done)."""
     raise KeyboardInterrupt
+
+
+def run() -> None:
+    """The `iamstate` command (and `python -m iamstate`): `main`, then the exit without
+    the interpreter's teardown, which only frees memory the process hands back anyway
+    (0.3 s after a 5,000-user audit). Only when nothing else runs (a thread finishing a
+    change is waited for, as ever) and the output is flushed; otherwise the usual exit."""
+    try:
+        main()
+        code: object = 0
+    except SystemExit as done:
+        code = 0 if done.code is None else done.code
+    if isinstance(code, int) and threading.active_count() == 1:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (OSError, ValueError):  # a closed pipe: let the usual exit report it
+            sys.exit(code)
+        os._exit(code)
+    sys.exit(code)  # type: ignore[arg-type]
 
 
 def main() -> None:

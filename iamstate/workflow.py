@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import datetime
+import gc
 import os
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -101,6 +103,27 @@ def audit_all(
     Then, per account, the credential report and CIS's account-wide reads go beside GAAD,
     the longest answer, while the action catalogue the escalation rules need loads: the
     same calls as one after the other, each made once."""
+    with cycles_uncollected():
+        return _audit_all(repo, only, counter, unused_days)
+
+
+@contextmanager
+def cycles_uncollected() -> Iterator[None]:
+    """Python's cycle collector paused: an audit builds hundreds of thousands of objects
+    that live until it ends (repository, GAAD, live state), and the collector walked them
+    all again and again (0.7 s of a 5,000-user audit's 4 s); they form few cycles (the same
+    peak memory without it)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def _audit_all(repo: Path, only: str | Sequence[str] | None, counter: CallCounter | None,
+               unused_days: int) -> dict[str, list[Finding]]:
     from iamstate.analysis.audit import audit_account, expiring_findings  # its engines: audits only
     from iamstate.analysis.cis import ROOT_ROW, cis_findings, read_facts
     from iamstate.analysis.findings import located

@@ -1,8 +1,10 @@
-"""What a command imports is what it pays on every run: `validate` runs in a pre-commit
-hook, so it must not load AWS's SDK (botocore alone is about a third of its start-up)."""
+"""What the `iamstate` process pays besides its work: what a command imports (`validate`
+runs in a pre-commit hook, so it must not load AWS's SDK, about a third of its start-up),
+the end of the process, and the cycle collector's pause during an audit."""
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 from pathlib import Path
@@ -26,3 +28,30 @@ def test_validate_loads_no_aws_sdk(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-c", PROBE, str(repo)], capture_output=True,
                           text=True, timeout=60)
     assert done.stdout.splitlines()[-1] == "0 []", done.stdout + done.stderr
+
+
+def test_the_process_exits_with_its_code_and_all_its_output(tmp_path: Path) -> None:
+    """`iamstate` ends without the interpreter's teardown (cli.run): the exit code and
+    every line written still get out, through a pipe too."""
+    repo = copy_example(tmp_path)
+    (repo / "accounts/sandbox/users.yaml").write_text("users:\n  jdoe: [\n")
+    command = [sys.executable, "-m", "iamstate", "--repo", str(repo)]
+    bad = subprocess.run([*command, "validate"], capture_output=True, text=True, timeout=60)
+    assert bad.returncode == 1
+    assert "users.yaml:3" in bad.stderr and bad.stderr.endswith(
+        "1 error; nothing was changed in AWS.\n")
+    version = subprocess.run([*command, "--version"], capture_output=True, text=True,
+                             timeout=60)
+    assert (version.returncode, version.stdout.split()[0]) == (0, "iamstate")
+
+
+def test_an_audit_pauses_the_cycle_collector_only_while_it_runs() -> None:
+    from iamstate.workflow import cycles_uncollected
+
+    assert gc.isenabled()
+    with cycles_uncollected():
+        assert not gc.isenabled()
+        with cycles_uncollected():  # nested: the outer one resumes it
+            pass
+        assert not gc.isenabled()
+    assert gc.isenabled()
