@@ -11,13 +11,19 @@ import pytest
 from tests.e2e.conftest import Cli
 
 
+def interruptible() -> None:
+    """Ctrl-C reaches the CLI as at a terminal, even when the tests were started where
+    SIGINT is ignored (a shell's background job): children inherit that."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("workers", ["1", "8"])
 def test_ctrl_c_mid_apply_reports_done_and_not_done(cli: Cli, workers: str) -> None:
     lines = ["users:"] + [f"  HeadlessUser-{i:04d}: {{}}" for i in range(120)]
     (cli.repo / "accounts/sandbox/many.yaml").write_text("\n".join(lines) + "\n")
     process = subprocess.Popen(cli.command("apply", "--auto-approve", "--workers", workers),
                                env=cli.env, cwd=cli.repo, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+                               stderr=subprocess.PIPE, text=True, preexec_fn=interruptible)
     assert process.stdout is not None
     done_lines = []
     for line in process.stdout:  # interrupt after the 50th change, whatever the machine
