@@ -142,7 +142,8 @@ def removals_only(changes: Sequence[Change]) -> list[str]:
     scheduled flow may apply without a human."""
     # here, not at the top: the loader imports this module, and `validate` (a pre-commit
     # hook) must not pay for botocore, which the change kinds' apply side brings
-    
+    from iamstate.plan.kinds import kind_of
+
     reasons = []
     for change in changes:
         subject = change.subject

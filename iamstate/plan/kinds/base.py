@@ -16,7 +16,6 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar
 
-from iamstate.aws.client import Iam
 from iamstate.errors import Problem
 from iamstate.model.account import AccountConfig, ignored
 from iamstate.model.arn import name_of, own_policy_prefix
@@ -25,6 +24,7 @@ from iamstate.model.location import Location
 from iamstate.repository.policy import PolicyDocument
 
 if TYPE_CHECKING:
+    from iamstate.aws.client import Iam  # the apply side: validate never loads botocore
     from iamstate.entities.password_policy.model import PasswordPolicy
     from iamstate.model.state import State
 
