@@ -32,7 +32,7 @@ from iamstate.analysis.findings import (
     cis,
     cis_label,
 )
-from iamstate.aws.client import policy_entities
+from iamstate.aws.answers import policy_entities
 from iamstate.aws.session import Connection
 from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument

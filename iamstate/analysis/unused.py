@@ -26,9 +26,10 @@ import yaml
 from botocore.exceptions import ClientError
 
 from iamstate.analysis.permissions import ActionSet
+from iamstate.aws.answers import error_code
 from iamstate.aws.lastaccess import GroupAccess, Reader, Use
-from iamstate.aws.live import policy_entities
-from iamstate.aws.session import CallCounter, connect, error_code
+from iamstate.aws.session import CallCounter, connect
+from iamstate.entities.managed_policy.live import listed_entities
 from iamstate.errors import AwsError, EditError, RepoError
 from iamstate.model.account import Account
 from iamstate.model.arn import AWS_MANAGED
@@ -203,7 +204,7 @@ def mark_other_holders(iam: Any, account: Account, found: Layout) -> None:
                 continue
             arn = account.config.policy_arn(policy.path, policy.name)
             try:
-                entities = policy_entities(iam, arn, "PermissionsPolicy")
+                entities = listed_entities(iam, arn, "PermissionsPolicy")
             except ClientError as error:
                 if error_code(error) == "NoSuchEntity":
                     continue  # not in AWS yet: nothing else can hold it

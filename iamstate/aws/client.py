@@ -12,13 +12,13 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from botocore.exceptions import ClientError
 
-from iamstate.aws.session import error_code
+from iamstate.aws.answers import error_code
 
 TRANSIENT = frozenset({"ConcurrentModification", "EntityTemporarilyUnmodifiable"})
 
@@ -39,20 +39,6 @@ def iam_action(operation: str) -> str:
     name = "".join(w.upper() if w in ("mfa", "ssh") else w.capitalize() for w in words)
     name = name.replace("Ssh", "SSH").replace("Mfa", "MFA")
     return f"iam:{name}"
-
-
-# ListEntitiesForPolicy's lists: (kind in a reference "kind/name", list key, name key)
-POLICY_ENTITY_LISTS = (("group", "PolicyGroups", "GroupName"),
-                       ("user", "PolicyUsers", "UserName"),
-                       ("role", "PolicyRoles", "RoleName"))
-
-
-def policy_entities(pages: Iterable[Mapping[str, Any]]) -> tuple[str, ...]:
-    """ListEntitiesForPolicy's answer pages as sorted references: "group/G", "user/U",
-    "role/R"."""
-    return tuple(sorted(f"{kind}/{item[name]}" for page in pages
-                        for kind, key, name in POLICY_ENTITY_LISTS
-                        for item in page.get(key, [])))
 
 
 class UndeclaredAction(Exception):

@@ -20,11 +20,11 @@ from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
-from iamstate.aws.session import Connection, error_code
+from iamstate.aws.answers import error_code
+from iamstate.aws.session import Connection
 from iamstate.entities.base import Reading
 from iamstate.entities.group.model import Group
 from iamstate.entities.io import document_from_aws
-from iamstate.entities.managed_policy.live import listed_entities, with_usage
 from iamstate.entities.password_policy.live import password_policy
 from iamstate.entities.registry import ENTITIES, Entity, entity_of, in_order, planned
 from iamstate.entities.user.live import has_login_profile, read_credentials, service_credentials
@@ -56,7 +56,6 @@ __all__ = [
     "missing_managed_policies",
     "outside_documents",
     "password_policy",
-    "policy_entities",
     "read_actions",
     "read_credentials",
     "read_live",
@@ -162,12 +161,6 @@ def _refuse_hidden_declarations(config: AccountConfig, desired: State,
     if found:
         raise AwsError(f"account {config.name}: " + "; ".join(found))
 
-
-def policy_entities(iam: Any, arn: str, usage: str) -> tuple[str, ...]:
-    return listed_entities(iam, arn, usage)
-
-
-_with_usage = with_usage  # the name tests know
 
 
 def _outside_arns(config: AccountConfig, desired: State, live: State

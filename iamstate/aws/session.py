@@ -18,6 +18,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 
+from iamstate.aws.answers import error_code
 from iamstate.errors import AccountMismatch, AwsError, RoleRefused
 from iamstate.model.account import AccountConfig
 from iamstate.model.arn import account_of, name_of
@@ -211,6 +212,3 @@ def in_role(caller_arn: str, role_arn: str) -> bool:
     # assumed-role/name/session (the role's path is not in it)
     return f":{account_of(role_arn)}:assumed-role/{name_of(role_arn)}/" in caller_arn
 
-
-def error_code(error: ClientError) -> str:
-    return str(error.response.get("Error", {}).get("Code", ""))

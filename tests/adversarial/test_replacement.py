@@ -18,8 +18,8 @@ import boto3
 import pytest
 from botocore.stub import Stubber
 
-from iamstate.aws.live import _with_usage
 from iamstate.aws.session import Connection
+from iamstate.entities.managed_policy.live import with_usage
 from iamstate.errors import RepoError
 from iamstate.model.entities import AccountConfig, ManagedPolicy, State
 from iamstate.plan.planner import plan_account
@@ -221,7 +221,7 @@ def test_usage_is_read_by_permissions_and_boundaries_apart() -> None:
     stub.add_response("list_entities_for_policy", {**empty, "PolicyRoles": [role]},
                       {"PolicyArn": arn, "PolicyUsageFilter": "PermissionsBoundary"})
     with stub:
-        policy = _with_usage(Connection(iam, None, ACCOUNT_ID, emulated=False), CONFIG,
+        policy = with_usage(Connection(iam, None, ACCOUNT_ID, emulated=False), CONFIG,
                              ManagedPolicy("b", DOC))
     stub.assert_no_pending_responses()
     assert policy.attached == ("group/Devs",) and policy.boundary_of == ("role/Workers",)

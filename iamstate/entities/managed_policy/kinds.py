@@ -13,12 +13,9 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from iamstate.aws.client import Iam, policy_entities
-from iamstate.aws.session import error_code
+from iamstate.aws.answers import error_code, policy_entities
 from iamstate.entities.managed_policy.model import ManagedPolicy
 from iamstate.errors import ApplyFailed, shown
 from iamstate.model.changes import Change, Create, Delete, Replace, Update
@@ -27,6 +24,9 @@ from iamstate.model.state import iter_sorted
 from iamstate.plan.kinds.base import ApplyContext, Kind, PlanContext
 from iamstate.repository.policy import PolicyDocument
 from iamstate.wording import count
+
+if TYPE_CHECKING:
+    from iamstate.aws.client import Iam
 
 ATTACH = {"group": ("attach_group_policy", "GroupName"),
           "user": ("attach_user_policy", "UserName"),
@@ -216,6 +216,8 @@ class Replacement:
         self.new_arn = ctx.policy_arn(after.path, after.name)
 
     def run(self) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError  # only where AWS is called
+
         iam = self.ctx.iam
         now = holders(iam, self.old_arn)
         if set(now) != set(self.before.attached):
@@ -257,6 +259,8 @@ class Replacement:
         The account is asked, not this object's bookkeeping: an interruption (Ctrl-C, a
         cancelled job) can land while a call is in flight, after IAM did the work but before
         the step was recorded here. Every step below is safe to repeat."""
+        from botocore.exceptions import BotoCoreError, ClientError  # only where AWS is called
+
         iam = self.ctx.iam
         try:
             new = self._live(self.new_arn)
@@ -291,6 +295,8 @@ class Replacement:
 
     def _live(self, arn: str) -> dict[str, Any] | None:
         """The policy at `arn` as IAM has it now, or None."""
+        from botocore.exceptions import ClientError  # only where AWS is called
+
         try:
             policy: dict[str, Any] = self.ctx.iam.call("get_policy", PolicyArn=arn)["Policy"]
         except ClientError as error:

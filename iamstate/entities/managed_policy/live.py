@@ -5,15 +5,17 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from iamstate.aws.client import policy_entities
-from iamstate.aws.session import Connection
+from iamstate.aws.answers import policy_entities
 from iamstate.entities.base import Reading, entity_of
 from iamstate.entities.io import document_from_aws
 from iamstate.entities.managed_policy.model import ManagedPolicy
 from iamstate.model.account import AccountConfig, ignored
 from iamstate.model.arn import PROTECTED_PATHS, parse
+
+if TYPE_CHECKING:
+    from iamstate.aws.session import Connection
 
 
 def read_policies(ctx: Reading) -> Mapping[str, ManagedPolicy]:

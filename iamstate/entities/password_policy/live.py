@@ -5,9 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from botocore.exceptions import ClientError
-
-from iamstate.aws.session import error_code
+from iamstate.aws.answers import error_code
 from iamstate.entities.base import Reading
 from iamstate.entities.password_policy.model import PasswordPolicy
 from iamstate.model.state import ONE
@@ -19,6 +17,8 @@ def read_password_policy(ctx: Reading) -> Mapping[str, PasswordPolicy]:
 
 
 def password_policy(iam: Any) -> PasswordPolicy | None:
+    from botocore.exceptions import ClientError  # only where AWS is called
+
     try:
         raw = iam.get_account_password_policy()["PasswordPolicy"]
     except ClientError as error:

@@ -22,9 +22,7 @@ import dataclasses
 from collections.abc import Iterable
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
-
-from iamstate.aws.session import error_code
+from iamstate.aws.answers import error_code
 from iamstate.entities.user.model import LoginProfile, Membership, User, UserAttachment, UserPolicy
 from iamstate.errors import ApplyFailed
 from iamstate.model.changes import Change, Create, Delete, Update
@@ -217,6 +215,8 @@ class LoginProfileKind(Kind[LoginProfile]):
         return []
 
     def apply(self, change: Change, ctx: ApplyContext) -> None:
+        from botocore.exceptions import BotoCoreError, ClientError  # only where AWS is called
+
         profile: LoginProfile = change.subject
         if isinstance(change, Delete):
             ctx.iam.gone("delete_login_profile", UserName=profile.user)

@@ -5,16 +5,17 @@ deleted, everything its teardown removes."""
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from botocore.exceptions import ClientError
-
-from iamstate.aws.session import Connection, error_code
+from iamstate.aws.answers import error_code
 from iamstate.entities.base import Reading, entity_of
 from iamstate.entities.group.model import Group
 from iamstate.entities.io import document_from_aws
 from iamstate.entities.user.model import Credentials, User
 from iamstate.model.account import Ignore, ignored
+
+if TYPE_CHECKING:
+    from iamstate.aws.session import Connection
 
 
 def read_users(ctx: Reading) -> Mapping[str, User]:
@@ -76,6 +77,8 @@ def user_from_aws(raw: Any, known_groups: set[str], has_password: bool, creds: C
 
 
 def has_login_profile(iam: Any, user: str) -> bool:
+    from botocore.exceptions import ClientError  # only where AWS is called
+
     try:
         iam.get_login_profile(UserName=user)
         return True
