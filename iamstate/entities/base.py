@@ -12,6 +12,7 @@ and the schema are loops over `ENTITIES`.
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -196,6 +197,18 @@ def version() -> int:
 
 def entity_of(model: type[Any]) -> Entity[Any]:
     return _BY_MODEL[model]
+
+
+def keeping_ignored(field: str) -> Callable[[Any, Any, PlanContext], Any]:
+    """A `settle` for a principal: the declared one keeps the ignored managed policies
+    attached to it live (its `field` of ARNs); iamstate never detaches those."""
+
+    def settle(declared: Any, live: Any, ctx: PlanContext) -> Any:
+        extra = {arn for arn in getattr(live, field) if ctx.ignored_policy(arn)} if live else ()
+        return dataclasses.replace(declared, **{field: getattr(declared, field)
+                                                | frozenset(extra)}) if extra else declared
+
+    return settle
 
 
 def named(name: str) -> Entity[Any] | None:

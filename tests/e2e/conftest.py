@@ -106,18 +106,23 @@ class Cli:
         return snapshot(self.iam)
 
 
-@pytest.fixture
-def cli(endpoint: str, tmp_path: Path) -> Cli:
+def cli_on(endpoint: str, tmp_path: Path) -> Cli:
+    """The CLI on a copy of the example repository, its AWS calls sent to `endpoint` (and
+    the test's own IAM and STS clients beside it)."""
     repo = copy_example(tmp_path / "repo")
     env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                 "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": endpoint,
                 "NO_COLOR": "1", "COLUMNS": "200"})
-    iam = boto3.client("iam", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    sts = boto3.client("sts", endpoint_url=endpoint, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
+    iam, sts = (boto3.client(name, endpoint_url=endpoint, region_name="us-east-1",
+                             aws_access_key_id="testing", aws_secret_access_key="testing")
+                for name in ("iam", "sts"))
     return Cli(repo, env, iam, sts)
+
+
+@pytest.fixture
+def cli(endpoint: str, tmp_path: Path) -> Cli:
+    return cli_on(endpoint, tmp_path)
 
 
 Factory = Callable[..., Cli]
@@ -155,12 +160,5 @@ def set_clock(server: str, when: datetime.datetime | None) -> None:
 def sandbox(sandbox_server: str, tmp_path: Path) -> Iterator[Cli]:
     _post(f"{sandbox_server}/moto-api/reset")
     set_clock(sandbox_server, None)
-    repo = copy_example(tmp_path / "repo")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    env.update({"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": sandbox_server,
-                "NO_COLOR": "1", "COLUMNS": "200"})
-    iam = boto3.client("iam", endpoint_url=sandbox_server, region_name="us-east-1",
-                       aws_access_key_id="testing", aws_secret_access_key="testing")
-    yield Cli(repo, env, iam)
+    yield cli_on(sandbox_server, tmp_path)
     set_clock(sandbox_server, None)

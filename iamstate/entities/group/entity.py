@@ -7,26 +7,18 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from iamstate.entities.base import Alignment, Entity, Fragment, Gaad
+from iamstate.entities.base import Alignment, Entity, Fragment, Gaad, keeping_ignored
 from iamstate.entities.group.files import group_yaml, load_groups
 from iamstate.entities.group.kinds import GroupAttachmentKind, GroupKind, GroupPolicyKind
 from iamstate.entities.group.live import read_groups
 from iamstate.entities.group.model import Group
 from iamstate.entities.managed_policy.model import ManagedPolicy
-from iamstate.plan.kinds.base import PlanContext
 
 
 def digest(group: Group) -> dict[str, Any]:
     return {"path": group.path,
             "inline_policies": {name: doc.canonical for name, doc in group.inline_policies},
             "managed_policies": sorted(group.managed_policies)}
-
-
-def settle(declared: Group, live: Group | None, ctx: PlanContext) -> Group:
-    """A declared group keeps the ignored policies attached to it live."""
-    extra = {arn for arn in live.managed_policies if ctx.ignored_policy(arn)} if live else ()
-    return dataclasses.replace(declared, managed_policies=declared.managed_policies
-                               | frozenset(extra)) if extra else declared
 
 
 def align(group: Group, names: Alignment) -> Group:
@@ -41,4 +33,4 @@ ENTITY: Entity[Group] = Entity(
     needs=(ManagedPolicy,), schema=SCHEMA, load=load_groups,
     read=read_groups, to_yaml=group_yaml, digest=digest,
     gaad=Gaad("Group", "GroupDetailList"), ignore="groups", under_paths=True,
-    settle=settle, align=align)
+    settle=keeping_ignored("managed_policies"), align=align)

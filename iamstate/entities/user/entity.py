@@ -6,7 +6,7 @@ from __future__ import annotations
 import dataclasses
 from typing import Any
 
-from iamstate.entities.base import Alignment, Entity, Fragment, Gaad
+from iamstate.entities.base import Alignment, Entity, Fragment, Gaad, keeping_ignored
 from iamstate.entities.group.model import Group
 from iamstate.entities.user.files import load_users, user_yaml
 from iamstate.entities.user.kinds import (
@@ -18,7 +18,6 @@ from iamstate.entities.user.kinds import (
 )
 from iamstate.entities.user.live import read_users
 from iamstate.entities.user.model import User
-from iamstate.plan.kinds.base import PlanContext
 
 
 def digest(user: User) -> dict[str, Any]:
@@ -26,13 +25,6 @@ def digest(user: User) -> dict[str, Any]:
             "console_access": user.console_access,
             "inline_policies": {name: doc.canonical for name, doc in user.inline_policies},
             "attached_policies": sorted(user.attached_policies)}
-
-
-def settle(declared: User, live: User | None, ctx: PlanContext) -> User:
-    """A declared user keeps the ignored policies attached to it live."""
-    extra = {arn for arn in live.attached_policies if ctx.ignored_policy(arn)} if live else ()
-    return dataclasses.replace(declared, attached_policies=declared.attached_policies
-                               | frozenset(extra)) if extra else declared
 
 
 def align(user: User, names: Alignment) -> User:
@@ -48,4 +40,4 @@ ENTITY: Entity[User] = Entity(
     kinds=(UserKind, LoginProfileKind, UserPolicyKind, UserAttachmentKind, MembershipKind),
     needs=(Group,), schema=SCHEMA, load=load_users, read=read_users,
     to_yaml=user_yaml, digest=digest, gaad=Gaad("User", "UserDetailList"), ignore="users",
-    under_paths=True, settle=settle, align=align)
+    under_paths=True, settle=keeping_ignored("attached_policies"), align=align)
