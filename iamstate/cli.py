@@ -23,6 +23,7 @@ import typer
 from rich.console import Console
 
 from iamstate import __version__
+from iamstate.aws import identity
 from iamstate.errors import ApplyFailed, IamStateError, RepoError
 from iamstate.outputs import FORMATS, output_class
 from iamstate.repository.files import write_text_safely
@@ -96,6 +97,15 @@ def options(
                                           help="Print the version and exit.")] = False,
 ) -> None:
     Options.repo = repo
+    identity.use(_ci_host_token)
+
+
+def _ci_host_token() -> str | None:
+    """The OIDC token of the CI host this job runs on (imported only when a role is
+    assumed: `validate` loads no host)."""
+    from iamstate.hosts import web_identity_token
+
+    return web_identity_token()
 
 
 def handles_errors(command: F) -> F:

@@ -7,12 +7,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from iamstate.wording import listed
-
-if TYPE_CHECKING:
-    from iamstate.analysis.findings import Finding
 
 INVALID, NOTICE = "REPO-INVALID", "REPO-WARNING"  # the rule ids of problems of no lint rule
 
@@ -32,20 +28,6 @@ class Problem:
     def __str__(self) -> str:
         where = f"{self.file}:{self.line}" if self.line > 0 else str(self.file)
         return f"{where}: {self.message}"
-
-    def finding(self, root: Path) -> Finding:
-        """As the one finding every output reads (SARIF): located at its file and line; its
-        subject is the file, relative to the repository `root`."""
-        from iamstate.analysis.findings import Finding
-        from iamstate.model.location import Location
-
-        rule = self.rule or (INVALID if self.severity == "error" else NOTICE)
-        try:
-            subject = self.file.resolve().relative_to(root.resolve()).as_posix()
-        except ValueError:
-            subject = self.file.name
-        return Finding(rule, subject, self.severity, self.message,
-                       location=Location(self.file, self.line))
 
 
 SHOWN_MAX = 64

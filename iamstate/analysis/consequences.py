@@ -34,6 +34,7 @@ from iamstate.analysis.meaning import (
     Consequences,
     EscalationFinding,
     PlanGrant,
+    Reach,
     UserConsequence,
     reach_within,
 )
@@ -151,7 +152,14 @@ def _acceptance(config: AccountConfig, found: EscalationFinding, group: str | No
     user has the path through (accepting a group's path accepts it for its members)."""
     principals = (found.principal, group) if group else (found.principal,)
     return next((r for p in principals for r in config.accepted_risks
-                 if r.accepts(found.id, p, found.reach)), None)
+                 if accepts(r, found.id, p, found.reach)), None)
+
+
+def accepts(risk: AcceptedRisk, finding_id: str, principal: str, reach: tuple[Reach, ...]
+            ) -> bool:
+    """Does the entry accept this finding of this principal, reaching this far?"""
+    return (risk.id, risk.principal) == (finding_id, principal) and (
+        risk.reach is None or reach_within(reach, risk.reach))
 
 
 def _wider_than(config: AccountConfig, found: EscalationFinding, group: str | None) -> str | None:

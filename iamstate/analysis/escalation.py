@@ -47,7 +47,7 @@ from iamstate.analysis.permissions import (
     glob_intersection,
     glob_match,
 )
-from iamstate.entities.role import Role
+from iamstate.entities.role.model import Role
 from iamstate.entities.user.model import User
 from iamstate.model.state import State
 

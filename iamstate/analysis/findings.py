@@ -11,11 +11,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
+
+from iamstate.errors import INVALID, NOTICE, Problem
+from iamstate.model.location import Location
 
 if TYPE_CHECKING:
     from iamstate.model.account import Account
-    from iamstate.model.location import Location
 
 # Lint speaks of errors, warnings and suggestions (what stops validate), the live rules of
 # critical, high, medium and low (how much power is at stake): both scales are findings'.
@@ -154,8 +157,6 @@ def declared_at(subject: str, account: Account) -> Location:
     """Where the repository declares a live finding's subject (`user/NAME`, `group/NAME`,
     `policy/NAME`): its entry, or the account's account.yaml for anything it does not
     declare (the root user, the password policy, a user made by hand)."""
-    from iamstate.model.location import Location
-
     kind, _, name = subject.partition("/")
     declared: Mapping[str, Any] = {"user": account.desired.users,
                                    "group": account.desired.groups,
@@ -164,6 +165,18 @@ def declared_at(subject: str, account: Account) -> Location:
     if isinstance(source, Location):
         return source
     return Location(account.config.directory / ACCOUNT_FILE, 1)
+
+
+def of_problem(problem: Problem, root: Path) -> Finding:
+    """A problem in the repository as the one finding every output reads (SARIF): located
+    at its file and line; its subject is the file, relative to the repository `root`."""
+    rule = problem.rule or (INVALID if problem.severity == "error" else NOTICE)
+    try:
+        subject = problem.file.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        subject = problem.file.name
+    return Finding(rule, subject, problem.severity, problem.message,
+                   location=Location(problem.file, problem.line))
 
 
 def located(findings: Iterable[Finding], account: Account) -> list[Finding]:

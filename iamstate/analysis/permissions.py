@@ -41,7 +41,7 @@ from typing import Any
 from iamstate.analysis.actions import data as iam_data
 from iamstate.analysis.meaning import _plain, compact, grant_line
 from iamstate.entities.group.model import Group
-from iamstate.entities.role import Role
+from iamstate.entities.role.model import Role
 from iamstate.entities.user.model import User
 from iamstate.model.arn import iam_arn
 from iamstate.model.state import State

@@ -6,7 +6,6 @@ import datetime
 import os
 import threading
 import urllib.request
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
@@ -19,6 +18,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 from botocore.utils import parse_timestamp
 
 from iamstate.aws.answers import error_code
+from iamstate.aws.identity import TokenSource, web_identity_token
 from iamstate.errors import AccountMismatch, AwsError, RoleRefused
 from iamstate.model.account import AccountConfig
 from iamstate.model.arn import account_of, name_of
@@ -29,7 +29,6 @@ IAM_REGION = "us-east-1"  # IAM's control plane is global and lives here
 RETRIES = Config(retries={"mode": "adaptive", "total_max_attempts": 10},
                  max_pool_connections=32)
 LOCAL_HOSTS = frozenset({"127.0.0.1", "localhost", "::1"})
-TokenSource = Callable[[], str | None]  # the CI job's OIDC token for AWS, or None
 
 
 @dataclass
@@ -137,10 +136,10 @@ def connect(config: AccountConfig, counter: CallCounter | None = None,
     the write role); refuse any other account, and refuse to apply from the plan role.
 
     In a CI job, the role is assumed with the job's OIDC token (`web_identity`; by default
-    the token of the CI host this runs on, `iamstate.hosts.web_identity_token`), so one job
-    reaches each account in its own role and no key is stored anywhere."""
+    the source the command line named, `aws.identity`: the CI host's), so one job reaches
+    each account in its own role and no key is stored anywhere."""
     role = config.role_for(purpose)
-    token = (web_identity or _ci_host_token)() if role else None
+    token = (web_identity or web_identity_token)() if role else None
     note = None
     try:
         if role and token:
@@ -175,11 +174,6 @@ def connect(config: AccountConfig, counter: CallCounter | None = None,
         raise AwsError(f"account {config.name}: {how}: {error}") from None
     _guard(config, actual)
     return Connection(iam, sts, actual, emulated=is_emulator(iam), note=note)
-
-
-def _ci_host_token() -> str | None:
-    from iamstate.hosts import web_identity_token  # the hosts know their CI; AWS does not
-    return web_identity_token()
 
 
 def _guard(config: AccountConfig, actual: str) -> None:

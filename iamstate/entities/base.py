@@ -21,7 +21,8 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
-from iamstate.plan.kinds.base import Kind
+from iamstate.model.state import HELD, Held
+from iamstate.plan.kinds.base import STANDING, Kind, Standing
 from iamstate.plan.kinds.base import register as register_kind
 from iamstate.plan.kinds.base import unregister as unregister_kind
 
@@ -174,6 +175,10 @@ def register(entity: Entity[T]) -> Entity[T]:
         raise ValueError(f"entity {entity.name} is registered already")
     ENTITIES[entity.name] = entity
     _BY_MODEL[entity.model] = entity
+    # what the state and the plan, below the entities, must know of it
+    HELD[entity.model] = Held(entity.key, entity.single,
+                              entity.digest if entity.planned else None)
+    STANDING[entity.name] = Standing(entity.planned, entity.ignore)
     for kind in entity.kinds:
         register_kind(kind)
     _version = next(_VERSION)
@@ -185,6 +190,8 @@ def unregister(entity: Entity[Any]) -> None:
     global _version
     del ENTITIES[entity.name]
     del _BY_MODEL[entity.model]
+    del HELD[entity.model]
+    del STANDING[entity.name]
     for kind in entity.kinds:
         unregister_kind(kind)
     _version = next(_VERSION)

@@ -13,10 +13,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from iamstate import workflow
+from iamstate.entities.user.model import Membership, User
 from iamstate.hosts.ci import Outcome
-from iamstate.model.changes import Change
+from iamstate.model.changes import Change, Delete
 from iamstate.plan.checks import Overrides
-from iamstate.repository.expiry import removals_only
+from iamstate.plan.kinds import kind_of
 
 
 def apply_expired(repo: Path, accounts: Sequence[str] | None, overrides: Overrides,
@@ -44,3 +45,19 @@ def apply_expired(repo: Path, accounts: Sequence[str] | None, overrides: Overrid
     outcome.lines += [f"{item.plan.config.name}: expired access removed" for item in due]
     outcome.exit_code = 2
     return outcome
+
+
+def removals_only(changes: Sequence[Change]) -> list[str]:
+    """Why a plan is more than expired removals (empty when it is only those): what the
+    scheduled flow may apply without a human."""
+    reasons = []
+    for change in changes:
+        subject = change.subject
+        if isinstance(change, Delete) and isinstance(subject, Membership) and subject.expired:
+            continue
+        if isinstance(change, Delete) and isinstance(subject, User) and subject.expires:
+            continue
+        kind = kind_of(change)
+        reasons.append(f"{change.symbol} {change.verb} {kind.label} "
+                       f"{kind.key(change.subject)}")
+    return reasons

@@ -8,7 +8,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from iamstate.analysis.meaning import Reach, reach_within
 from iamstate.errors import Problem
 from iamstate.model.arn import policy_arn
 from iamstate.model.fields import NOT_IN_PLAN
@@ -17,6 +16,7 @@ from iamstate.model.location import Location
 from iamstate.repository.strategy import Category, Strategy
 
 if TYPE_CHECKING:
+    from iamstate.analysis.meaning import Reach
     from iamstate.model.state import State
 
 
@@ -63,10 +63,6 @@ class AcceptedRisk:
     # What the reviewer accepted (as the plan printed it); None: an entry written before
     # reaches were recorded, accepting any reach (validate warns how to pin it).
     reach: tuple[Reach, ...] | None = None
-
-    def accepts(self, finding_id: str, principal: str, reach: tuple[Reach, ...]) -> bool:
-        return (self.id, self.principal) == (finding_id, principal) and (
-            self.reach is None or reach_within(reach, self.reach))
 
 
 @dataclass(frozen=True)

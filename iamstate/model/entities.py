@@ -12,7 +12,7 @@ from iamstate.entities.password_policy.model import (
     api_name,
     yaml_name,
 )
-from iamstate.entities.role import Role
+from iamstate.entities.role.model import Role
 from iamstate.entities.user.model import (
     Credentials,
     LoginProfile,

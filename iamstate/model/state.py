@@ -2,7 +2,9 @@
 
 A state holds each entity's items by name, found by the entity's model class
 (`state.get(User)`) or key (`state.items("users")`): a new entity (iamstate/entities/)
-needs nothing here.
+needs nothing here. What the state must know of an entity (its key, whether it is planned
+and how its items are digested) is in `HELD`, which each entity's registration fills in
+(iamstate/entities/registry.py): this module imports no entity.
 
 Every object is immutable all the way down: mappings are `FrozenDict`, lists in policy
 documents `FrozenList`, collections tuples or frozensets. Fields that take part in
@@ -16,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -24,11 +26,10 @@ from iamstate.model.fields import NOT_IN_PLAN
 from iamstate.model.frozen import FrozenDict, frozen_map
 
 if TYPE_CHECKING:
-    from iamstate.entities.base import Entity
     from iamstate.entities.group.model import Group
     from iamstate.entities.managed_policy.model import ManagedPolicy
     from iamstate.entities.password_policy.model import PasswordPolicy
-    from iamstate.entities.role import Role
+    from iamstate.entities.role.model import Role
     from iamstate.entities.user.model import User
 
 T = TypeVar("T")
@@ -36,17 +37,25 @@ EMPTY: Mapping[str, Any] = FrozenDict()
 ONE = "account"  # the name of an entity there is one of per account (the password policy)
 
 
-def _entity(model: type[Any]) -> Entity[Any]:
-    # Imported on first use: the entities' modules import this one.
-    from iamstate.entities.registry import entity_of
+@dataclass(frozen=True)
+class Held:
+    """What a state knows of one entity: where its items are, and, for an entity a plan
+    changes, how an item is digested (None: read for the analysis only, as roles)."""
 
-    return entity_of(model)
+    key: str
+    single: bool = False  # one per account, named ONE
+    digest: Callable[[Any], Any] | None = None
 
 
-def _planned() -> list[Entity[Any]]:
-    from iamstate.entities.registry import planned
+HELD: dict[type[Any], Held] = {}  # by model class; iamstate/entities/base.py's register
 
-    return planned()
+
+def held(model: type[Any]) -> Held:
+    found = HELD.get(model)
+    if found is None:
+        raise LookupError(f"no entity holds {model.__name__}: entities register when "
+                          "iamstate.entities.registry is imported")
+    return found
 
 
 @dataclass(frozen=True)
@@ -109,7 +118,7 @@ class State:
 
     def get(self, model: type[T]) -> Mapping[str, T]:
         """The items of the entity whose model is `model`, by name (`state.get(User)`)."""
-        return self.items(_entity(model).key)
+        return self.items(held(model).key)
 
     def items(self, key: str) -> Mapping[str, Any]:
         """The items under an entity's key ("users"), by name."""
@@ -138,14 +147,17 @@ def digest_of(data: Any) -> str:
 
 def state_as_dict(state: State) -> dict[str, Any]:
     """The managed content of every planned entity, as each entity's `digest` says it."""
+    planned = [(h, h.digest) for h in HELD.values() if h.digest is not None]
+    if not planned:  # a digest of nothing would match any plan
+        raise LookupError("no entity is registered: import iamstate.entities.registry")
     out: dict[str, Any] = {}
-    for entity in _planned():
+    for entity, digest in planned:
         items = state.items(entity.key)
         if entity.single:
             one = items.get(ONE)
-            out[entity.key] = None if one is None else entity.digest(one)
+            out[entity.key] = None if one is None else digest(one)
         else:
-            out[entity.key] = {name: entity.digest(item) for name, item in items.items()}
+            out[entity.key] = {name: digest(item) for name, item in items.items()}
     return out
 
 

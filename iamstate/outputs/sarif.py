@@ -59,14 +59,15 @@ SECURITY_SEVERITY: Mapping[str, str] = {
 def validate_log(repo: Path, accounts: Sequence[Account] = (),
                  problems: Sequence[Problem] = ()) -> dict[str, Any]:
     """`validate`: the errors that stop it, or the warnings of a valid repository."""
+    from iamstate.analysis.findings import of_problem
     from iamstate.analysis.lint import RULES
     from iamstate.errors import INVALID, NOTICE
 
     repository = (Described(INVALID, ERROR, "the repository is invalid: IAM would refuse it, "
                             "or iamstate cannot tell what it means"),
                   Described(NOTICE, WARNING, "worth a look before it is applied"))
-    found = [p.finding(repo) for p in problems]
-    found += [w.finding(repo) for account in accounts for w in account.warnings]
+    found = [of_problem(p, repo) for p in problems]
+    found += [of_problem(w, repo) for account in accounts for w in account.warnings]
     return sarif_log(found, (*RULES.values(), *repository), repo, "iamstate/validate")
 
 

@@ -135,23 +135,3 @@ def mark_reasons(changes: Sequence[Change], ended: Sequence[Expiry]) -> list[Cha
                     change = Delete(dataclasses.replace(before, expired=day))
         marked.append(change)
     return marked
-
-
-def removals_only(changes: Sequence[Change]) -> list[str]:
-    """Why a plan is more than expired removals (empty when it is only those): what the
-    scheduled flow may apply without a human."""
-    # here, not at the top: the loader imports this module, and `validate` (a pre-commit
-    # hook) must not pay for botocore, which the change kinds' apply side brings
-    from iamstate.plan.kinds import kind_of
-
-    reasons = []
-    for change in changes:
-        subject = change.subject
-        if isinstance(change, Delete) and isinstance(subject, Membership) and subject.expired:
-            continue
-        if isinstance(change, Delete) and isinstance(subject, User) and subject.expires:
-            continue
-        kind = kind_of(change)
-        reasons.append(f"{change.symbol} {change.verb} {kind.label} "
-                       f"{kind.key(change.subject)}")
-    return reasons

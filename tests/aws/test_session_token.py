@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 
+from iamstate import hosts
+from iamstate.aws import identity
 from iamstate.aws.session import connect
 from iamstate.model.entities import AccountConfig
 from tests.helpers import ACCOUNT_ID
@@ -50,11 +52,24 @@ def test_in_a_gitlab_job_the_id_token_variable_is_the_token(
     moto: None, outside_ci: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("GITLAB_CI", "true")
+    monkeypatch.setattr(identity, "_source", [identity._none])
+    identity.use(hosts.web_identity_token)  # as the command line does when it starts
     # no `id_tokens:` in the job: the role is assumed with boto3's credentials (session
     # `iamstate`, not the web-identity one)
     assert caller("plan").endswith(":assumed-role/iamstate-plan/iamstate")
     monkeypatch.setenv("IAMSTATE_ID_TOKEN", "eyJ.gitlab.token")
     assert caller("plan").endswith(":assumed-role/iamstate-plan/iamstate-plan")
+
+
+def test_without_a_named_source_no_token_is_asked(
+    moto: None, outside_ci: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In-process, with no source named (the CLI names the CI host's), a GitLab job's token
+    is not used: boto3's own credentials assume the role."""
+    monkeypatch.setenv("GITLAB_CI", "true")
+    monkeypatch.setenv("IAMSTATE_ID_TOKEN", "eyJ.gitlab.token")
+    monkeypatch.setattr(identity, "_source", [identity._none])
+    assert caller("plan").endswith(":assumed-role/iamstate-plan/iamstate")
 
 
 def test_no_role_no_token_asked(moto: None, outside_ci: None,

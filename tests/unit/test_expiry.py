@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from iamstate.cli import app
 from iamstate.errors import RepoError
+from iamstate.hosts.expireflow import removals_only
 from iamstate.model.changes import Delete
 from iamstate.model.entities import Group, Membership, State, User
 from iamstate.outputs.lines import headline
@@ -149,8 +150,8 @@ def test_only_expired_removals_pass_the_scheduled_check() -> None:
     expired = Delete(Membership("kim", "Incident", expired="2026-12-20"))
     gone_user = Delete(User("contractor", expires="2026-12-21"))
     other = Delete(Membership("ann", "Developers"))
-    assert expiry.removals_only([expired, gone_user]) == []
-    assert expiry.removals_only([expired, other]) == [
+    assert removals_only([expired, gone_user]) == []
+    assert removals_only([expired, other]) == [
         "- destroy group membership ann Developers"]
 
 

@@ -20,6 +20,7 @@ from iamstate.analysis.findings import (
     Finding,
     RuleInfo,
     declared_at,
+    of_problem,
 )
 from iamstate.analysis.meaning import ACCEPTED, EscalationFinding, Reach
 from iamstate.errors import INVALID, Problem
@@ -98,13 +99,13 @@ def test_each_lint_rule_finds_alone_what_the_whole_check_says_it_found() -> None
 
 def test_a_problem_is_a_finding_at_its_file_and_line(tmp_path: Path) -> None:
     problem = Problem(tmp_path / "accounts/a/users.yaml", 4, "unknown group 'X'")
-    finding = problem.finding(tmp_path)
+    finding = of_problem(problem, tmp_path)
     assert (finding.rule, finding.subject, finding.severity) == (
         INVALID, "accounts/a/users.yaml", "error")
     assert finding.location is not None and finding.location.line == 4
     warning = Problem(tmp_path / "p.json", 2, "...", "LINT-NON-ASCII", "security warning")
-    assert warning.finding(tmp_path).rule == "LINT-NON-ASCII"
-    assert warning.finding(tmp_path / "elsewhere").subject == "p.json"  # never a full path
+    assert of_problem(warning, tmp_path).rule == "LINT-NON-ASCII"
+    assert of_problem(warning, tmp_path / "elsewhere").subject == "p.json"  # never a full path
 
 
 def test_a_plan_finding_round_trips_and_a_state_finding_has_no_status() -> None:

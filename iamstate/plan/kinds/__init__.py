@@ -4,5 +4,3 @@ and plan, render and apply loop over `KINDS`."""
 from iamstate.plan.kinds.base import KINDS, Kind, all_actions, kind_of, order_key, stage
 
 __all__ = ["KINDS", "Kind", "all_actions", "kind_of", "order_key", "stage"]
-
-import iamstate.entities  # noqa: F401 (registers every entity, and so their kinds)

@@ -4,7 +4,9 @@ A kind owns everything about one sort of IAM object: how desired and live differ
 which kinds it comes after (`after`: the order of apply), how a change is described in a
 plan, how it is applied, and the IAM actions its apply may call (`actions`: the bootstrap
 role grants exactly these; the apply client refuses any other). plan, render and apply are
-loops over the registry.
+loops over the registry. The registries here (`KINDS`, and `STANDING`: what a plan knows of
+each entity) are filled by the entities' registrations (iamstate/entities/registry.py):
+this module imports no entity.
 """
 
 from __future__ import annotations
@@ -48,6 +50,24 @@ class Kept:
         return kind.label if kind is not None else self.kind
 
 
+@dataclass(frozen=True)
+class Standing:
+    """What a plan knows of an entity a reference names ("role/R"): whether iamstate plans
+    it (roles: read only, never changed) and the `ignore:` key whose globs protect it."""
+
+    planned: bool
+    ignore: str | None = None
+
+
+STANDING: dict[str, Standing] = {}  # by entity name; iamstate/entities/base.py's register
+
+
+def _standing(entity: str) -> Standing | None:
+    if not STANDING:  # nothing would count as ignored or read-only: refuse, never guess
+        raise LookupError("no entity is registered: import iamstate.entities.registry")
+    return STANDING.get(entity)
+
+
 @dataclass
 class PlanContext:
     """What a kind's diff sees. `live` is aligned to the repository: a live name that
@@ -75,9 +95,7 @@ class PlanContext:
 
     def ignored(self, entity: str, name: str) -> bool:
         """`ignore:` in account.yaml protects this `entity` ("user", "group") name."""
-        from iamstate.entities.registry import named  # the entities' kinds import this one
-
-        found = named(entity)
+        found = _standing(entity)
         return found is not None and found.ignore is not None and ignored(
             name, self.config.ignore.globs(found.ignore))
 
@@ -95,12 +113,10 @@ class PlanContext:
     def untouchable(self, holders: Iterable[str]) -> list[str]:
         """Of entity references ("user/U", "group/G", "role/R"), those iamstate must never
         change: entities it only reads (roles) and ignored ones (users and groups)."""
-        from iamstate.entities.registry import named
-
         out = []
         for ref in holders:
             entity, _, name = ref.partition("/")
-            found = named(entity)
+            found = _standing(entity)
             if found is not None and (not found.planned or self.ignored(entity, name)):
                 out.append(ref)
         return out
@@ -208,17 +224,16 @@ def kind_of(change: Change) -> Kind[Any]:
     return _BY_MODEL[type(change.subject)]
 
 
-def _registered() -> None:
-    """The entities' registrations, which fill KINDS (imported on first use: the entities'
-    kinds import this module)."""
-    import iamstate.entities.registry  # noqa: F401
+def _check_registered() -> None:
+    if not KINDS:  # an apply order or a role's grants of nothing: refuse, never guess
+        raise LookupError("no kind is registered: import iamstate.entities.registry")
 
 
 @cache
 def levels() -> Mapping[str, int]:
     """Each kind's depth in the dependency graph its `after` lists draw: creations run
     from level 0 up, removals from the top down."""
-    _registered()
+    _check_registered()
     depth: dict[str, int] = {}
 
     def visit(name: str, trail: tuple[str, ...]) -> int:
@@ -250,5 +265,5 @@ def order_key(change: Change) -> tuple[int, str, str]:
 
 def all_actions() -> frozenset[str]:
     """Every IAM action some kind's apply may call (the apply role's permissions)."""
-    _registered()
+    _check_registered()
     return frozenset(a for kind in KINDS.values() for a in kind.actions)

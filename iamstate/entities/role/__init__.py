@@ -1,0 +1,1 @@
+"""IAM roles, read for the analysis only."""
