@@ -19,7 +19,9 @@ from moto.iam.aws_managed_policies import aws_managed_policies_data
 from benchmarks.common import ACCOUNT_ID, ROOT
 from iamstate.analysis.escalation import escalation_findings
 from iamstate.analysis.permissions import Context, PermissionEngine, load_catalogue, permission_diff
-from iamstate.model.entities import Group, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import User
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 
 USERS = 5_000

@@ -8,6 +8,7 @@ import boto3
 import pytest
 from moto import mock_aws
 
+import iamstate.entities.registry  # noqa: F401 (every entity registered, as the CLI's commands have them)
 from iamstate.aws.session import Connection
 from tests import moto_speed
 from tests.helpers import ACCOUNT_ID, copy_example

@@ -8,7 +8,7 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from iamstate.model.entities import State
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 
 ROOT = Path(__file__).resolve().parent.parent

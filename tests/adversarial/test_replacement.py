@@ -20,8 +20,10 @@ from botocore.stub import Stubber
 
 from iamstate.aws.session import Connection
 from iamstate.entities.managed_policy.live import with_usage
+from iamstate.entities.managed_policy.model import ManagedPolicy
 from iamstate.errors import RepoError
-from iamstate.model.entities import AccountConfig, ManagedPolicy, State
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from iamstate.plan.planner import plan_account
 from iamstate.repository.policy import PolicyDocument
 from tests.e2e.conftest import Cli

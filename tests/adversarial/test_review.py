@@ -10,7 +10,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from iamstate.model.entities import AccountConfig, Credentials, Group, ManagedPolicy, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.user.model import Credentials, User
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from iamstate.outputs.lines import headline
 from iamstate.outputs.markdown import GITHUB_COMMENT_LIMIT, render_markdown
 from iamstate.outputs.text import render_text

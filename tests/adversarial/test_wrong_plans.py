@@ -12,8 +12,11 @@ import boto3
 from botocore.stub import Stubber
 
 from iamstate.aws.session import Connection
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import User
+from iamstate.model.account import AccountConfig
 from iamstate.model.changes import Update
-from iamstate.model.entities import AccountConfig, Group, State, User
+from iamstate.model.state import State
 from iamstate.plan.planner import plan_account
 from tests.e2e.conftest import Cli
 from tests.helpers import ACCOUNT_ID, apply_changes
@@ -104,8 +107,8 @@ def test_a_rename_is_one_update_user_call_and_tags_follow() -> None:
 
 
 def test_a_live_policy_name_in_another_case_is_an_error_not_a_delete_and_create() -> None:
+    from iamstate.entities.managed_policy.model import ManagedPolicy
     from iamstate.errors import RepoError
-    from iamstate.model.entities import ManagedPolicy
     from iamstate.repository.policy import PolicyDocument
 
     doc = PolicyDocument({"Version": "2012-10-17", "Statement": [

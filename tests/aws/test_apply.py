@@ -17,17 +17,11 @@ from botocore.stub import Stubber
 from iamstate.aws.client import RetryPolicy
 from iamstate.aws.live import read_credentials, read_live
 from iamstate.aws.session import Connection
+from iamstate.entities.group.model import Group, GroupPolicy
+from iamstate.entities.user.model import Credentials, Membership, User
 from iamstate.errors import ApplyFailed
+from iamstate.model.account import Account, AccountConfig
 from iamstate.model.changes import Change, Create, Delete, Update
-from iamstate.model.entities import (
-    Account,
-    AccountConfig,
-    Credentials,
-    Group,
-    GroupPolicy,
-    Membership,
-    User,
-)
 from iamstate.outputs.jsondoc import render_json
 from iamstate.outputs.report import report_lines
 from iamstate.plan.apply import ApplyReport

@@ -22,7 +22,8 @@ from iamstate.analysis.cis import (
 )
 from iamstate.aws.live import credential_report
 from iamstate.aws.session import Connection
-from iamstate.model.entities import PasswordPolicy, State
+from iamstate.entities.password_policy.model import PasswordPolicy
+from iamstate.model.state import State
 from tests.helpers import ACCOUNT_ID
 
 NOW = datetime.datetime(2026, 12, 4, 12, tzinfo=datetime.UTC)

@@ -10,7 +10,8 @@ from botocore.stub import Stubber
 
 from iamstate.aws.live import _authorization_details, read_live
 from iamstate.aws.session import CallCounter, Connection
-from iamstate.model.entities import State, User
+from iamstate.entities.user.model import User
+from iamstate.model.state import State
 from iamstate.plan.planner import plan_changes
 from iamstate.repository.loader import load_repository
 from iamstate.repository.policy import PolicyDocument

@@ -14,7 +14,12 @@ from moto import mock_aws
 from iamstate.aws.client import RetryPolicy
 from iamstate.aws.live import read_live
 from iamstate.aws.session import Connection
-from iamstate.model.entities import AccountConfig, Group, ManagedPolicy, PasswordPolicy, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.password_policy.model import PasswordPolicy
+from iamstate.entities.user.model import User
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from iamstate.plan.planner import plan_changes
 from iamstate.repository.policy import PolicyDocument
 from tests.helpers import ACCOUNT_ID, apply_changes, seed

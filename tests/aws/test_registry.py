@@ -12,8 +12,9 @@ import pytest
 
 from iamstate.aws.live import READ_ACTIONS, read_live
 from iamstate.aws.session import Connection
+from iamstate.model.account import AccountConfig, Ignore
 from iamstate.model.changes import Create, Delete, Replace, Update
-from iamstate.model.entities import AccountConfig, Ignore, State
+from iamstate.model.state import State
 from iamstate.plan.kinds import KINDS, Kind, all_actions, kind_of
 from iamstate.plan.kinds.base import PlanContext
 from iamstate.plan.planner import plan_changes

@@ -12,7 +12,7 @@ import pytest
 from iamstate import hosts
 from iamstate.aws import identity
 from iamstate.aws.session import connect
-from iamstate.model.entities import AccountConfig
+from iamstate.model.account import AccountConfig
 from tests.helpers import ACCOUNT_ID
 
 PLAN = f"arn:aws:iam::{ACCOUNT_ID}:role/iamstate-plan"

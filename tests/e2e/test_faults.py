@@ -22,8 +22,8 @@ from iamstate.aws.client import RetryPolicy
 from iamstate.aws.live import read_live
 from iamstate.aws.session import Connection, connect
 from iamstate.errors import ApplyFailed
+from iamstate.model.account import Account
 from iamstate.model.changes import Change
-from iamstate.model.entities import Account
 from iamstate.outputs.report import report_lines
 from iamstate.plan.planner import plan_changes
 from iamstate.repository.loader import load_repository

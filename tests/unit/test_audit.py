@@ -6,7 +6,11 @@ import datetime
 from pathlib import Path
 
 from iamstate.analysis.audit import audit_account
-from iamstate.model.entities import AccountConfig, Group, PasswordPolicy, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.password_policy.model import PasswordPolicy
+from iamstate.entities.user.model import User
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 from iamstate.repository.strategy import Category
 

@@ -17,7 +17,11 @@ from iamstate.analysis.cis import (
     grants_everything,
 )
 from iamstate.analysis.findings import Finding
-from iamstate.model.entities import Group, ManagedPolicy, PasswordPolicy, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.password_policy.model import PasswordPolicy
+from iamstate.entities.user.model import User
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 
 NOW = datetime.datetime(2026, 12, 4, tzinfo=datetime.UTC)

@@ -15,7 +15,11 @@ from iamstate.analysis import consequences as consequences_module
 from iamstate.analysis.consequences import consequences, state_findings
 from iamstate.analysis.escalation import administrators, member_findings
 from iamstate.analysis.permissions import Context, PermissionEngine
-from iamstate.model.entities import AccountConfig, Group, ManagedPolicy, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.user.model import User
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 
 ACCOUNT = "123456789012"

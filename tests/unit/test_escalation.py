@@ -31,7 +31,11 @@ from iamstate.analysis.escalation import (
 )
 from iamstate.analysis.meaning import EscalationFinding
 from iamstate.analysis.permissions import ActionSet, Context, permission_diff
-from iamstate.model.entities import Group, ManagedPolicy, Role, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.role.model import Role
+from iamstate.entities.user.model import User
+from iamstate.model.state import State
 from iamstate.repository.loader import load_repository
 from iamstate.repository.policy import PolicyDocument
 

@@ -7,15 +7,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from iamstate.analysis.consequences import consequences
-from iamstate.model.entities import (
-    AcceptedRisk,
-    AccountConfig,
-    Group,
-    Ignore,
-    ManagedPolicy,
-    State,
-    User,
-)
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.user.model import User
+from iamstate.model.account import AcceptedRisk, AccountConfig, Ignore
+from iamstate.model.state import State
 from iamstate.plan.planner import plan_account
 from tests.helpers import allow, doc
 

@@ -13,7 +13,10 @@ from hypothesis import strategies as st
 
 from iamstate.analysis.consequences import consequences
 from iamstate.analysis.meaning import Reach
-from iamstate.model.entities import AcceptedRisk, AccountConfig, Group, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import User
+from iamstate.model.account import AcceptedRisk, AccountConfig
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 from tests.helpers import ROOT, allow, doc
 
@@ -184,7 +187,7 @@ def test_a_finding_the_pull_request_accepts_shows_in_the_comments_visible_table(
     """Unfolded: the table's "accepted here" column names the finding and the entry's
     file:line (the folded sections hold the detail)."""
     from iamstate.hosts.comment import render_summary
-    from iamstate.model.entities import Location
+    from iamstate.model.location import Location
     from iamstate.plan.planner import plan_account
 
     where = Location(Path("accounts/acme/account.yaml"), 12)

@@ -12,7 +12,11 @@ import pytest
 from iamstate.analysis.consequences import state_findings
 from iamstate.analysis.escalation import PATHS, administrators
 from iamstate.analysis.permissions import Context
-from iamstate.model.entities import AccountConfig, Group, ManagedPolicy, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.user.model import User
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from tests.helpers import allow, doc
 from tests.simulator import needs_node, simulate
 
@@ -143,7 +147,7 @@ def test_catalogue_paths_need_every_action_they_name(path_id: str) -> None:
 
 
 def test_a_role_that_trusts_one_user_makes_only_that_user_an_administrator() -> None:
-    from iamstate.model.entities import Role
+    from iamstate.entities.role.model import Role
 
     trust = doc({"Effect": "Allow", "Action": "sts:AssumeRole",
                  "Principal": {"AWS": f"{IAM}:user/bob"}})

@@ -11,10 +11,12 @@ import pytest
 from typer.testing import CliRunner
 
 from iamstate.cli import app
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import Membership, User
 from iamstate.errors import RepoError
 from iamstate.hosts.expireflow import removals_only
 from iamstate.model.changes import Delete
-from iamstate.model.entities import Group, Membership, State, User
+from iamstate.model.state import State
 from iamstate.outputs.lines import headline
 from iamstate.plan.planner import plan_account
 from iamstate.repository import expiry

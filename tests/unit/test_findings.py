@@ -63,7 +63,8 @@ def test_a_rule_is_one_registration_where_its_check_is_written() -> None:
 
 
 def test_the_audit_findings_carry_their_rules_severity_and_references() -> None:
-    from iamstate.model.entities import State, User
+    from iamstate.entities.user.model import User
+    from iamstate.model.state import State
     from tests.unit.test_audit import CONFIG, NOW, row
 
     live = State(users={"bob": User("bob", groups=frozenset({"AllHumans"}))})

@@ -15,10 +15,13 @@ from typer.testing import CliRunner
 
 from iamstate.analysis.findings import Finding
 from iamstate.analysis.meaning import Consequences, EscalationFinding, Reach, UserConsequence
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import User
 from iamstate.errors import PlanFileError, Problem
 from iamstate.hosts.comment import parse_comment, render_summary, section_text, well_formed
+from iamstate.model.account import AccountConfig
 from iamstate.model.changes import Create
-from iamstate.model.entities import AccountConfig, Group, State, User
+from iamstate.model.state import State
 from iamstate.outputs import FORMATS, output_class
 from iamstate.outputs.base import Output, Validation
 from iamstate.outputs.jsondoc import JsonOutput

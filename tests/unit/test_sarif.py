@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from iamstate.analysis.findings import Finding
 from iamstate.analysis.lint import RULES
 from iamstate.cli import app
-from iamstate.model.entities import Location
+from iamstate.model.location import Location
 from iamstate.outputs.sarif import sarif_log
 from tests.helpers import copy_example
 from tests.sarif_schema import line_of, results, valid_sarif
@@ -105,7 +105,8 @@ def test_audit_findings_point_at_the_declaration_or_account_yaml(tmp_path: Path)
 
     from iamstate.analysis.audit import audit_account
     from iamstate.analysis.findings import located
-    from iamstate.model.entities import State, User
+    from iamstate.entities.user.model import User
+    from iamstate.model.state import State
     from iamstate.outputs.sarif import audit_log
     from iamstate.repository.loader import load_repository
 
