@@ -3,7 +3,7 @@ range, a region, a tag) said as people say them — "only with MFA", "only from 
 instead of the policy's JSON.
 
 A grant holds where every clause of its `conditions` holds and no Deny block of its `unless`
-does (permissions.py). So each clause is said twice here: what the request looks like when
+does (permissions/). So each clause is said twice here: what the request looks like when
 it holds, and when it fails. An allow clause reads "only <holds>"; a Deny block of one
 clause reads "only <fails>" (the grant survives exactly where the Deny's clause fails); a
 Deny block of several clauses reads "unless <holds> and <holds>". A clause this table does

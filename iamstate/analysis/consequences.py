@@ -1,6 +1,6 @@
 """What a plan means for people: who gains or loses what, who becomes (or stops being)
 administrator-equivalent, and which privilege-escalation findings the plan introduces,
-accepts or removes. The engines are permissions.py and escalation.py; this module runs them
+accepts or removes. The engines are permissions/ and escalation.py; this module runs them
 on the states before and after a plan and sets each finding's status against the
 repository's `accepted_risks` (SPEC §3).
 

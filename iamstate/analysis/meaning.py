@@ -11,6 +11,7 @@ from typing import Any
 
 from iamstate.analysis.conditions import wording
 from iamstate.analysis.findings import Finding
+from iamstate.analysis.globs import glob_covers
 from iamstate.wording import count
 
 NEW, ACCEPTED, GONE = "new", "accepted", "gone"
@@ -69,8 +70,6 @@ class Reach:
         """Does `other` reach at least as far as this? The same action; every resource of
         this inside one of `other`'s; every exclusion and condition of `other` kept here;
         every Deny exception of `other` kept here. When unsure: no (a reviewer looks)."""
-        from iamstate.analysis.permissions import glob_covers
-
         if self.action.lower() != other.action.lower():
             return False
         if not all(any(glob_covers(o, r) for o in other.resources) for r in self.resources):

@@ -10,7 +10,7 @@ import pytest
 
 from iamstate.analysis.conditions import Said, said, wording
 from iamstate.analysis.meaning import grant_detail, grant_line
-from iamstate.analysis.permissions import _clause_holds
+from iamstate.analysis.permissions.condition_eval import _clause_holds
 
 MFA = "aws:MultiFactorAuthPresent"
 KEYS = "with long-term access keys"

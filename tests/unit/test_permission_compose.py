@@ -15,10 +15,20 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iamstate.analysis import consequences as consequences_module
-from iamstate.analysis import escalation, permissions
+from iamstate.analysis import escalation
 from iamstate.analysis.consequences import consequences
 from iamstate.analysis.escalation import administrators, escalation_findings
-from iamstate.analysis.permissions import Context, PermissionEngine, permission_diff
+from iamstate.analysis.permissions import (
+    ActionSet,
+    Context,
+    PermissionEngine,
+    Region,
+    permission_diff,
+)
+from iamstate.analysis.permissions import engine as engine_module
+from iamstate.analysis.permissions.engine import _Key
+from iamstate.analysis.permissions.regions import _region_minus_all
+from iamstate.analysis.permissions.statements import _effective, _merge, _partition, _Piece
 from iamstate.entities.group.model import Group
 from iamstate.entities.user.model import User
 from iamstate.model.state import State
@@ -28,35 +38,32 @@ from tests.unit.test_permission_diff_evaluated import state_pairs
 CTX = Context(ACCOUNT)
 
 
-def _full_minus(after: Sequence[permissions._Piece], before: Sequence[permissions._Piece]
-                ) -> tuple[permissions._Piece, ...]:
+def _full_minus(after: Sequence[_Piece], before: Sequence[_Piece]) -> tuple[_Piece, ...]:
     """`_minus` as it reads without the shortcut: every piece of `after` looked at."""
-    covered: dict[permissions.Region, int] = {}
+    covered: dict[Region, int] = {}
     for b in before:
         covered[b.region] = covered.get(b.region, 0) | b.actions.bits
-    out: list[permissions._Piece] = []
+    out: list[_Piece] = []
     for piece in after:
         remaining = piece.actions.bits & ~covered.get(piece.region, 0)
         if not remaining:
             continue
-        for bits, regions in permissions._partition(remaining, covered):
-            for region in permissions._region_minus_all(piece.region, regions):
-                out.append(permissions._Piece(permissions.ActionSet(bits), region,
-                                              piece.via, piece.denied_by))
-    return permissions._merge(out)
+        for bits, regions in _partition(remaining, covered):
+            for region in _region_minus_all(piece.region, regions):
+                out.append(_Piece(ActionSet(bits), region, piece.via, piece.denied_by))
+    return _merge(out)
 
 
 class Straight(PermissionEngine):
     """The engine computing every set from all its statements, as it did per set."""
 
-    def pieces(self, key: permissions._Key, username: str | None = None
-               ) -> tuple[permissions._Piece, ...]:
-        return permissions._effective(self._statements(key, username))
+    def pieces(self, key: _Key, username: str | None = None) -> tuple[_Piece, ...]:
+        return _effective(self._statements(key, username))
 
-    def admin(self, key: permissions._Key) -> bool:
+    def admin(self, key: _Key) -> bool:
         return self.permission_set(key).admin
 
-    def present(self, key: permissions._Key) -> int:
+    def present(self, key: _Key) -> int:
         bits = 0
         for grant in self.permission_set(key).grants:
             bits |= grant.action_set.bits
@@ -65,12 +72,12 @@ class Straight(PermissionEngine):
 
 @contextmanager
 def straightforward() -> Iterator[None]:
-    with patch.object(permissions, "_minus", _full_minus), \
+    with patch.object(engine_module, "_minus", _full_minus), \
             patch.object(consequences_module, "PermissionEngine", Straight):
         yield
 
 
-def _keys(engine: PermissionEngine, state: State) -> list[permissions._Key]:
+def _keys(engine: PermissionEngine, state: State) -> list[_Key]:
     return [engine.user_key(state, user) for user in state.users.values()]
 
 
@@ -79,7 +86,7 @@ def assert_composed_as_computed(*states_: State) -> None:
     for state in states_:
         for key in _keys(composed, state) + [frozenset(k) for k in _keys(straight, state)]:
             pieces = composed.pieces(key)
-            assert pieces == permissions._effective(composed._statements(key, None))
+            assert pieces == _effective(composed._statements(key, None))
             assert composed.permission_set(key) == straight.permission_set(key)
             assert composed.admin(key) == straight.admin(key)
             assert composed.present(key) == straight.present(key)
