@@ -62,6 +62,17 @@ def _imports(module: str) -> Iterator[tuple[str, int]]:
             owner = _owner(name) if name.startswith("iamstate") else None
             if owner and owner != module:
                 yield owner, node.lineno
+                yield from ((package, node.lineno) for package in _packages_run(owner, module))
+
+
+def _packages_run(target: str, importer: str) -> Iterator[str]:
+    """The packages whose `__init__` importing `target` runs first (a.b for a.b.c), but
+    not those `importer` is inside (they are running already)."""
+    parts = target.split(".")
+    for end in range(2, len(parts)):
+        package = ".".join(parts[:end])
+        if package in MODULES and not (importer + ".").startswith(package + "."):
+            yield package
 
 
 GRAPH = {m: dict(_imports(m)) for m in MODULES}
