@@ -34,9 +34,7 @@ from iamstate.analysis.meaning import (
     Consequences,
     EscalationFinding,
     PlanGrant,
-    Reach,
     UserConsequence,
-    reach_within,
 )
 from iamstate.analysis.permissions import (
     Context,
@@ -45,6 +43,7 @@ from iamstate.analysis.permissions import (
     UserChange,
     permission_diff,
 )
+from iamstate.analysis.reach import Reach, reach_within
 from iamstate.entities.user.model import User
 from iamstate.model.account import AcceptedRisk, AccountConfig
 from iamstate.model.state import State

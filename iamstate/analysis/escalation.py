@@ -34,7 +34,7 @@ from iamstate.analysis.findings import CRITICAL as CRITICAL
 from iamstate.analysis.findings import HIGH as HIGH
 from iamstate.analysis.findings import MEDIUM as MEDIUM
 from iamstate.analysis.findings import Described, RuleInfo
-from iamstate.analysis.meaning import UNREADABLE, EscalationFinding, Reach, compact
+from iamstate.analysis.meaning import UNREADABLE, EscalationFinding
 from iamstate.analysis.permissions import (
     USERNAME,
     ActionSet,
@@ -47,6 +47,7 @@ from iamstate.analysis.permissions import (
     glob_intersection,
     glob_match,
 )
+from iamstate.analysis.reach import Reach, compact
 from iamstate.entities.role.model import Role
 from iamstate.entities.user.model import User
 from iamstate.model.state import State

@@ -139,11 +139,11 @@ def layout(repo: Path, account: Account) -> Layout:
 
 
 def _declares_groups_or_policies(path: Path) -> bool:
-    data = _plain(path.read_text(encoding="utf-8"))
+    data = plain(path.read_text(encoding="utf-8"))
     return isinstance(data, dict) and bool({"groups", "policies"} & set(data))
 
 
-def _plain(text: str) -> Any:
+def plain(text: str) -> Any:
     """Plain data, fast (libyaml): for reading only, where no line or comment is needed."""
     try:
         return yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
@@ -221,7 +221,7 @@ def _references(stamp: tuple[tuple[Path, int], ...]) -> frozenset[str]:
     when an Organization's every account asks."""
     refs: set[str] = set()
     for path, _ in stamp:
-        data = _plain(path.read_text(encoding="utf-8"))
+        data = plain(path.read_text(encoding="utf-8"))
         if not isinstance(data, dict):
             continue
         for spec in (data.get("groups") or {}).values():
@@ -325,7 +325,7 @@ class History:
         if file not in self.old_files:
             relative = file.resolve().relative_to(self.repo.resolve()).as_posix()
             text = _git(self.repo, "show", f"{self.then}:{relative}")
-            self.old_files[file] = None if text is None else _plain(text)
+            self.old_files[file] = None if text is None else plain(text)
         return self.old_files[file]
 
 

@@ -16,7 +16,7 @@ from iamstate.model.location import Location
 from iamstate.repository.strategy import Category, Strategy
 
 if TYPE_CHECKING:
-    from iamstate.analysis.meaning import Reach
+    from iamstate.analysis.reach import Reach
     from iamstate.model.state import State
 
 

@@ -16,7 +16,8 @@ from typing import Any, TypeVar
 
 from iamstate.analysis.lint import ERROR, OFF, WARNING, severity
 from iamstate.analysis.lint import check as check_lint
-from iamstate.analysis.meaning import UNREADABLE, Reach
+from iamstate.analysis.meaning import UNREADABLE
+from iamstate.analysis.reach import Reach
 from iamstate.entities.registry import ENTITIES, entity_of, in_order
 from iamstate.errors import Problem, RepoError, shown
 from iamstate.model.account import (

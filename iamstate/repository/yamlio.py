@@ -228,7 +228,7 @@ class _Builder:
                     stack[-1].key, stack[-1].key_line = _MERGE, line
                     continue
                 else:
-                    value = _plain(text, line)
+                    value = plain(text, line)
                 if event.anchor is not None:
                     self.anchors[event.anchor] = (value, 1)
                 self.total += 1
@@ -361,7 +361,7 @@ def _tag_message(tag: str) -> str:
             "value itself")
 
 
-def _plain(text: str, line: int) -> Any:
+def plain(text: str, line: int) -> Any:
     """An untagged, unquoted scalar, resolved by YAML 1.2's core schema (plus dates)."""
     if text and text[0] not in MAYBE_NOT_TEXT:
         return text

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from iamstate.analysis.meaning import Reach
+from iamstate.analysis.reach import Reach
 from iamstate.errors import RepoError
 from iamstate.repository.loader import load_repository
 from tests.helpers import ACCOUNT_ID, minimal_repo

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from iamstate.analysis.consequences import consequences
-from iamstate.analysis.meaning import Reach
+from iamstate.analysis.reach import Reach
 from iamstate.entities.group.model import Group
 from iamstate.entities.user.model import User
 from iamstate.model.account import AcceptedRisk, AccountConfig

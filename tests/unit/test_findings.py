@@ -22,7 +22,8 @@ from iamstate.analysis.findings import (
     declared_at,
     of_problem,
 )
-from iamstate.analysis.meaning import ACCEPTED, EscalationFinding, Reach
+from iamstate.analysis.meaning import ACCEPTED, EscalationFinding
+from iamstate.analysis.reach import Reach
 from iamstate.errors import INVALID, Problem
 from iamstate.repository.loader import load_repository
 from tests.helpers import copy_example

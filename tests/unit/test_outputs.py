@@ -14,7 +14,8 @@ from rich.console import Console
 from typer.testing import CliRunner
 
 from iamstate.analysis.findings import Finding
-from iamstate.analysis.meaning import Consequences, EscalationFinding, Reach, UserConsequence
+from iamstate.analysis.meaning import Consequences, EscalationFinding, UserConsequence
+from iamstate.analysis.reach import Reach
 from iamstate.entities.group.model import Group
 from iamstate.entities.user.model import User
 from iamstate.errors import PlanFileError, Problem

@@ -9,11 +9,12 @@ from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
-from iamstate.analysis.meaning import _plain, compact, grant_line
+from iamstate.analysis.meaning import grant_line
 from iamstate.analysis.permissions.action_sets import ActionSet
 from iamstate.analysis.permissions.condition_eval import Block, _block_holds, _block_json, _example
 from iamstate.analysis.permissions.regions import Region, _resolve_region
 from iamstate.analysis.permissions.statements import _Piece
+from iamstate.analysis.reach import compact, plain
 
 ConditionJson = Mapping[str, Any]
 
@@ -44,11 +45,11 @@ class Grant:
         """SPEC §3 `gains[]`/`losses[]`: actions, resources, conditions, via; plus
         not_resources, unless and denied_by when (and only when) they say something."""
         out: dict[str, Any] = {"actions": list(self.actions), "resources": list(self.resources),
-                               "conditions": _plain(self.conditions), "via": list(self.via)}
+                               "conditions": plain(self.conditions), "via": list(self.via)}
         if self.not_resources:
             out["not_resources"] = list(self.not_resources)
         if self.unless:
-            out["unless"] = [_plain(block) for block in self.unless]
+            out["unless"] = [plain(block) for block in self.unless]
         if self.denied_by:
             out["denied_by"] = list(self.denied_by)
         return out
