@@ -712,8 +712,9 @@ def run() -> None:
         code = 0 if done.code is None else done.code
     if isinstance(code, int) and threading.active_count() == 1:
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
+            for stream in (sys.stdout, sys.stderr):
+                if stream is not None:  # None: started with it closed (`>&-`)
+                    stream.flush()
         except (OSError, ValueError):  # a closed pipe: let the usual exit report it
             sys.exit(code)
         os._exit(code)

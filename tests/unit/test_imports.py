@@ -55,3 +55,24 @@ def test_an_audit_pauses_the_cycle_collector_only_while_it_runs() -> None:
             pass
         assert not gc.isenabled()
     assert gc.isenabled()
+
+
+def test_the_exit_code_holds_with_stdout_or_stderr_closed(tmp_path: Path) -> None:
+    """A job or a service manager may start `iamstate` with a standard stream closed
+    (`>&-`): Python then has no `sys.stdout` (or `sys.stderr`), rich writes nowhere, and
+    the command's own exit code must still be the process's: 0, 1 and click's 2 alike,
+    with no traceback."""
+    repo = copy_example(tmp_path / "good")
+    broken = copy_example(tmp_path / "bad")
+    (broken / "accounts/sandbox/users.yaml").write_text("users:\n  jdoe: [\n")
+    cases = [(["--repo", str(repo), "validate"], 0),
+             (["--repo", str(broken), "validate"], 1),
+             (["--repo", str(repo), "validate", "--no-such-option"], 2),
+             (["--version"], 0)]
+    for closed in (">&-", "2>&-", ">&- 2>&-"):
+        for arguments, code in cases:
+            done = subprocess.run(
+                ["sh", "-c", f'exec "$@" {closed}', "sh", sys.executable, "-m", "iamstate",
+                 *arguments], capture_output=closed != ">&- 2>&-", text=True, timeout=60)
+            assert done.returncode == code, (closed, arguments, done.stderr)
+            assert "Traceback" not in (done.stderr or ""), (closed, arguments, done.stderr)
