@@ -178,7 +178,8 @@ def register(entity: Entity[T]) -> Entity[T]:
     # what the state and the plan, below the entities, must know of it
     HELD[entity.model] = Held(entity.key, entity.single,
                               entity.digest if entity.planned else None)
-    STANDING[entity.name] = Standing(entity.planned, entity.ignore)
+    STANDING[entity.name] = Standing(entity.planned, entity.key, entity.ignore,
+                                     entity.under_paths)
     for kind in entity.kinds:
         register_kind(kind)
     _version = next(_VERSION)

@@ -56,7 +56,9 @@ class Standing:
     it (roles: read only, never changed) and the `ignore:` key whose globs protect it."""
 
     planned: bool
+    key: str  # its items' key in a State (and in `Outside`: those `ignore` left out)
     ignore: str | None = None
+    under_paths: bool = False  # `ignore.paths` hides it too
 
 
 STANDING: dict[str, Standing] = {}  # by entity name; iamstate/entities/base.py's register
@@ -94,10 +96,15 @@ class PlanContext:
         self.kept.append(Kept(kind.name, name, reason))
 
     def ignored(self, entity: str, name: str) -> bool:
-        """`ignore:` in account.yaml protects this `entity` ("user", "group") name."""
+        """`ignore:` in account.yaml protects this live `entity` ("user", "group") item: by
+        a glob on its name, or by `ignore.paths` (its name alone does not say its path: the
+        live read left it outside the plan, under the entity's key)."""
         found = _standing(entity)
-        return found is not None and found.ignore is not None and ignored(
-            name, self.config.ignore.globs(found.ignore))
+        if found is None or found.ignore is None:
+            return False
+        hidden: Mapping[str, Any] = getattr(self.live.outside, found.key, None) or {}
+        return ignored(name, self.config.ignore.globs(found.ignore)) or (
+            found.under_paths and name in hidden)
 
     def ignored_user(self, name: str) -> bool:
         return self.ignored("user", name)
