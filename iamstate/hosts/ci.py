@@ -71,25 +71,39 @@ def touched_accounts(repo: Path, names: list[str], since: str | None) -> list[st
     return [n for n in names if any(p.startswith(f"accounts/{n}/") for p in changed)]
 
 
-def _is_ancestor(repo: Path, sha: str) -> bool:
-    """`sha` is HEAD or comes before it in this checkout's history (git says so itself)."""
+def _is_ancestor(repo: Path, sha: str, of: str = "HEAD") -> bool:
+    """`sha` is `of` or comes before it in this checkout's history (git says so itself)."""
     try:
-        done = subprocess.run(["git", "merge-base", "--is-ancestor", sha, "HEAD"], cwd=repo,
+        done = subprocess.run(["git", "merge-base", "--is-ancestor", sha, of], cwd=repo,
                               capture_output=True, check=False)
     except OSError:
         return False
     return done.returncode == 0
 
 
-def last_applied(repo: Path) -> str | None:
+def last_applied(repo: Path, hub: Host | None = None) -> str | None:
     """The commit of the branch's last apply run that succeeded (the host's own record of
     its runs): every account touched since then is applied now, so a merge whose run was
     cancelled, dropped or failed is applied by the next one, never skipped. None (every
     account) when there is none, or it is not an ancestor of the commit checked out: a
     commit of another history (a tag named like the branch, a branch rewritten) would leave
-    out what was merged since the real last apply."""
-    sha = hosts.current().last_applied()
-    return sha if sha and COMMIT_RE.fullmatch(sha) and _is_ancestor(repo, sha) else None
+    out what was merged since the real last apply.
+
+    Refused when the commit checked out comes before it: a job re-run or retried after
+    newer merges were applied would put back what they changed (a reviewed removal undone
+    by the older plan, which still matches its own review word for word); the newer run
+    applied everything merged up to it already."""
+    sha = (hub or hosts.current()).last_applied()
+    if not sha or not COMMIT_RE.fullmatch(sha):
+        return None
+    if _is_ancestor(repo, sha):
+        return sha
+    if _is_ancestor(repo, "HEAD", sha):
+        raise IamStateError(
+            f"this commit comes before {sha}, which this branch applied already: applying "
+            "it now (a re-run of an older job) would undo what was merged and applied "
+            "after it; nothing was changed. Merge a new change to apply anything else.")
+    return None
 
 
 def accounts_matrix(repo: Path, changed_since: str | None, batches: int | None = None,
@@ -267,6 +281,7 @@ def apply_reviewed(repo: Path, accounts: Sequence[str] | None, commit: str | Non
     refused (stale, or never shown) changes nothing; its fresh plan is posted on the PR as a
     follow-up for review, and the job fails. Without `commit` or `pr`: the run's commit."""
     hub = hosts.current()
+    last_applied(repo, hub)  # refuses a commit older than the last apply (a re-run job)
     if pr is None and not commit:
         commit = hub.head_commit()
     number, reviews = _reviews(hub, None if pr is not None else commit, pr, since)

@@ -245,6 +245,28 @@ def test_a_tag_named_main_or_another_history_never_hides_a_merge_from_apply(
     assert since_last_apply(cli) == []
 
 
+def test_a_retried_older_pipeline_applies_nothing_after_a_newer_apply(
+    cli: Cli, gitlab: FakeGitLab
+) -> None:
+    """The head's pipeline applied; then the merge's older pipeline is retried (its apply
+    job computes the accounts itself, as the template does): it would put back what the
+    head changed after it. Refused, before any account is read; the head itself goes on."""
+    base, merged, head, _ = history(cli)
+    gitlab.pipeline(base, "success")
+    gitlab.pipeline(head, "success")
+    git(cli.repo, "checkout", "-q", "--detach", merged)
+    cli.env["CI_COMMIT_SHA"] = merged
+    before = cli.snapshot()
+    for args in (("ci", "accounts", "--since-last-apply", "--batches", "1"),
+                 ("ci", "apply-reviewed", "--account", "sandbox", "--commit", merged,
+                  "--since", base)):
+        done = cli(*args)
+        assert done.code == 1 and f"comes before {head}" in done.err, done.both
+    assert cli.snapshot() == before  # no call changed the account
+    git(cli.repo, "checkout", "-q", "main")
+    assert since_last_apply(cli) == []
+
+
 def test_a_merge_request_merged_into_another_branch_applies_nothing(
     cli: Cli, gitlab: FakeGitLab
 ) -> None:

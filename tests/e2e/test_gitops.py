@@ -341,6 +341,48 @@ def test_three_merges_in_a_row_none_is_dropped(
     assert github.runs[-1]["conclusion"] == "success"
 
 
+def test_an_older_apply_run_again_never_undoes_a_newer_one(
+    cli: Cli, github: FakeGitHub, oidc: list[str], bare_endpoint: None
+) -> None:
+    """#30 adds a user and is applied; #31 removes it and is applied. Someone then re-runs
+    #30's apply job: its plan (create the user) still matches its own review word for word,
+    but applying it would undo #31's reviewed removal. Refused, nothing changes."""
+    organization(cli.repo, 1)
+    seed_accounts(cli, 1)
+    git(cli.repo, "init", "-q", "-b", "main")
+    base = commit_all(cli.repo, "main, live")
+    github.main.append(base)
+    github.run(base, "success")
+    extra = {"accounts/team-000/new.yaml": "users:\n  svc-new: {}\n"}
+    add = branch(cli, "pr-30", extra)
+    assert add("plan", "--account", "team-000", "--out", "p.json").code == 0
+    assert add("ci", "comment", "p.json", "--pr", "30").code == 0
+    (cli.repo / "accounts/team-000/new.yaml").write_text(extra["accounts/team-000/new.yaml"])
+    first = commit_all(cli.repo, "merge #30")
+    github.merge(30, first)
+    assert all("the reviewed plan is live" in out for out in apply_run(
+        dataclasses.replace(cli, repo=checkout_at(cli, first)), github, first))
+    (cli.repo / "accounts/team-000/new.yaml").unlink()
+    remove = branch(cli, "pr-31", {})
+    assert remove("plan", "--account", "team-000", "--out", "p.json").code == 0
+    assert remove("ci", "comment", "p.json", "--pr", "31").code == 0
+    second = commit_all(cli.repo, "merge #31")
+    github.merge(31, second)
+    assert all("the reviewed plan is live" in out for out in apply_run(cli, github, second))
+    assert cli("plan", "--account", "team-000", "--detailed-exitcode").code == 0
+    old = dataclasses.replace(cli, repo=cli.repo.parent / f"at-{first[:8]}")
+    old.env.update({"GITHUB_SHA": first, "GITHUB_REF_NAME": "main"})
+    # "Re-run all jobs": the accounts job is asked again, and refuses
+    matrix = old("ci", "accounts", "--since-last-apply", "--batches", "20")
+    # "Re-run failed jobs": the apply job alone, with the matrix its run had then
+    apply = old("ci", "apply-reviewed", "--account", "team-000", "--commit", first,
+                "--since", base)
+    for done in (matrix, apply):
+        assert done.code == 1 and f"comes before {second}" in done.err, done.both
+        assert "nothing was changed" in done.err
+    assert cli("plan", "--account", "team-000", "--detailed-exitcode").code == 0  # still gone
+
+
 def test_import_and_sandbox_leave_nothing_for_git_add_to_pick_up(
     cli: Cli, tmp_path: Path
 ) -> None:

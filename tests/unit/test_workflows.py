@@ -321,7 +321,7 @@ def test_every_third_party_action_is_pinned_by_full_commit_sha_with_its_version(
 
 NEEDS = {  # the permissions each job needs, and nothing more
     ("apply.yml", "accounts"): {"contents": "read", "actions": "read"},
-    ("apply.yml", "apply"): {"contents": "read", "pull-requests": "write",
+    ("apply.yml", "apply"): {"contents": "read", "actions": "read", "pull-requests": "write",
                              "id-token": "write"},
     ("drift.yml", "accounts"): {"contents": "read"},
     ("drift.yml", "drift"): {"contents": "read", "issues": "write", "id-token": "write"},
