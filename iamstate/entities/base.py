@@ -21,6 +21,7 @@ from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, Protocol, TypeVar
 
+from iamstate.entities.io import to_data
 from iamstate.model.state import HELD, Held
 from iamstate.plan.kinds.base import STANDING, Kind, Standing
 from iamstate.plan.kinds.base import register as register_kind
@@ -124,7 +125,9 @@ class Entity(Generic[T]):
     load: Callable[[Loading], Mapping[str, T]] | None = None
     read: Callable[[Reading], Mapping[str, T]] | None = None
     to_yaml: Callable[[T, Exporting], Any] | None = None
-    digest: Callable[[T], Any] = field(default=lambda item: None)
+    # What of an item the state's digest covers (a stale plan is told by it); by default
+    # all it writes to the plan file, so an entity that says nothing is covered whole
+    digest: Callable[[T], Any] = to_data
     gaad: Gaad | None = None
     reads: frozenset[str] = frozenset()  # IAM actions `read` calls besides GAAD's (plan role)
     ignore: str | None = None  # account.yaml's `ignore:` key whose globs protect its names

@@ -157,6 +157,20 @@ def test_a_new_entity_goes_from_yaml_to_applied_and_back_in_sync(
     assert plan_account(account.config, desired, again).changes == ()
 
 
+def test_an_entity_that_names_no_digest_is_covered_whole() -> None:
+    """Forgetting `digest` must not leave an entity out of the state's digest (a plan
+    would not go stale when it changes): by default, all it writes to the plan file."""
+    bare: Entity[InstanceProfile] = Entity(
+        "instance_profile", InstanceProfile, "instance_profiles", kinds=(InstanceProfileKind,))
+    register(bare)
+    try:
+        assert State.of({"instance_profiles": {"web": InstanceProfile("web", "/new/")}}
+                        ).digest() != State.of(
+            {"instance_profiles": {"web": InstanceProfile("web")}}).digest()
+    finally:
+        unregister(bare)
+
+
 def test_the_entity_is_part_of_the_digest_the_schema_the_roles_and_import(
         toy: Entity[InstanceProfile], tmp_path: Path) -> None:
     moved = State.of({"instance_profiles": {"web": InstanceProfile("web", "/new/")}})
