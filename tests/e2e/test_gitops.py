@@ -286,6 +286,17 @@ def checkout_at(cli: Cli, sha: str) -> Path:
     return repo
 
 
+def live_organization(cli: Cli, github: FakeGitHub, count: int) -> str:
+    """`count` accounts, live as declared, committed on main and applied once: the base."""
+    organization(cli.repo, count)
+    seed_accounts(cli, count)
+    git(cli.repo, "init", "-q", "-b", "main")
+    base = commit_all(cli.repo, "main, live")
+    github.main.append(base)
+    github.run(base, "success")
+    return base
+
+
 def apply_run(cli: Cli, github: FakeGitHub, sha: str) -> list[str]:
     """One run of apply.yml on a push of `sha`, step by step as the workflow says: the
     accounts job's matrix (touched since the last successful apply run), then each batch's
@@ -313,12 +324,7 @@ def test_three_merges_in_a_row_none_is_dropped(
     second's run is dropped (as GitHub dropped pending runs without `queue: max`, or as a
     cancelled or failed run). The third's run applies every account touched since the last
     successful apply, each with the plan reviewed on its own PR: nothing is lost."""
-    organization(cli.repo, 3)
-    seed_accounts(cli, 3)
-    git(cli.repo, "init", "-q", "-b", "main")
-    base = commit_all(cli.repo, "main, live")
-    github.main.append(base)
-    github.run(base, "success")
+    live_organization(cli, github, 3)
     for i in range(3):  # three PRs planned against the same main
         pr = branch(cli, f"pr-{i}", {f"accounts/team-00{i}/new.yaml":
                                      f"users:\n  svc-new-{i}: {{}}\n"})
@@ -347,12 +353,7 @@ def test_an_older_apply_run_again_never_undoes_a_newer_one(
     """#30 adds a user and is applied; #31 removes it and is applied. Someone then re-runs
     #30's apply job: its plan (create the user) still matches its own review word for word,
     but applying it would undo #31's reviewed removal. Refused, nothing changes."""
-    organization(cli.repo, 1)
-    seed_accounts(cli, 1)
-    git(cli.repo, "init", "-q", "-b", "main")
-    base = commit_all(cli.repo, "main, live")
-    github.main.append(base)
-    github.run(base, "success")
+    base = live_organization(cli, github, 1)
     extra = {"accounts/team-000/new.yaml": "users:\n  svc-new: {}\n"}
     add = branch(cli, "pr-30", extra)
     assert add("plan", "--account", "team-000", "--out", "p.json").code == 0
