@@ -87,7 +87,8 @@ def last_applied(repo: Path, hub: Host | None = None) -> str | None:
     cancelled, dropped or failed is applied by the next one, never skipped. None (every
     account) when there is none, or it is not an ancestor of the commit checked out: a
     commit of another history (a tag named like the branch, a branch rewritten) would leave
-    out what was merged since the real last apply.
+    out what was merged since the real last apply. In a shallow checkout, a commit git
+    cannot relate to this one may be of this very history: refused, not taken for another.
 
     Refused when the commit checked out comes before it: a job re-run or retried after
     newer merges were applied would put back what they changed (a reviewed removal undone
@@ -103,7 +104,22 @@ def last_applied(repo: Path, hub: Host | None = None) -> str | None:
             f"this commit comes before {sha}, which this branch applied already: applying "
             "it now (a re-run of an older job) would undo what was merged and applied "
             "after it; nothing was changed. Merge a new change to apply anything else.")
+    if _is_shallow(repo):  # git knows too little history to say either: refuse, never guess
+        raise IamStateError(
+            f"cannot tell whether this commit comes before {sha}, which this branch applied "
+            "last: the checkout's history is shallow; nothing was changed. Check out the "
+            "whole history (actions/checkout `fetch-depth: 0`; GitLab `GIT_DEPTH: \"0\"`).")
     return None
+
+
+def _is_shallow(repo: Path) -> bool:
+    """This checkout holds only part of its history (a CI host's default)."""
+    try:
+        done = subprocess.run(["git", "rev-parse", "--is-shallow-repository"], cwd=repo,
+                              capture_output=True, text=True, check=False)
+    except OSError:
+        return False
+    return done.returncode == 0 and done.stdout.strip() == "true"
 
 
 def accounts_matrix(repo: Path, changed_since: str | None, batches: int | None = None,

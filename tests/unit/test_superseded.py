@@ -78,3 +78,53 @@ def test_an_older_commit_is_refused(tmp_path: Path, history: dict[str, str], hea
     with pytest.raises(IamStateError, match=f"comes before {history[last]}.*nothing was "
                                             "changed"):
         ci.last_applied(tmp_path)
+
+
+def shallow(tmp_path: Path, history: dict[str, str], head: str, depth: int,
+            every_branch: bool = False) -> Path:
+    """A clone of `history` at `head` with only `depth` commits of history, as a CI checkout
+    makes by default (actions/checkout `fetch-depth: 1`, GitLab's `GIT_DEPTH`)."""
+    git(tmp_path, "branch", "-f", "at-head", history[head])
+    clone = tmp_path.parent / f"{tmp_path.name}-shallow-{head}-{depth}"
+    git(tmp_path.parent, "clone", "-q", f"--depth={depth}", "--branch", "at-head",
+        *(["--no-single-branch"] if every_branch else []), tmp_path.as_uri(), str(clone))
+    return clone
+
+
+@pytest.mark.parametrize(("head", "last", "depth", "every_branch"), [
+    ("one", "three", 1, False),   # the newer applied commit is not in the checkout at all
+    ("two", "three", 1, False),
+    ("one", "two", 1, False),
+    ("one", "three", 1, True),    # it is (main's tip), but the history between is cut off
+    ("two", "three", 1, True),
+    ("three", "two", 1, False),   # newer, in fact: too little history to tell is refused too
+])
+def test_a_shallow_checkout_cannot_say_an_older_commit_is_newer(
+    tmp_path: Path, history: dict[str, str], head: str, last: str, depth: int,
+    every_branch: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job re-run for an older commit in a shallow checkout: git cannot relate it to the
+    last applied commit (unknown to it, or beyond the cut), which is no proof that it is not
+    older. Refused, saying to fetch the whole history, not applied as if it were newer."""
+    clone = shallow(tmp_path, history, head, depth, every_branch)
+    monkeypatch.setattr(hosts, "current", lambda: Host(history[last]))
+    with pytest.raises(IamStateError, match=r"shallow.*nothing was changed"):
+        ci.last_applied(clone)
+
+
+def test_a_shallow_checkout_deep_enough_goes_on(
+    tmp_path: Path, history: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The last apply within the fetched history: git says it comes before, as in full."""
+    clone = shallow(tmp_path, history, "three", 2)
+    monkeypatch.setattr(hosts, "current", lambda: Host(history["two"]))
+    assert ci.last_applied(clone) == history["two"]
+
+
+def test_a_commit_unknown_to_a_full_checkout_is_another_history(
+    tmp_path: Path, history: dict[str, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not shallow: a commit git does not know is of a rewritten history (every account)."""
+    at(tmp_path, history["three"])
+    monkeypatch.setattr(hosts, "current", lambda: Host("f" * 40))
+    assert ci.last_applied(tmp_path) is None
