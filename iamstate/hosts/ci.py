@@ -103,7 +103,8 @@ def last_applied(repo: Path, hub: Host | None = None) -> str | None:
         raise IamStateError(
             f"this commit comes before {sha}, which this branch applied already: applying "
             "it now (a re-run of an older job) would undo what was merged and applied "
-            "after it; nothing was changed. Merge a new change to apply anything else.")
+            "after it; nothing was changed. Apply from the branch's newest commit instead (a new "
+            "merge, or the workflow run by hand on it).")
     if _is_shallow(repo):  # git knows too little history to say either: refuse, never guess
         raise IamStateError(
             f"cannot tell whether this commit comes before {sha}, which this branch applied "
