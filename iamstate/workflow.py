@@ -144,15 +144,12 @@ def _audit_all(repo: Path, only: str | Sequence[str] | None, counter: CallCounte
             rows = pool.submit(credential_report, conn.iam, with_root=True)
             facts = pool.submit(lambda: read_facts(conn, rows.result()))
             loaded = pool.submit(catalogue)
-
-            def users_rows() -> list[dict[str, str]]:
-                return [row for row in rows.result() if row["user"] != ROOT_ROW]
-
+            users = pool.submit(lambda: [r for r in rows.result() if r["user"] != ROOT_ROW])
             # no teardown listing: an audit deletes nothing (the report says who holds
             # keys); the report is waited for once GAAD is in
             live = read_live(conn, account.config, account.desired, teardowns=False,
-                             report=users_rows)
-            report = users_rows()
+                             report=users.result)
+            report = users.result()
             documents = outside_documents(conn, account.config, State(), live)
             loaded.result()
             now = datetime.datetime.now(datetime.UTC)

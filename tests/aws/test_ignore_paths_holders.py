@@ -60,6 +60,14 @@ def policy(iam: Any, name: str, description: str = "") -> str:
     return str(made["Policy"]["Arn"])
 
 
+def attach(iam: Any, holder: str, arn: str) -> None:
+    """`arn` attached to the ignored user or to the ignored group."""
+    if holder == "user":
+        iam.attach_user_policy(UserName="oncall-1", PolicyArn=arn)
+    else:
+        iam.attach_group_policy(GroupName="Responders", PolicyArn=arn)
+
+
 @pytest.mark.parametrize("by", ["path", "name"])
 @pytest.mark.parametrize("holder", ["user", "group"])
 def test_an_undeclared_policy_an_ignored_holder_uses_is_kept(
@@ -67,10 +75,7 @@ def test_an_undeclared_policy_an_ignored_holder_uses_is_kept(
     iam = boto3.client("iam", region_name="us-east-1")
     holders(iam)
     arn = policy(iam, "stray")
-    if holder == "user":
-        iam.attach_user_policy(UserName="oncall-1", PolicyArn=arn)
-    else:
-        iam.attach_group_policy(GroupName="Responders", PolicyArn=arn)
+    attach(iam, holder, arn)
     planned = plan(conn, tmp_path, by)
     assert not [c for c in planned.changes if isinstance(c, Delete)], planned.changes
     assert [(k.kind, k.name) for k in planned.kept] == [("policy", "stray")]
@@ -95,10 +100,7 @@ def test_a_replacement_that_would_detach_from_an_ignored_holder_is_refused(
     iam = boto3.client("iam", region_name="us-east-1")
     holders(iam)
     arn = policy(iam, "shared", "old words")
-    if holder == "user":
-        iam.attach_user_policy(UserName="oncall-1", PolicyArn=arn)
-    else:
-        iam.attach_group_policy(GroupName="Responders", PolicyArn=arn)
+    attach(iam, holder, arn)
     with pytest.raises(RepoError) as refused:
         planned = plan(conn, tmp_path, by, SHARED)
         assert not [c for c in planned.changes if isinstance(c, Replace)], planned.changes
